@@ -1,0 +1,21 @@
+/**
+ * One change or message of a transaction, decoded and converted, waiting for its
+ * transaction's commit to become a `ChangeEvent` (the commit LSN, commit time
+ * and position are only known then for streamed transactions).
+ */
+import type { JsonObject } from '../core/json.ts';
+import type { MessageBody, Operation } from '../events/change-event.ts';
+
+export interface PendingItem {
+  op: Operation;
+  schema: string;
+  table: string;
+  before: JsonObject | null;
+  after: JsonObject | null;
+  key: JsonObject | null;
+  message: MessageBody | undefined;
+  /** WAL position of the change (the XLogData start). */
+  lsn: bigint;
+  /** The (sub)transaction that made the change: a Stream Abort of a subtransaction drops its items. */
+  xid: number;
+}

@@ -1,0 +1,247 @@
+/**
+ * Decoded pgoutput messages → committed transactions and non-transactional messages.
+ *
+ * Rules (docs/lsn-and-acks.md has the reasoning):
+ * - Nothing of a transaction is handed on before its Commit (or Stream Commit).
+ *   A Stream Abort drops the transaction, or just the aborted subtransaction.
+ * - Non-transactional logical messages are handed on as soon as they are decoded,
+ *   wherever they appear, so they survive rollbacks.
+ * - Rows are converted on arrival, against the Relation in force at that point
+ *   of the stream, so a later ALTER TABLE cannot change how an earlier row reads.
+ * - Memory is bounded by a shared budget; a transaction past it spills to disk.
+ */
+import { ProtocolError } from '../core/errors.ts';
+import type { Lsn } from '../core/lsn.ts';
+import type { JsonObject } from '../core/json.ts';
+import type { MessageBody } from '../events/change-event.ts';
+import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
+import type { PendingItem } from './pending-item.ts';
+import type { RelationCache } from './relation-cache.ts';
+import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
+import { keyColumnsOnly, keyOf, tupleToRow } from './tuple-to-row.ts';
+
+export interface CommittedTransaction {
+  xid: number;
+  commitLsn: Lsn;
+  /** The position to acknowledge once every event of this transaction is confirmed. */
+  endLsn: Lsn;
+  /** Postgres-epoch microseconds. */
+  commitTime: bigint;
+  origin: string | undefined;
+  /** Items (changes and transactional messages), in order, in chunks. */
+  buffer: TransactionBuffer;
+}
+
+export type AssemblerOutput =
+  | { kind: 'transaction'; transaction: CommittedTransaction }
+  | { kind: 'message'; item: PendingItem; lsn: Lsn };
+
+export interface AssemblerOptions {
+  relations: RelationCache;
+  toastPlaceholder: string;
+  /** Estimated bytes all open transactions may hold in memory before spilling. */
+  memoryBudgetBytes: number;
+  spillDir?: string;
+  /** Called for every Relation/Type message, e.g. to refresh the type registry. */
+  onSchemaMessage?: (message: PgOutputMessage) => void;
+}
+
+/** Bytes of JS heap per byte of pgoutput payload, roughly (objects, strings, converted values). */
+const HEAP_PER_PAYLOAD_BYTE = 4;
+
+export class TransactionAssembler {
+  private readonly options: AssemblerOptions;
+  private readonly budget: MemoryBudget;
+  /** The transaction between Begin and Commit (not streamed). */
+  private current: { xid: number; finalLsn: Lsn; commitTime: bigint; origin: string | undefined; buffer: TransactionBuffer } | undefined;
+  /** In-progress streamed transactions by top-level xid. */
+  private readonly streamed = new Map<number, { buffer: TransactionBuffer; origin: string | undefined }>();
+  /** Top-level xid of the open Stream Start block. */
+  private streamXid: number | undefined;
+
+  constructor(options: AssemblerOptions) {
+    this.options = options;
+    this.budget = { used: 0, limit: options.memoryBudgetBytes, spillDir: options.spillDir };
+  }
+
+  /** True while a non-streamed transaction is half received (keepalive positions must not be acknowledged then). */
+  get inTransaction(): boolean {
+    return this.current !== undefined;
+  }
+
+  get memoryUsed(): number {
+    return this.budget.used;
+  }
+
+  get openStreamedTransactions(): number {
+    return this.streamed.size;
+  }
+
+  /**
+   * Handles one message; returns what it completes (a committed transaction or a
+   * non-transactional message), or undefined.
+   * @param lsn the XLogData start of the message (the change's WAL position)
+   * @param payloadBytes its size, for the memory estimate
+   */
+  push(message: PgOutputMessage, lsn: Lsn, payloadBytes: number): AssemblerOutput | undefined {
+    switch (message.tag) {
+      case 'begin':
+        if (this.current !== undefined) throw new ProtocolError(`Begin of xid ${message.xid} inside open xid ${this.current.xid}`, 0, 'B');
+        this.current = {
+          xid: message.xid,
+          finalLsn: message.finalLsn,
+          commitTime: message.commitTime,
+          origin: undefined,
+          buffer: new TransactionBuffer(message.xid, this.budget),
+        };
+        return undefined;
+      case 'commit': {
+        const open = this.current;
+        if (open === undefined) throw new ProtocolError('Commit without Begin', 0, 'C');
+        this.current = undefined;
+        return {
+          kind: 'transaction',
+          transaction: { xid: open.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime, origin: open.origin, buffer: open.buffer },
+        };
+      }
+      case 'origin':
+        if (this.current !== undefined) this.current.origin = message.name;
+        else if (this.streamXid !== undefined) this.streamed.get(this.streamXid)!.origin = message.name;
+        return undefined;
+      case 'relation':
+        this.options.relations.set(message);
+        this.options.onSchemaMessage?.(message);
+        return undefined;
+      case 'type':
+        this.options.onSchemaMessage?.(message);
+        return undefined;
+      case 'insert': {
+        const relation = this.options.relations.get(message.relationOid);
+        const after = tupleToRow(relation, message.newTuple, this.options.toastPlaceholder);
+        this.addChange(message.xid, { op: 'c', ...names(relation.message), before: null, after, key: keyOf(relation, after), message: undefined, lsn, xid: 0 }, payloadBytes);
+        return undefined;
+      }
+      case 'update': {
+        const relation = this.options.relations.get(message.relationOid);
+        const after = tupleToRow(relation, message.newTuple, this.options.toastPlaceholder);
+        let before: JsonObject | null = null;
+        if (message.oldTuple !== undefined) {
+          const old = tupleToRow(relation, message.oldTuple, this.options.toastPlaceholder);
+          before = message.oldKind === 'key' ? keyColumnsOnly(relation, old) : old;
+        }
+        // The key is the new row's: an update that changes the key also sends the old key in `before`.
+        this.addChange(message.xid, { op: 'u', ...names(relation.message), before, after, key: keyOf(relation, after), message: undefined, lsn, xid: 0 }, payloadBytes);
+        return undefined;
+      }
+      case 'delete': {
+        const relation = this.options.relations.get(message.relationOid);
+        const old = tupleToRow(relation, message.oldTuple, this.options.toastPlaceholder);
+        const before = message.oldKind === 'key' ? keyColumnsOnly(relation, old) : old;
+        this.addChange(message.xid, { op: 'd', ...names(relation.message), before, after: null, key: keyOf(relation, before), message: undefined, lsn, xid: 0 }, payloadBytes);
+        return undefined;
+      }
+      case 'truncate':
+        for (const oid of message.relationOids) {
+          const relation = this.options.relations.get(oid);
+          this.addChange(message.xid, { op: 't', ...names(relation.message), before: null, after: null, key: null, message: undefined, lsn, xid: 0 }, payloadBytes);
+        }
+        return undefined;
+      case 'message': {
+        const item = messageItem(message, lsn);
+        if (!message.transactional) return { kind: 'message', item, lsn: message.lsn };
+        this.addChange(message.xid, item, payloadBytes);
+        return undefined;
+      }
+      case 'stream-start': {
+        if (this.streamXid !== undefined) throw new ProtocolError(`Stream Start of xid ${message.xid} inside open stream of ${this.streamXid}`, 0, 'S');
+        this.streamXid = message.xid;
+        if (!this.streamed.has(message.xid)) this.streamed.set(message.xid, { buffer: new TransactionBuffer(message.xid, this.budget), origin: undefined });
+        return undefined;
+      }
+      case 'stream-stop':
+        this.streamXid = undefined;
+        return undefined;
+      case 'stream-commit': {
+        const open = this.streamed.get(message.xid);
+        this.streamed.delete(message.xid);
+        const buffer = open?.buffer ?? new TransactionBuffer(message.xid, this.budget);
+        return {
+          kind: 'transaction',
+          transaction: { xid: message.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime, origin: open?.origin, buffer },
+        };
+      }
+      case 'stream-abort': {
+        const open = this.streamed.get(message.xid);
+        if (open === undefined) return undefined;
+        if (message.subXid === message.xid) {
+          open.buffer.dispose();
+          this.streamed.delete(message.xid);
+        } else {
+          open.buffer.abortSubtransaction(message.subXid);
+        }
+        return undefined;
+      }
+      case 'begin-prepare':
+      case 'prepare':
+      case 'stream-prepare':
+      case 'commit-prepared':
+      case 'rollback-prepared':
+        // pgcdc does not ask for two_phase, so these never arrive; a prepared
+        // transaction is sent as an ordinary transaction when COMMIT PREPARED runs.
+        throw new ProtocolError(`two-phase message '${message.tag}' received although two_phase was not requested`, 0);
+    }
+  }
+
+  private addChange(messageXid: number | undefined, item: PendingItem, payloadBytes: number): void {
+    if (this.streamXid !== undefined) {
+      item.xid = messageXid ?? this.streamXid;
+      this.streamed.get(this.streamXid)!.buffer.add(item, payloadBytes * HEAP_PER_PAYLOAD_BYTE);
+      return;
+    }
+    const open = this.current;
+    if (open === undefined) throw new ProtocolError(`change outside a transaction`, 0);
+    item.xid = open.xid;
+    open.buffer.add(item, payloadBytes * HEAP_PER_PAYLOAD_BYTE);
+  }
+
+  /** Drops everything buffered (on disconnect: the server resends from the confirmed position). */
+  reset(): void {
+    this.current?.buffer.dispose();
+    this.current = undefined;
+    for (const { buffer } of this.streamed.values()) buffer.dispose();
+    this.streamed.clear();
+    this.streamXid = undefined;
+  }
+}
+
+function names(relation: { namespace: string; name: string }): { schema: string; table: string } {
+  return { schema: relation.namespace, table: relation.name };
+}
+
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+
+export function messageBody(message: LogicalMessage): MessageBody {
+  let content: string;
+  let encoding: 'utf8' | 'base64' = 'utf8';
+  try {
+    content = utf8Decoder.decode(message.content);
+  } catch {
+    content = message.content.toString('base64');
+    encoding = 'base64';
+  }
+  return { prefix: message.prefix, content, encoding, transactional: message.transactional };
+}
+
+function messageItem(message: LogicalMessage, lsn: Lsn): PendingItem {
+  return {
+    op: 'm',
+    schema: '',
+    table: '',
+    before: null,
+    after: null,
+    key: null,
+    message: messageBody(message),
+    lsn: message.lsn || lsn,
+    xid: message.xid ?? 0,
+  };
+}

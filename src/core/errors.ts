@@ -1,0 +1,107 @@
+/**
+ * Errors with stable codes. Every error pgcdc raises on purpose is a `CdcError`:
+ * `code` never changes between releases (scripts and alerts may match on it),
+ * `message` is one line that says what happened and what to do, and `exitCode`
+ * is what the CLI exits with (docs/cli.md lists them).
+ */
+export type ErrorCode =
+  | 'PGCDC_BAD_ARGUMENT'
+  | 'PGCDC_BAD_URL'
+  | 'PGCDC_UNREACHABLE'
+  | 'PGCDC_AUTH_FAILED'
+  | 'PGCDC_NO_REPLICATION_PRIVILEGE'
+  | 'PGCDC_WAL_LEVEL'
+  | 'PGCDC_SERVER_TOO_OLD'
+  | 'PGCDC_SLOT_MISSING'
+  | 'PGCDC_SLOT_IN_USE'
+  | 'PGCDC_SLOT_EXISTS'
+  | 'PGCDC_SLOT_PLUGIN_MISMATCH'
+  | 'PGCDC_SLOT_LIMIT'
+  | 'PGCDC_PUBLICATION_MISSING'
+  | 'PGCDC_TABLE_MISSING'
+  | 'PGCDC_DATABASE_MISSING'
+  | 'PGCDC_PROTOCOL'
+  | 'PGCDC_REPLICATION_ENDED'
+  | 'PGCDC_SPILL_IO'
+  | 'PGCDC_OUTPUT'
+  | 'PGCDC_POSTGRES';
+
+export const EXIT_CODES = {
+  ok: 0,
+  failure: 1,
+  usage: 2,
+  connection: 3,
+  configuration: 4,
+  slot: 5,
+  protocol: 6,
+  interrupted: 130,
+} as const;
+
+const EXIT_BY_CODE: Record<ErrorCode, number> = {
+  PGCDC_BAD_ARGUMENT: EXIT_CODES.usage,
+  PGCDC_BAD_URL: EXIT_CODES.usage,
+  PGCDC_UNREACHABLE: EXIT_CODES.connection,
+  PGCDC_AUTH_FAILED: EXIT_CODES.connection,
+  PGCDC_NO_REPLICATION_PRIVILEGE: EXIT_CODES.configuration,
+  PGCDC_WAL_LEVEL: EXIT_CODES.configuration,
+  PGCDC_SERVER_TOO_OLD: EXIT_CODES.configuration,
+  PGCDC_DATABASE_MISSING: EXIT_CODES.configuration,
+  PGCDC_PUBLICATION_MISSING: EXIT_CODES.configuration,
+  PGCDC_TABLE_MISSING: EXIT_CODES.configuration,
+  PGCDC_SLOT_MISSING: EXIT_CODES.slot,
+  PGCDC_SLOT_IN_USE: EXIT_CODES.slot,
+  PGCDC_SLOT_EXISTS: EXIT_CODES.slot,
+  PGCDC_SLOT_PLUGIN_MISMATCH: EXIT_CODES.slot,
+  PGCDC_SLOT_LIMIT: EXIT_CODES.slot,
+  PGCDC_PROTOCOL: EXIT_CODES.protocol,
+  PGCDC_REPLICATION_ENDED: EXIT_CODES.connection,
+  PGCDC_SPILL_IO: EXIT_CODES.failure,
+  PGCDC_OUTPUT: EXIT_CODES.failure,
+  PGCDC_POSTGRES: EXIT_CODES.failure,
+};
+
+export interface CdcErrorOptions {
+  cause?: unknown;
+  /** True when trying again later may succeed (network trouble, slot busy). */
+  retriable?: boolean;
+}
+
+export class CdcError extends Error {
+  readonly code: ErrorCode;
+  readonly retriable: boolean;
+
+  constructor(code: ErrorCode, message: string, options: CdcErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'CdcError';
+    this.code = code;
+    this.retriable = options.retriable ?? false;
+  }
+
+  get exitCode(): number {
+    return EXIT_BY_CODE[this.code];
+  }
+}
+
+/**
+ * Malformed or truncated protocol bytes. Carries the message tag and the byte
+ * offset where reading failed, so a capture can be inspected at that spot.
+ */
+export class ProtocolError extends CdcError {
+  readonly offset: number;
+  readonly tag: string | undefined;
+
+  constructor(message: string, offset: number, tag?: string) {
+    super('PGCDC_PROTOCOL', `${tag === undefined ? '' : `${describeTag(tag)}: `}${message} at byte ${offset}`);
+    this.name = 'ProtocolError';
+    this.offset = offset;
+    this.tag = tag;
+  }
+}
+
+function describeTag(tag: string): string {
+  return `pgoutput message '${tag}'`;
+}
+
+export function isCdcError(error: unknown): error is CdcError {
+  return error instanceof CdcError;
+}

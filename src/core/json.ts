@@ -1,0 +1,51 @@
+/**
+ * JSON values as pgcdc hands them out. Numbers that a JavaScript number cannot
+ * hold exactly (int8 beyond ±2^53, long numbers inside json/jsonb) are
+ * `RawJson` values: `JSON.stringify` writes their digits verbatim, so the JSON a
+ * sink receives is exact. `isRawJson(v)` tells them apart; `String(v.rawJSON)`
+ * gives the digits.
+ */
+export interface RawJson {
+  readonly rawJSON: string;
+}
+
+export type JsonValue = null | boolean | number | string | RawJson | JsonValue[] | { [key: string]: JsonValue };
+export type JsonObject = { [key: string]: JsonValue };
+
+interface JsonWithRaw {
+  rawJSON(text: string): RawJson;
+  isRawJSON(value: unknown): value is RawJson;
+  parse(text: string, reviver: (this: unknown, key: string, value: unknown, context: { source?: string }) => unknown): unknown;
+}
+
+const jsonWithRaw = JSON as unknown as JsonWithRaw;
+
+if (typeof jsonWithRaw.rawJSON !== 'function') {
+  throw new Error('pgcdc needs Node.js 22 or newer (JSON.rawJSON is missing)');
+}
+
+/** A number written verbatim into JSON output. `digits` must be a valid JSON number. */
+export function rawJsonNumber(digits: string): RawJson {
+  return jsonWithRaw.rawJSON(digits);
+}
+
+export function isRawJson(value: unknown): value is RawJson {
+  return jsonWithRaw.isRawJSON(value);
+}
+
+const LONG_NUMBER = /\d{16,}/;
+
+/**
+ * Parses JSON text without losing numeric precision: numbers whose text does not
+ * survive a round trip through a double stay verbatim (`RawJson`). Takes the
+ * slower reviver path only when the text holds a run of 16+ digits.
+ */
+export function parseJsonExact(text: string): JsonValue {
+  if (!LONG_NUMBER.test(text)) return JSON.parse(text) as JsonValue;
+  return jsonWithRaw.parse(text, (_key, value, context) => {
+    if (typeof value === 'number' && context.source !== undefined && String(value) !== context.source) {
+      return jsonWithRaw.rawJSON(context.source);
+    }
+    return value;
+  }) as JsonValue;
+}

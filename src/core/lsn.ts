@@ -1,0 +1,46 @@
+/**
+ * Log sequence numbers (LSNs): byte positions in the write-ahead log.
+ *
+ * LSNs are 64-bit, so they are `bigint` everywhere in pgcdc and are compared as
+ * numbers, never as strings ("0/9" sorts after "0/10" as a string). They are printed
+ * the way Postgres prints them: two hexadecimal halves without zero padding,
+ * upper case, e.g. `0/16B3C8`.
+ */
+export type Lsn = bigint;
+
+export const ZERO_LSN: Lsn = 0n;
+
+const MAX_LSN = 0xffff_ffff_ffff_ffffn;
+
+/** Formats an LSN as Postgres does (`%X/%X`): `0/16B3C8`. */
+export function formatLsn(lsn: Lsn): string {
+  return `${(lsn >> 32n).toString(16).toUpperCase()}/${(lsn & 0xffff_ffffn).toString(16).toUpperCase()}`;
+}
+
+const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
+
+/** Parses `X/Y` (Postgres text form). Throws a `RangeError` naming the bad input. */
+export function parseLsn(text: string): Lsn {
+  const match = LSN_TEXT.exec(text.trim());
+  if (!match) throw new RangeError(`not an LSN: ${JSON.stringify(text)} (expected two hexadecimal numbers like 0/16B3C8)`);
+  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+}
+
+/** True when `text` is an LSN in Postgres text form. */
+export function isLsnText(text: string): boolean {
+  return LSN_TEXT.test(text.trim());
+}
+
+export function maxLsn(a: Lsn, b: Lsn): Lsn {
+  return a > b ? a : b;
+}
+
+/** LSN as a plain number, exact up to 2^53 bytes of WAL (8 PiB): Debezium's `source.lsn`. */
+export function lsnToNumber(lsn: Lsn): number {
+  return Number(lsn);
+}
+
+export function assertLsn(value: bigint): Lsn {
+  if (value < 0n || value > MAX_LSN) throw new RangeError(`LSN out of range: ${value}`);
+  return value;
+}

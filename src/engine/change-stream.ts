@@ -1,0 +1,439 @@
+/**
+ * A change stream: one replication slot read as batches of change events.
+ *
+ *   source (CopyBoth socket) → decode (pgoutput) → assemble (transactions)
+ *   → events (Debezium envelope) → filter → consumer → confirm → acknowledge
+ *
+ * The consumer iterates batches and calls `batch.confirm()` once it has handled
+ * every event in it (written, published and acknowledged by a broker, ...).
+ * Only then can the slot's position move past them: see docs/lsn-and-acks.md
+ * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
+ */
+import { CdcError } from '../core/errors.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { PGCDC_VERSION } from '../core/version.ts';
+import { AckTracker } from '../acknowledge/ack-tracker.ts';
+import { RelationCache } from '../assemble/relation-cache.ts';
+import { TransactionAssembler, type AssemblerOutput, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
+import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
+import type { PgOutputMessage } from '../decode/pgoutput/messages.ts';
+import { PgOutputDecoder } from '../decode/pgoutput/decode.ts';
+import type { PrimaryKeepalive, XLogDataHeader } from '../decode/copy-both.ts';
+import { ValueConverter } from '../decode/values/convert.ts';
+import { TypeRegistry } from '../decode/values/type-registry.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import { buildNonTransactionalMessageEvent, TransactionEventBuilder, type SourceIdentity } from '../events/event-builder.ts';
+import { buildEventFilter, type FilterOptions } from '../transform/event-filter.ts';
+import type { CopyBothSession } from '../source/copy-both-session.ts';
+import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
+import { ensurePublication, parseTableName } from '../source/publications.ts';
+import { ReplicationConnection } from '../source/replication-connection.ts';
+import { checkServer, type ServerInfo } from '../source/server-checks.ts';
+import { checkSlotUsable, findSlot, validateSlotName } from '../source/slots.ts';
+import { SqlConnection } from '../source/sql-connection.ts';
+import { loadTypes } from '../source/type-catalog.ts';
+
+export interface ChangeStreamOptions {
+  /** Connection URL; default DATABASE_URL, then the PG* environment variables. */
+  connection?: string;
+  slot?: string;
+  publication?: string;
+  /** Tables for a publication pgcdc creates; empty means FOR ALL TABLES. */
+  publicationTables?: string[];
+  /** Create the slot if missing (default true). */
+  createSlot?: boolean;
+  /** A temporary slot, dropped when the stream ends. */
+  temporary?: boolean;
+  /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
+  sourceName?: string;
+  toastPlaceholder?: string;
+  /** Estimated bytes open transactions may hold before spilling to disk (default 64 MiB). */
+  memoryBudgetBytes?: number;
+  spillDir?: string;
+  /** Events per batch (default 1000). */
+  batchSize?: number;
+  /** Stop reading the socket while this many events wait for the consumer (default 20,000). */
+  maxQueuedEvents?: number;
+  /** How often to send standby status updates (default 10 s). */
+  statusIntervalMs?: number;
+  /** Stop after everything up to this position (like pg_recvlogical -E). */
+  untilLsn?: Lsn;
+  filter?: FilterOptions;
+  /** Ask for streaming of large in-progress transactions (default true). */
+  streaming?: boolean;
+  /** Diagnostics (slot created, publication created, ...). */
+  onNotice?: (message: string) => void;
+}
+
+export interface EventBatch {
+  events: ChangeEvent[];
+  /** Set on the batch that completes a transaction (or a non-transactional message). */
+  endLsn: Lsn | undefined;
+  /** The consumer handled every event of this batch. */
+  confirm(): void;
+}
+
+export interface StreamStats {
+  slot: string;
+  startLsn: Lsn;
+  safeLsn: Lsn;
+  lastReceivedLsn: Lsn;
+  bytesReceived: number;
+  eventsDelivered: number;
+  transactions: number;
+  queuedEvents: number;
+  memoryUsed: number;
+}
+
+type QueueEntry =
+  | AssemblerOutput
+  | { kind: 'position'; lsn: Lsn }
+  | { kind: 'end'; error: CdcError | undefined };
+
+const SYSTEM_TYPE_OID_LIMIT = 10000;
+
+export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable {
+  readonly slot: string;
+  readonly publication: string;
+  readonly server: ServerInfo;
+  readonly startLsn: Lsn;
+  readonly slotCreated: boolean;
+  readonly tracker: AckTracker;
+
+  private readonly options: ChangeStreamOptions;
+  private readonly replication: ReplicationConnection;
+  private readonly sql: SqlConnection;
+  private readonly registry: TypeRegistry;
+  private readonly decoder = new PgOutputDecoder();
+  private readonly assembler: TransactionAssembler;
+  private readonly identity: SourceIdentity;
+  private readonly filter: ((event: ChangeEvent) => boolean) | undefined;
+  private readonly batchSize: number;
+  private readonly maxQueued: number;
+  private session!: CopyBothSession;
+  private readonly queue: QueueEntry[] = [];
+  private queuedItems = 0;
+  private wake: (() => void) | undefined;
+  private statusTimer: NodeJS.Timeout | undefined;
+  private ended = false;
+  private stopping: Promise<void> | undefined;
+  /** Frames held while the type registry refreshes (a Type message named an unknown type). */
+  private held: Array<{ header: XLogDataHeader; payload: Buffer } | { keepalive: PrimaryKeepalive }> | undefined;
+  private previousCommitLsn: Lsn | undefined;
+  private eventsDelivered = 0;
+  private transactions = 0;
+
+  private constructor(init: {
+    options: ChangeStreamOptions; replication: ReplicationConnection; sql: SqlConnection; registry: TypeRegistry;
+    server: ServerInfo; slot: string; publication: string; startLsn: Lsn; slotCreated: boolean;
+  }) {
+    this.options = init.options;
+    this.replication = init.replication;
+    this.sql = init.sql;
+    this.registry = init.registry;
+    this.server = init.server;
+    this.slot = init.slot;
+    this.publication = init.publication;
+    this.startLsn = init.startLsn;
+    this.slotCreated = init.slotCreated;
+    this.tracker = new AckTracker(init.startLsn);
+    this.batchSize = init.options.batchSize ?? 1000;
+    this.maxQueued = init.options.maxQueuedEvents ?? 20_000;
+    this.filter = buildEventFilter(init.options.filter ?? {});
+    this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
+    const converter = new ValueConverter(this.registry);
+    const relations = new RelationCache(converter, () => this.registry.version);
+    this.assembler = new TransactionAssembler({
+      relations,
+      toastPlaceholder: init.options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
+      memoryBudgetBytes: init.options.memoryBudgetBytes ?? 64 * 1024 * 1024,
+      ...(init.options.spillDir ? { spillDir: init.options.spillDir } : {}),
+      onSchemaMessage: (message) => this.onSchemaMessage(message),
+    });
+  }
+
+  /** Connects, checks the server, ensures slot and publication, and starts streaming. */
+  static async open(options: ChangeStreamOptions = {}): Promise<ChangeStream> {
+    const target: ConnectionTarget = resolveConnection(options.connection);
+    const slot = options.slot ?? 'pgcdc';
+    const publication = options.publication ?? 'pgcdc';
+    validateSlotName(slot);
+    const context = { slot, publication };
+    const sql = await SqlConnection.open(target, context);
+    let replication: ReplicationConnection | undefined;
+    try {
+      const server = await checkServer(sql);
+      const tables = (options.publicationTables ?? []).map(parseTableName);
+      if (await ensurePublication(sql, publication, tables)) {
+        options.onNotice?.(`created publication ${publication} ${tables.length ? `for ${tables.map((t) => `${t.schema}.${t.table}`).join(', ')}` : 'for all tables'}`);
+      }
+      const registry = new TypeRegistry();
+      await loadTypes(sql, registry);
+      replication = await ReplicationConnection.open(target, context);
+      let startLsn: Lsn;
+      let slotCreated = false;
+      const existing = await findSlot(sql, slot);
+      if (existing !== undefined) {
+        checkSlotUsable(existing, 'pgoutput', server.database);
+        if (existing.active) {
+          throw new CdcError('PGCDC_SLOT_IN_USE', `replication slot "${slot}" is in use by process ${existing.activePid}; stop that consumer, or use another --slot`, { retriable: true });
+        }
+        startLsn = existing.confirmedFlushLsn ?? 0n;
+      } else {
+        if (options.createSlot === false) {
+          throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
+        }
+        startLsn = await replication.createSlot(slot, 'pgoutput', options.temporary ?? false);
+        slotCreated = true;
+        options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
+      }
+      const stream = new ChangeStream({ options, replication, sql, registry, server, slot, publication, startLsn, slotCreated });
+      stream.start();
+      return stream;
+    } catch (error) {
+      await replication?.close();
+      await sql.close();
+      throw error;
+    }
+  }
+
+  private start(): void {
+    const pluginOptions: Record<string, string> = {
+      proto_version: String(this.server.protocolVersion),
+      publication_names: `"${this.publication.replace(/"/g, '""')}"`,
+      messages: 'true',
+    };
+    if (this.options.streaming !== false) pluginOptions.streaming = 'on';
+    this.session = this.replication.startReplication(this.slot, this.startLsn, pluginOptions, {
+      onXLogData: (header, buffer, start, end) => this.onXLogData(header, buffer, start, end),
+      onKeepalive: (keepalive) => this.onKeepalive(keepalive),
+      onChunkEnd: () => this.onChunkEnd(),
+      onEnd: (error) => this.push({ kind: 'end', error }),
+    });
+    // Periodic, not per-event, acknowledgements: a status update per message costs
+    // the walsender about 3× (see docs/benchmarks.md).
+    const interval = this.options.statusIntervalMs ?? 10_000;
+    this.statusTimer = setInterval(() => this.session.sendStatus(this.tracker.safeLsn), interval);
+    this.statusTimer.unref();
+  }
+
+  // ---- source side (synchronous, per socket read) -------------------------------------------
+
+  private onXLogData(header: XLogDataHeader, buffer: Buffer, start: number, end: number): void {
+    if (this.held !== undefined) {
+      this.held.push({ header, payload: Buffer.from(buffer.subarray(start, end)) });
+      return;
+    }
+    const message = this.decoder.decode(buffer, start, end);
+    const output = this.assembler.push(message, header.walStart, end - start);
+    if (output !== undefined) this.acceptOutput(output);
+  }
+
+  private acceptOutput(output: AssemblerOutput): void {
+    const until = this.options.untilLsn;
+    if (until !== undefined) {
+      const position = output.kind === 'transaction' ? output.transaction.commitLsn : output.lsn;
+      if (position > until) {
+        if (output.kind === 'transaction') output.transaction.buffer.dispose();
+        this.reachedEnd();
+        return;
+      }
+    }
+    this.push(output);
+  }
+
+  private onKeepalive(keepalive: PrimaryKeepalive): void {
+    if (this.held !== undefined) {
+      this.held.push({ keepalive });
+      return;
+    }
+    // A keepalive's walEnd is safe to acknowledge only when no transaction is half
+    // received; it is queued behind everything already received (docs/lsn-and-acks.md).
+    if (!this.assembler.inTransaction) {
+      this.push({ kind: 'position', lsn: keepalive.walEnd });
+      const until = this.options.untilLsn;
+      if (until !== undefined && keepalive.walEnd >= until) this.reachedEnd();
+    }
+    if (keepalive.replyRequested) this.session.sendStatus(this.tracker.safeLsn);
+  }
+
+  private onChunkEnd(): void {
+    if (this.queuedItems >= this.maxQueued) this.session.pause();
+  }
+
+  private reachedEnd(): void {
+    if (this.ended) return;
+    this.push({ kind: 'end', error: undefined });
+    this.session.pause();
+  }
+
+  private onSchemaMessage(message: PgOutputMessage): void {
+    if (message.tag !== 'type' || message.typeOid < SYSTEM_TYPE_OID_LIMIT || this.registry.has(message.typeOid)) return;
+    // A type created after we started: read it from the catalog before converting
+    // any later row, holding (in order) whatever arrives meanwhile.
+    this.held = [];
+    this.session.pause();
+    loadTypes(this.sql, this.registry, [message.typeOid])
+      .catch((error) => this.options.onNotice?.(`could not read type ${message.typeOid} from the catalog (${(error as Error).message}); its values stay text`))
+      .finally(() => this.releaseHeld());
+  }
+
+  private releaseHeld(): void {
+    const held = this.held ?? [];
+    this.held = undefined;
+    try {
+      for (let i = 0; i < held.length; i++) {
+        const frame = held[i]!;
+        if ('keepalive' in frame) this.onKeepalive(frame.keepalive);
+        else this.onXLogData(frame.header, frame.payload, 0, frame.payload.length);
+        if (this.held !== undefined) {
+          // Another unknown type: keep the rest for the next release, in order.
+          (this.held as typeof held).push(...held.slice(i + 1));
+          return;
+        }
+      }
+    } catch (error) {
+      this.push({ kind: 'end', error: error instanceof CdcError ? error : new CdcError('PGCDC_PROTOCOL', String(error)) });
+      return;
+    }
+    if (this.queuedItems < this.maxQueued) this.session.resume();
+  }
+
+  private push(entry: QueueEntry): void {
+    if (this.ended) {
+      if (entry.kind === 'transaction') entry.transaction.buffer.dispose();
+      return;
+    }
+    if (entry.kind === 'end') this.ended = true;
+    this.queue.push(entry);
+    if (entry.kind === 'transaction') this.queuedItems += entry.transaction.buffer.count;
+    else if (entry.kind === 'message') this.queuedItems += 1;
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
+
+  // ---- consumer side --------------------------------------------------------------------------
+
+  async *[Symbol.asyncIterator](): AsyncIterator<EventBatch> {
+    for (;;) {
+      const entry = this.queue.shift();
+      if (entry === undefined) {
+        if (this.session.paused && !this.ended && this.held === undefined) this.session.resume();
+        await new Promise<void>((resolve) => { this.wake = resolve; });
+        continue;
+      }
+      switch (entry.kind) {
+        case 'end':
+          if (entry.error) throw entry.error;
+          return;
+        case 'position':
+          this.tracker.registerIdlePosition(entry.lsn);
+          continue;
+        case 'message': {
+          this.queuedItems -= 1;
+          const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now(), this.previousCommitLsn);
+          // Acknowledging a message's own LSN would replay it after a restart
+          // (decoding resumes at records >= the confirmed position): ack one past it.
+          const batch = this.makeBatch(this.filter && !this.filter(event) ? [] : [event], entry.lsn + 1n);
+          if (batch) yield batch;
+          continue;
+        }
+        case 'transaction':
+          yield* this.transactionBatches(entry.transaction);
+          continue;
+      }
+    }
+  }
+
+  private async *transactionBatches(transaction: CommittedTransaction): AsyncGenerator<EventBatch> {
+    const builder = new TransactionEventBuilder(this.identity, transaction, this.previousCommitLsn);
+    const queued = transaction.buffer.count;
+    let consumed = 0;
+    try {
+      // Each chunk is held back one step so that the last batch, and only it,
+      // carries the transaction's end LSN.
+      let previous: ChangeEvent[] | undefined;
+      for await (const items of transaction.buffer.chunks(this.batchSize)) {
+        const now = Date.now();
+        const events: ChangeEvent[] = [];
+        for (const item of items) {
+          const event = builder.build(item, now);
+          if (this.filter === undefined || this.filter(event)) events.push(event);
+        }
+        consumed += items.length;
+        this.queuedItems -= items.length;
+        if (previous !== undefined) {
+          const batch = this.makeBatch(previous, undefined);
+          if (batch) yield batch;
+        }
+        previous = events;
+      }
+      const last = this.makeBatch(previous ?? [], transaction.endLsn);
+      if (last) yield last;
+    } finally {
+      this.queuedItems -= queued - consumed; // items of aborted subtransactions, or an abandoned iteration
+      transaction.buffer.dispose();
+    }
+    this.previousCommitLsn = transaction.commitLsn;
+    this.transactions++;
+  }
+
+  /**
+   * Registers the next batch with the ack tracker, in stream order, just before
+   * it is handed out. An empty batch (all filtered out) is confirmed at once and
+   * not handed out, so filtered transactions still let the position advance.
+   */
+  private makeBatch(events: ChangeEvent[], endLsn: Lsn | undefined): EventBatch | undefined {
+    const ticket = this.tracker.register(endLsn);
+    if (events.length === 0) {
+      ticket.confirm();
+      return undefined;
+    }
+    this.eventsDelivered += events.length;
+    return { events, endLsn, confirm: ticket.confirm };
+  }
+
+  /** Sends the current safe position now (normally sent every statusIntervalMs). */
+  acknowledgeNow(): void {
+    this.session.sendStatus(this.tracker.safeLsn);
+  }
+
+  get stats(): StreamStats {
+    return {
+      slot: this.slot,
+      startLsn: this.startLsn,
+      safeLsn: this.tracker.safeLsn,
+      lastReceivedLsn: this.session.lastReceived,
+      bytesReceived: this.session.bytesReceived,
+      eventsDelivered: this.eventsDelivered,
+      transactions: this.transactions,
+      queuedEvents: this.queuedItems,
+      memoryUsed: this.assembler.memoryUsed,
+    };
+  }
+
+  /**
+   * Stops streaming: no more reads; the safe position is sent to the server and
+   * the connection closed. Events handed out but not confirmed stay
+   * unacknowledged and are sent again next time.
+   */
+  stop(): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.stopping = (async () => {
+      if (this.statusTimer) clearInterval(this.statusTimer);
+      this.session.sendStatus(this.tracker.safeLsn);
+      await this.replication.close();
+      this.assembler.reset();
+      for (const entry of this.queue) if (entry.kind === 'transaction') entry.transaction.buffer.dispose();
+      this.queue.length = 0;
+      if (!this.ended) this.push({ kind: 'end', error: undefined });
+      await this.sql.close();
+    })();
+    return this.stopping;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+}

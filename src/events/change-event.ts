@@ -1,0 +1,77 @@
+/**
+ * The change event: Debezium's envelope, so that anything reading Debezium's
+ * JSON (Flink `debezium-json`, Kafka Connect sinks, ClickHouse, Materialize)
+ * reads pgcdc's unchanged. docs/events.md describes every field.
+ *
+ * Beyond Debezium: `id` (deterministic: commit LSN and position in the
+ * transaction, the deduplication key for sinks) and, on messages,
+ * `message.transactional` and `message.encoding`.
+ */
+import type { JsonObject } from '../core/json.ts';
+
+/** c create, u update, d delete, r read (snapshot), t truncate, m logical decoding message. */
+export type Operation = 'c' | 'u' | 'd' | 'r' | 't' | 'm';
+
+export interface EventSource {
+  version: string;
+  connector: 'postgresql';
+  /** The logical name of this source (Debezium's topic.prefix). */
+  name: string;
+  /** Commit time of the transaction (Unix ms). */
+  ts_ms: number;
+  snapshot: 'true' | 'last' | 'false' | 'incremental';
+  db: string;
+  /** JSON array text: [last commit LSN, this change's LSN], as decimal strings. */
+  sequence: string;
+  schema: string;
+  table: string;
+  txId: number | null;
+  /** The change's WAL position as a number (Debezium's form); `id` has the text form. */
+  lsn: number;
+  xmin: null;
+}
+
+export interface TransactionBlock {
+  /** `txId:commitLsn`, Debezium's form. */
+  id: string;
+  /** Position of this event among all events of its transaction, from 1. */
+  total_order: number;
+  /** Position among the events of the same table in its transaction, from 1. */
+  data_collection_order: number;
+}
+
+export interface MessageBody {
+  prefix: string;
+  /** UTF-8 text when the bytes are valid UTF-8, else base64. */
+  content: string;
+  encoding: 'utf8' | 'base64';
+  transactional: boolean;
+}
+
+export interface ChangeEvent {
+  /** Deterministic id: `<commit LSN>:<position>`; `<message LSN>:0` for non-transactional messages. */
+  id: string;
+  op: Operation;
+  before?: JsonObject | null;
+  after?: JsonObject | null;
+  message?: MessageBody;
+  source: EventSource;
+  /** When pgcdc built the event (Unix ms). */
+  ts_ms: number;
+  transaction: TransactionBlock | null;
+  /** Extra top-level fields added by transforms (e.g. `auditData`). */
+  [extra: string]: unknown;
+}
+
+/**
+ * Where an event sits in the stream, kept beside the event rather than in it
+ * (serialised JSON holds only the envelope).
+ */
+export interface EventMeta {
+  /** Primary key (replica identity) columns and values, or null (no key / messages). */
+  key: JsonObject | null;
+  /** Commit LSN of its transaction; the message LSN for non-transactional messages. */
+  commitLsn: bigint;
+  /** The change's own WAL position. */
+  lsn: bigint;
+}

@@ -1,0 +1,113 @@
+/**
+ * Builds Debezium-envelope events from assembled items once their transaction's
+ * commit is known. Ids are deterministic (commit LSN + position), so a
+ * re-delivery after a restart carries the same ids and sinks can drop repeats.
+ */
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { postgresMicrosToUnixMs } from '../core/time.ts';
+import type { PendingItem } from '../assemble/pending-item.ts';
+import type { ChangeEvent, EventMeta } from './change-event.ts';
+
+export interface SourceIdentity {
+  /** pgcdc's version, Debezium's `source.version`. */
+  version: string;
+  /** Logical source name (Debezium's topic.prefix). */
+  name: string;
+  db: string;
+}
+
+/** Keeps the metadata of each event (key, LSNs) beside it, not in its JSON. */
+const metaOf = new WeakMap<ChangeEvent, EventMeta>();
+
+export function eventMeta(event: ChangeEvent): EventMeta | undefined {
+  return metaOf.get(event);
+}
+
+export interface TransactionContext {
+  xid: number;
+  commitLsn: Lsn;
+  commitTime: bigint;
+}
+
+/** Builds the events of one transaction, chunk by chunk, numbering them in order. */
+export class TransactionEventBuilder {
+  private position = 0;
+  private readonly perTable = new Map<string, number>();
+  private readonly commitMs: number;
+  private readonly commitLsnText: string;
+  private readonly transactionId: string;
+  private readonly identity: SourceIdentity;
+  private readonly context: TransactionContext;
+  private readonly previousCommit: string;
+
+  constructor(identity: SourceIdentity, context: TransactionContext, previousCommitLsn: Lsn | undefined) {
+    this.identity = identity;
+    this.context = context;
+    this.commitMs = postgresMicrosToUnixMs(context.commitTime);
+    this.commitLsnText = formatLsn(context.commitLsn);
+    this.transactionId = `${context.xid}:${context.commitLsn}`;
+    this.previousCommit = previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`;
+  }
+
+  build(item: PendingItem, now: number): ChangeEvent {
+    const position = ++this.position;
+    const tableKey = item.op === 'm' ? `m:${item.message!.prefix}` : `${item.schema}.${item.table}`;
+    const tableOrder = (this.perTable.get(tableKey) ?? 0) + 1;
+    this.perTable.set(tableKey, tableOrder);
+    const event: ChangeEvent = buildEnvelope(item, this.identity, {
+      id: `${this.commitLsnText}:${position}`,
+      commitMs: this.commitMs,
+      txId: this.context.xid,
+      sequence: `[${this.previousCommit},"${item.lsn}"]`,
+      now,
+      transaction: { id: this.transactionId, total_order: position, data_collection_order: tableOrder },
+    });
+    metaOf.set(event, { key: item.key, commitLsn: this.context.commitLsn, lsn: item.lsn });
+    return event;
+  }
+}
+
+/** A non-transactional message: its own LSN stands in for the commit LSN. */
+export function buildNonTransactionalMessageEvent(item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined): ChangeEvent {
+  const event = buildEnvelope(item, identity, {
+    id: `${formatLsn(item.lsn)}:0`,
+    commitMs: now,
+    txId: null,
+    sequence: `[${previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`},"${item.lsn}"]`,
+    now,
+    transaction: null,
+  });
+  metaOf.set(event, { key: null, commitLsn: item.lsn, lsn: item.lsn });
+  return event;
+}
+
+interface EnvelopeParts {
+  id: string;
+  commitMs: number;
+  txId: number | null;
+  sequence: string;
+  now: number;
+  transaction: ChangeEvent['transaction'];
+}
+
+function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: EnvelopeParts): ChangeEvent {
+  const source: ChangeEvent['source'] = {
+    version: identity.version,
+    connector: 'postgresql',
+    name: identity.name,
+    ts_ms: parts.commitMs,
+    snapshot: 'false',
+    db: identity.db,
+    sequence: parts.sequence,
+    schema: item.schema,
+    table: item.table,
+    txId: parts.txId,
+    lsn: Number(item.lsn),
+    xmin: null,
+  };
+  if (item.op === 'm') {
+    // Debezium's message events carry no before/after.
+    return { id: parts.id, op: 'm', source, message: item.message!, ts_ms: parts.now, transaction: parts.transaction };
+  }
+  return { id: parts.id, op: item.op, before: item.before, after: item.after, source, ts_ms: parts.now, transaction: parts.transaction };
+}

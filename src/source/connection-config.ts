@@ -1,0 +1,75 @@
+/**
+ * Where to connect: a URL argument, else DATABASE_URL, else the libpq PG*
+ * variables (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE, PGSSLMODE), which
+ * node-postgres reads itself. TLS follows `sslmode` in the URL or PGSSLMODE;
+ * SCRAM-SHA-256 and md5 are negotiated by node-postgres.
+ */
+import type { ClientConfig } from 'pg';
+import { CdcError } from '../core/errors.ts';
+
+/**
+ * Session settings for the replication connection. pgoutput prints values with
+ * the walsender's settings, so these make the text we convert predictable:
+ * ISO dates, UTC timestamps, ISO 8601 intervals, shortest exact floats, hex bytea.
+ */
+const REPLICATION_SESSION_OPTIONS = '-c datestyle=ISO,YMD -c timezone=UTC -c intervalstyle=iso_8601 -c extra_float_digits=3 -c bytea_output=hex';
+
+export interface ConnectionTarget {
+  /** The URL as given, password removed: safe to print. */
+  display: string;
+  config: ClientConfig;
+}
+
+export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEnv = process.env): ConnectionTarget {
+  const chosen = url ?? env.DATABASE_URL;
+  if (chosen === undefined || chosen === '') {
+    const host = env.PGHOST ?? 'localhost';
+    const port = env.PGPORT ?? '5432';
+    const database = env.PGDATABASE ?? env.PGUSER ?? 'postgres';
+    return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: {} };
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(chosen);
+  } catch {
+    throw new CdcError('PGCDC_BAD_URL', `not a connection URL: ${redact(chosen)} (expected postgresql://user:password@host:port/database)`);
+  }
+  if (parsed.protocol !== 'postgresql:' && parsed.protocol !== 'postgres:') {
+    throw new CdcError('PGCDC_BAD_URL', `unsupported URL scheme "${parsed.protocol}" in ${redact(chosen)}: use postgresql://user:password@host:port/database`);
+  }
+  if (parsed.port !== '' && !/^\d+$/.test(parsed.port)) {
+    throw new CdcError('PGCDC_BAD_URL', `bad port in ${redact(chosen)}`);
+  }
+  return { display: redact(chosen), config: { connectionString: chosen } };
+}
+
+/** Removes the password from a URL for logs and errors. */
+export function redact(url: string): string {
+  return url.replace(/(\/\/[^:/@]+:)[^@/]*@/, '$1***@');
+}
+
+/** The configuration for a replication connection (walsender in database mode). */
+export function replicationConfig(target: ConnectionTarget): ClientConfig & { replication: string } {
+  const userOptions = optionsFrom(target);
+  return {
+    ...target.config,
+    replication: 'database',
+    options: userOptions ? `${REPLICATION_SESSION_OPTIONS} ${userOptions}` : REPLICATION_SESSION_OPTIONS,
+    application_name: 'pgcdc',
+    connectionTimeoutMillis: 15_000,
+  };
+}
+
+/** The configuration for an ordinary SQL connection (catalog queries, slot admin). */
+export function sqlConfig(target: ConnectionTarget): ClientConfig {
+  return { ...target.config, application_name: 'pgcdc', connectionTimeoutMillis: 15_000 };
+}
+
+function optionsFrom(target: ConnectionTarget): string | undefined {
+  if (target.config.connectionString === undefined) return process.env.PGOPTIONS;
+  try {
+    return new URL(target.config.connectionString).searchParams.get('options') ?? undefined;
+  } catch {
+    return undefined;
+  }
+}

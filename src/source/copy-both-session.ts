@@ -1,0 +1,188 @@
+/**
+ * The CopyBoth phase of START_REPLICATION on a socket pgcdc owns.
+ *
+ * Each socket read is framed and handled synchronously, then `onChunkEnd` runs
+ * once, so downstream work is batched per read rather than per message (on this
+ * hardware, waking per message halves throughput: ../docs/benchmarks.md).
+ * `pause()` stops reading the socket; TCP flow control then holds the server
+ * back, which bounds memory whatever the WAL backlog.
+ */
+import type { Socket } from 'node:net';
+import { CdcError } from '../core/errors.ts';
+import type { Lsn } from '../core/lsn.ts';
+import { unixMsToPostgresMicros } from '../core/time.ts';
+import { BackendFramer, parseErrorFields } from '../decode/backend-framer.ts';
+import {
+  encodeStandbyStatus,
+  PRIMARY_KEEPALIVE,
+  readPrimaryKeepalive,
+  readXLogDataHeader,
+  XLOG_DATA,
+  XLOG_DATA_HEADER,
+  type PrimaryKeepalive,
+  type XLogDataHeader,
+} from '../decode/copy-both.ts';
+import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
+
+export interface CopyBothHandler {
+  /** One XLogData message; the payload is `buffer[start, end)`, valid only during the call. */
+  onXLogData(header: XLogDataHeader, buffer: Buffer, start: number, end: number): void;
+  onKeepalive(keepalive: PrimaryKeepalive): void;
+  /** After all complete messages of one socket read were handled. */
+  onChunkEnd(): void;
+  /** The stream ended: `error` is undefined for a clean end we asked for. */
+  onEnd(error: CdcError | undefined): void;
+}
+
+const CODE = {
+  CopyData: 0x64, // 'd'
+  CopyBothResponse: 0x57, // 'W'
+  CopyDone: 0x63, // 'c'
+  CommandComplete: 0x43, // 'C'
+  ReadyForQuery: 0x5a, // 'Z'
+  ErrorResponse: 0x45, // 'E'
+  NoticeResponse: 0x4e, // 'N'
+  ParameterStatus: 0x53, // 'S'
+} as const;
+
+export class CopyBothSession {
+  private readonly socket: Socket;
+  private readonly handler: CopyBothHandler;
+  private readonly context: ErrorContext;
+  private readonly framer = new BackendFramer();
+  private ended = false;
+  private ending: Promise<void> | undefined;
+  private resolveEnding: (() => void) | undefined;
+  private streaming = false;
+  /** Highest WAL position received (XLogData end or keepalive walEnd). */
+  lastReceived: Lsn = 0n;
+  /** Bytes of XLogData payload received, for metrics and benchmarks. */
+  bytesReceived = 0;
+
+  constructor(socket: Socket, handler: CopyBothHandler, context: ErrorContext) {
+    this.socket = socket;
+    this.handler = handler;
+    this.context = context;
+  }
+
+  start(sql: string): void {
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('close', () => this.finish(this.ending ? undefined : new CdcError('PGCDC_REPLICATION_ENDED', 'the server closed the replication connection; pgcdc resumes from the slot\'s confirmed position when restarted', { retriable: true })));
+    this.socket.on('error', (error) => this.finish(classifyPostgresError(error, this.context)));
+    const body = Buffer.from(`${sql}\0`, 'utf8');
+    const message = Buffer.allocUnsafe(5 + body.length);
+    message[0] = 0x51; // 'Q'
+    message.writeUInt32BE(4 + body.length, 1);
+    body.copy(message, 5);
+    this.socket.write(message);
+  }
+
+  get isStreaming(): boolean {
+    return this.streaming;
+  }
+
+  pause(): void {
+    this.socket.pause();
+  }
+
+  resume(): void {
+    if (!this.ended) this.socket.resume();
+  }
+
+  get paused(): boolean {
+    return this.socket.isPaused();
+  }
+
+  /** Sends a standby status update. `flushed` is the acknowledged position (docs/lsn-and-acks.md). */
+  sendStatus(flushed: Lsn, replyRequested = false): void {
+    if (this.ended || !this.streaming) return;
+    this.socket.write(encodeStandbyStatus({
+      written: this.lastReceived > flushed ? this.lastReceived : flushed,
+      flushed,
+      applied: flushed,
+      clock: unixMsToPostgresMicros(Date.now()),
+      replyRequested,
+    }));
+  }
+
+  /**
+   * Ends streaming cleanly: CopyDone, then waits (briefly) for the server's
+   * CopyDone, which also proves it processed every status update sent before.
+   */
+  end(timeoutMs = 5000): Promise<void> {
+    if (this.ending) return this.ending;
+    this.ending = new Promise<void>((resolve) => {
+      this.resolveEnding = resolve;
+    });
+    if (this.ended) {
+      this.resolveEnding?.();
+      return this.ending;
+    }
+    if (this.streaming) this.socket.write(Buffer.from([CODE.CopyDone, 0, 0, 0, 4]));
+    this.socket.resume();
+    const timer = setTimeout(() => this.socket.destroy(), timeoutMs);
+    timer.unref();
+    void this.ending.then(() => clearTimeout(timer));
+    if (!this.streaming) this.socket.destroy();
+    return this.ending;
+  }
+
+  private onData(chunk: Buffer): void {
+    try {
+      this.framer.push(chunk, this.onFrame);
+      if (this.streaming) this.handler.onChunkEnd();
+    } catch (error) {
+      this.fail(error instanceof CdcError ? error : new CdcError('PGCDC_PROTOCOL', `replication stream failed: ${(error as Error).message}`, { cause: error }));
+    }
+  }
+
+  private readonly onFrame = (code: number, buffer: Buffer, start: number, end: number): void => {
+    if (code === CODE.CopyData) {
+      const kind = buffer[start];
+      if (kind === XLOG_DATA) {
+        const header = readXLogDataHeader(buffer, start, end);
+        const payloadEnd = end;
+        if (header.walEnd > this.lastReceived) this.lastReceived = header.walEnd;
+        this.bytesReceived += payloadEnd - start - XLOG_DATA_HEADER;
+        this.handler.onXLogData(header, buffer, start + XLOG_DATA_HEADER, payloadEnd);
+      } else if (kind === PRIMARY_KEEPALIVE) {
+        const keepalive = readPrimaryKeepalive(buffer, start, end);
+        if (keepalive.walEnd > this.lastReceived) this.lastReceived = keepalive.walEnd;
+        this.handler.onKeepalive(keepalive);
+      }
+      return;
+    }
+    switch (code) {
+      case CODE.CopyBothResponse:
+        this.streaming = true;
+        return;
+      case CODE.ErrorResponse: {
+        const fields = parseErrorFields(buffer, start, end);
+        this.fail(classifyPostgresError(Object.assign(new Error(fields.message ?? 'unknown server error'), fields), this.context));
+        return;
+      }
+      case CODE.CopyDone:
+        // The server finished its side (our CopyDone was processed): we are done.
+        if (this.ending) this.socket.end();
+        return;
+      case CODE.ReadyForQuery:
+        if (this.ending) this.socket.destroy();
+        return;
+      default:
+        return; // CommandComplete, NoticeResponse, ParameterStatus: nothing to do
+    }
+  };
+
+  private fail(error: CdcError): void {
+    this.finish(error);
+    this.socket.destroy();
+  }
+
+  private finish(error: CdcError | undefined): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.streaming = false;
+    this.resolveEnding?.();
+    this.handler.onEnd(this.ending && error?.code === 'PGCDC_REPLICATION_ENDED' ? undefined : error);
+  }
+}

@@ -1,0 +1,78 @@
+/**
+ * Turns errors from Postgres and the network into one-line `CdcError`s that say
+ * what to do. Classified by SQLSTATE and errno codes, never by message text
+ * (messages are translated and change between versions).
+ */
+import { CdcError, isCdcError } from '../core/errors.ts';
+
+interface ErrorLike {
+  code?: string;
+  message?: string;
+  detail?: string;
+  hint?: string;
+}
+
+export interface ErrorContext {
+  /** Where we tried to connect (password removed). */
+  target?: string;
+  slot?: string;
+  publication?: string;
+  user?: string;
+}
+
+export function classifyPostgresError(error: unknown, context: ErrorContext = {}): CdcError {
+  if (isCdcError(error)) return error;
+  const e = (error ?? {}) as ErrorLike;
+  const where = context.target ? ` (${context.target})` : '';
+  const text = e.message ?? String(error);
+  switch (e.code) {
+    case 'ECONNREFUSED':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+    case 'ETIMEDOUT':
+    case 'ECONNRESET':
+      return new CdcError('PGCDC_UNREACHABLE', `cannot reach PostgreSQL${where}: ${e.code}; check host and port, and that the server is running and accepts TCP connections`, { cause: error, retriable: true });
+    case '28P01':
+      return new CdcError('PGCDC_AUTH_FAILED', `password authentication failed${context.user ? ` for user "${context.user}"` : ''}${where}; check the password in the URL or PGPASSWORD`, { cause: error });
+    case '28000':
+      return new CdcError('PGCDC_AUTH_FAILED', `connection rejected${where}: ${text}; add a matching entry to pg_hba.conf (replication connections need one too)`, { cause: error });
+    case '3D000':
+      return new CdcError('PGCDC_DATABASE_MISSING', `${text}${where}; check the database name in the URL or PGDATABASE`, { cause: error });
+    case '42501':
+      return new CdcError('PGCDC_NO_REPLICATION_PRIVILEGE', `${text}; grant it with: ALTER ROLE ${context.user ?? '<user>'} WITH REPLICATION`, { cause: error });
+    case '55006':
+      return new CdcError('PGCDC_SLOT_IN_USE', `${text}; another consumer is streaming from slot "${context.slot ?? '?'}": stop it, or use another --slot`, { cause: error, retriable: true });
+    case '53400':
+      return new CdcError('PGCDC_SLOT_LIMIT', `${text}; drop unused slots (pgcdc slot list / drop) or raise max_replication_slots / max_wal_senders`, { cause: error });
+    case '42710':
+      return new CdcError('PGCDC_SLOT_EXISTS', `${text}; pgcdc never replaces an existing slot: use it, or pick another --slot`, { cause: error });
+    case '42704':
+      if (context.publication && text.includes(context.publication)) {
+        return new CdcError('PGCDC_PUBLICATION_MISSING', `${text}; create it (CREATE PUBLICATION ${context.publication} FOR TABLE ...) or let pgcdc create it by passing --tables`, { cause: error });
+      }
+      if (context.slot && text.includes(context.slot)) {
+        return new CdcError('PGCDC_SLOT_MISSING', `${text}; create it with: pgcdc slot create --slot ${context.slot}`, { cause: error });
+      }
+      return new CdcError('PGCDC_POSTGRES', text, { cause: error });
+    case '55000':
+      if (/wal_level/.test(text)) return walLevelError();
+      return new CdcError('PGCDC_POSTGRES', `${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error });
+    default:
+      if (e.code === undefined && /password/i.test(text) && /SASL|SCRAM|client password must be a string/i.test(text)) {
+        return new CdcError('PGCDC_AUTH_FAILED', `the server asks for a password${where}; put it in the URL or PGPASSWORD`, { cause: error });
+      }
+      if (/timeout/i.test(text) && e.code === undefined) {
+        return new CdcError('PGCDC_UNREACHABLE', `timed out connecting to PostgreSQL${where}; check host, port and firewalls`, { cause: error, retriable: true });
+      }
+      return new CdcError('PGCDC_POSTGRES', `PostgreSQL error${e.code ? ` ${e.code}` : ''}: ${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error, retriable: e.code === undefined || e.code.startsWith('08') || e.code.startsWith('57P') });
+  }
+}
+
+export function walLevelError(current?: string): CdcError {
+  return new CdcError(
+    'PGCDC_WAL_LEVEL',
+    `logical decoding needs wal_level=logical${current ? ` (the server has ${current})` : ''}: run ALTER SYSTEM SET wal_level = logical; and restart PostgreSQL`,
+  );
+}

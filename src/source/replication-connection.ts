@@ -1,0 +1,114 @@
+/**
+ * A walsender connection in database mode. node-postgres does the parts a
+ * library does well (TLS, SCRAM/md5 authentication, simple queries such as
+ * IDENTIFY_SYSTEM and CREATE_REPLICATION_SLOT). For START_REPLICATION pgcdc takes
+ * the socket over and frames the CopyBoth stream itself (decode/backend-framer.ts):
+ * that gives bulk processing of each socket read, pausing the socket for
+ * backpressure, and buffers it owns.
+ */
+import pg from 'pg';
+import type { Socket } from 'node:net';
+import { CdcError } from '../core/errors.ts';
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
+import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
+import { replicationConfig, type ConnectionTarget } from './connection-config.ts';
+import { CopyBothSession, type CopyBothHandler } from './copy-both-session.ts';
+
+export interface SystemIdentity {
+  systemId: string;
+  timeline: number;
+  walPosition: Lsn;
+  database: string;
+}
+
+export class ReplicationConnection {
+  private readonly client: pg.Client;
+  private readonly context: ErrorContext;
+  private session: CopyBothSession | undefined;
+  private closed = false;
+
+  private constructor(client: pg.Client, context: ErrorContext) {
+    this.client = client;
+    this.context = context;
+    // Errors after connect surface through the session; keep them from crashing the process.
+    client.on('error', () => undefined);
+  }
+
+  static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<ReplicationConnection> {
+    const client = new pg.Client(replicationConfig(target));
+    const fullContext = { ...context, target: target.display, user: client.user };
+    try {
+      await client.connect();
+    } catch (error) {
+      client.on('error', () => undefined);
+      await client.end().catch(() => undefined);
+      throw classifyPostgresError(error, fullContext);
+    }
+    return new ReplicationConnection(client, fullContext);
+  }
+
+  /** Runs a replication command or simple SQL (no parameters: the walsender speaks only the simple protocol). */
+  async query(sql: string): Promise<Array<Record<string, unknown>>> {
+    try {
+      const result = await this.client.query(sql);
+      return result.rows as Array<Record<string, unknown>>;
+    } catch (error) {
+      throw classifyPostgresError(error, this.context);
+    }
+  }
+
+  async identifySystem(): Promise<SystemIdentity> {
+    const [row] = await this.query('IDENTIFY_SYSTEM');
+    if (row === undefined) throw new CdcError('PGCDC_PROTOCOL', 'IDENTIFY_SYSTEM returned no row');
+    return {
+      systemId: String(row.systemid),
+      timeline: Number(row.timeline),
+      walPosition: parseLsn(String(row.xlogpos)),
+      database: String(row.dbname ?? ''),
+    };
+  }
+
+  /**
+   * Creates a logical slot on this connection. A temporary slot lives as long as
+   * this connection. No snapshot is exported: streaming starts at the slot's
+   * consistent point.
+   */
+  async createSlot(name: string, plugin: string, temporary: boolean): Promise<Lsn> {
+    const [row] = await this.query(`CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL ${quoteIdent(plugin)} NOEXPORT_SNAPSHOT`);
+    return parseLsn(String(row?.consistent_point));
+  }
+
+  /**
+   * Starts streaming. From here on the socket belongs to the returned session.
+   * @param options plugin options, e.g. { proto_version: '4', publication_names: '"pub"' }
+   */
+  startReplication(slot: string, start: Lsn, options: Record<string, string>, handler: CopyBothHandler): CopyBothSession {
+    const pluginOptions = Object.entries(options).map(([k, v]) => `${quoteIdent(k)} ${quoteLiteral(v)}`).join(', ');
+    const sql = `START_REPLICATION SLOT ${quoteIdent(slot)} LOGICAL ${formatLsn(start)}${pluginOptions ? ` (${pluginOptions})` : ''}`;
+    const socket = (this.client as unknown as { connection: { stream: Socket } }).connection.stream;
+    // pg's parser must not see the CopyBoth stream: the client is idle (all replies
+    // up to ReadyForQuery consumed), so its buffer is empty and detaching is safe.
+    socket.removeAllListeners('data');
+    this.session = new CopyBothSession(socket, handler, this.context);
+    this.session.start(sql);
+    return this.session;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.session !== undefined) {
+      await this.session.end();
+      return;
+    }
+    await this.client.end().catch(() => undefined);
+  }
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(value: string): string {
+  return `'${value.replace(/'/g, "''")}'`;
+}

@@ -1,0 +1,97 @@
+/**
+ * Replication slots: inspect, create, drop. pgcdc never drops or recreates a
+ * slot on the user's behalf: the slot's position is the user's data.
+ */
+import { CdcError } from '../core/errors.ts';
+import { parseLsn, type Lsn } from '../core/lsn.ts';
+import type { SqlConnection } from './sql-connection.ts';
+
+export interface SlotInfo {
+  name: string;
+  plugin: string | null;
+  slotType: string;
+  database: string | null;
+  temporary: boolean;
+  active: boolean;
+  activePid: number | null;
+  confirmedFlushLsn: Lsn | null;
+  restartLsn: Lsn | null;
+  /** Bytes of WAL the slot keeps the server from removing (current WAL position − restart_lsn). */
+  retainedWalBytes: number | null;
+  /** reserved, extended, unreserved or lost. */
+  walStatus: string | null;
+}
+
+const SLOT_COLUMNS = `slot_name, plugin, slot_type, database, temporary, active, active_pid,
+  confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart, wal_status,
+  CASE WHEN restart_lsn IS NULL THEN NULL
+       WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), restart_lsn)
+       ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END::bigint AS retained`;
+
+interface SlotRow {
+  slot_name: string; plugin: string | null; slot_type: string; database: string | null; temporary: boolean; active: boolean;
+  active_pid: number | null; confirmed: string | null; restart: string | null; wal_status: string | null; retained: string | null;
+}
+
+function toSlotInfo(row: SlotRow): SlotInfo {
+  return {
+    name: row.slot_name,
+    plugin: row.plugin,
+    slotType: row.slot_type,
+    database: row.database,
+    temporary: row.temporary,
+    active: row.active,
+    activePid: row.active_pid,
+    confirmedFlushLsn: row.confirmed === null ? null : parseLsn(row.confirmed),
+    restartLsn: row.restart === null ? null : parseLsn(row.restart),
+    retainedWalBytes: row.retained === null ? null : Number(row.retained),
+    walStatus: row.wal_status,
+  };
+}
+
+export async function listSlots(sql: SqlConnection): Promise<SlotInfo[]> {
+  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots ORDER BY slot_name`);
+  return rows.map(toSlotInfo);
+}
+
+export async function findSlot(sql: SqlConnection, name: string): Promise<SlotInfo | undefined> {
+  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots WHERE slot_name = $1`, [name]);
+  return rows[0] === undefined ? undefined : toSlotInfo(rows[0]);
+}
+
+export async function createSlot(sql: SqlConnection, name: string, plugin: string): Promise<SlotInfo> {
+  validateSlotName(name);
+  await sql.query('SELECT pg_create_logical_replication_slot($1, $2)', [name, plugin]);
+  const slot = await findSlot(sql, name);
+  if (slot === undefined) throw new CdcError('PGCDC_POSTGRES', `slot "${name}" vanished right after creation`);
+  return slot;
+}
+
+export async function dropSlot(sql: SqlConnection, name: string): Promise<void> {
+  const slot = await findSlot(sql, name);
+  if (slot === undefined) throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${name}" does not exist; see existing slots with: pgcdc slot list`);
+  if (slot.active) throw new CdcError('PGCDC_SLOT_IN_USE', `replication slot "${name}" is in use by process ${slot.activePid}; stop that consumer first`);
+  await sql.query('SELECT pg_drop_replication_slot($1)', [name]);
+}
+
+/** Checks that an existing slot can be streamed by pgcdc with `plugin` from this database. */
+export function checkSlotUsable(slot: SlotInfo, plugin: string, database: string): void {
+  if (slot.slotType !== 'logical') {
+    throw new CdcError('PGCDC_SLOT_PLUGIN_MISMATCH', `slot "${slot.name}" is a ${slot.slotType} slot; pgcdc needs a logical slot: choose another --slot`);
+  }
+  if (slot.plugin !== plugin) {
+    throw new CdcError('PGCDC_SLOT_PLUGIN_MISMATCH', `slot "${slot.name}" uses plugin ${slot.plugin}, not ${plugin}; pass --plugin ${slot.plugin} or choose another --slot`);
+  }
+  if (slot.database !== database) {
+    throw new CdcError('PGCDC_SLOT_PLUGIN_MISMATCH', `slot "${slot.name}" belongs to database "${slot.database}", not "${database}"; connect to that database or choose another --slot`);
+  }
+  if (slot.walStatus === 'lost') {
+    throw new CdcError('PGCDC_SLOT_MISSING', `slot "${slot.name}" has lost required WAL (wal_status=lost) and cannot stream; changes since its position are gone: drop it and start over with a snapshot`);
+  }
+}
+
+export function validateSlotName(name: string): void {
+  if (!/^[a-z0-9_]{1,63}$/.test(name)) {
+    throw new CdcError('PGCDC_BAD_ARGUMENT', `invalid slot name "${name}": use 1-63 lower-case letters, digits and underscores`);
+  }
+}
