@@ -122,6 +122,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private previousCommitLsn: Lsn | undefined;
   private eventsDelivered = 0;
   private transactions = 0;
+  private stopRequested = false;
+  private untilLsn: Lsn | undefined;
 
   private constructor(init: {
     options: ChangeStreamOptions; replication: ReplicationConnection; sql: SqlConnection; registry: TypeRegistry;
@@ -137,6 +139,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.startLsn = init.startLsn;
     this.slotCreated = init.slotCreated;
     this.tracker = new AckTracker(init.startLsn);
+    this.untilLsn = init.options.untilLsn;
     this.batchSize = init.options.batchSize ?? 1000;
     this.maxQueued = init.options.maxQueuedEvents ?? 20_000;
     this.filter = buildEventFilter(init.options.filter ?? {});
@@ -230,7 +233,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   }
 
   private acceptOutput(output: AssemblerOutput): void {
-    const until = this.options.untilLsn;
+    const until = this.untilLsn;
     if (until !== undefined) {
       const position = output.kind === 'transaction' ? output.transaction.commitLsn : output.lsn;
       if (position > until) {
@@ -251,7 +254,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     // received; it is queued behind everything already received (docs/lsn-and-acks.md).
     if (!this.assembler.inTransaction) {
       this.push({ kind: 'position', lsn: keepalive.walEnd });
-      const until = this.options.untilLsn;
+      const until = this.untilLsn;
       if (until !== undefined && keepalive.walEnd >= until) this.reachedEnd();
     }
     if (keepalive.replyRequested) this.session.sendStatus(this.tracker.safeLsn);
@@ -317,6 +320,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   async *[Symbol.asyncIterator](): AsyncIterator<EventBatch> {
     for (;;) {
+      if (this.stopRequested) return;
       const entry = this.queue.shift();
       if (entry === undefined) {
         if (this.session.paused && !this.ended && this.held === undefined) this.session.resume();
@@ -366,6 +370,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
         if (previous !== undefined) {
           const batch = this.makeBatch(previous, undefined);
           if (batch) yield batch;
+          if (this.stopRequested) return;
         }
         previous = events;
       }
@@ -392,6 +397,28 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     }
     this.eventsDelivered += events.length;
     return { events, endLsn, confirm: ticket.confirm };
+  }
+
+  /**
+   * Ends the stream once everything up to `lsn` has been handed out (like
+   * pg_recvlogical -E): transactions committing after it are not delivered.
+   */
+  endAt(lsn: Lsn): void {
+    this.untilLsn = lsn;
+  }
+
+  /**
+   * Ends the iteration after the batch being handled (Ctrl-C, --max-events):
+   * reading stops, and the loop over batches finishes. Call `stop()` after the
+   * loop to send the final position and disconnect.
+   */
+  requestStop(): void {
+    if (this.stopRequested) return;
+    this.stopRequested = true;
+    this.session.pause();
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
   }
 
   /** Sends the current safe position now (normally sent every statusIntervalMs). */

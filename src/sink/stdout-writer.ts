@@ -1,0 +1,43 @@
+/**
+ * Writes lines to a file descriptor (stdout) in large blocking writes. A batch
+ * counts as confirmed once `write` returns: the bytes are in the kernel's hands.
+ * Blocking writes on fd 1 are used rather than `process.stdout` because the
+ * latter may queue data that is lost at exit when stdout is a pipe.
+ */
+import { writeSync } from 'node:fs';
+import { CdcError } from '../core/errors.ts';
+
+export class FdWriter {
+  private readonly fd: number;
+  /** Set when the reader went away (EPIPE): stop producing, confirm nothing more. */
+  closed = false;
+
+  constructor(fd = 1) {
+    this.fd = fd;
+  }
+
+  /** Writes all of `text`; returns false if the reader has gone away. */
+  write(text: string): boolean {
+    if (this.closed) return false;
+    const buffer = Buffer.from(text, 'utf8');
+    let offset = 0;
+    while (offset < buffer.length) {
+      try {
+        offset += writeSync(this.fd, buffer, offset, buffer.length - offset);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') {
+          // Someone made fd non-blocking: wait 1 ms and retry.
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+          continue;
+        }
+        if (code === 'EPIPE') {
+          this.closed = true;
+          return false;
+        }
+        throw new CdcError('PGCDC_OUTPUT', `cannot write output: ${(error as Error).message}`, { cause: error });
+      }
+    }
+    return true;
+  }
+}
