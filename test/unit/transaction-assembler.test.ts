@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { RelationCache } from '../../src/assemble/relation-cache.ts';
+import { TransactionAssembler, type AssemblerOutput } from '../../src/assemble/transaction-assembler.ts';
+import type { PendingItem } from '../../src/assemble/pending-item.ts';
+import { isRawJson } from '../../src/core/json.ts';
+import { PgOutputDecoder } from '../../src/decode/pgoutput/decode.ts';
+import { ValueConverter } from '../../src/decode/values/convert.ts';
+import { TypeRegistry } from '../../src/decode/values/type-registry.ts';
+import { pgoutput } from '../support/pgoutput-builder.ts';
+
+function setup(budget = 1 << 30, spillDir?: string) {
+  const registry = new TypeRegistry();
+  const relations = new RelationCache(new ValueConverter(registry), () => registry.version);
+  const assembler = new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, ...(spillDir ? { spillDir } : {}) });
+  const decoder = new PgOutputDecoder();
+  const outputs: AssemblerOutput[] = [];
+  let lsn = 1000n;
+  const feed = (...messages: Buffer[]) => {
+    for (const m of messages) {
+      const out = assembler.push(decoder.decode(m), lsn++, m.length);
+      if (out) outputs.push(out);
+    }
+  };
+  return { assembler, outputs, feed };
+}
+
+async function items(output: AssemblerOutput | undefined): Promise<PendingItem[]> {
+  assert.ok(output && output.kind === 'transaction');
+  const all: PendingItem[] = [];
+  for await (const chunk of output.transaction.buffer.chunks(2)) all.push(...chunk);
+  output.transaction.buffer.dispose();
+  return all;
+}
+
+const users = pgoutput.relation(16384, 'public', 'users', [{ name: 'id', type: 20, key: true }, { name: 'name', type: 25 }, { name: 'bio', type: 25 }]);
+
+describe('transaction assembler', () => {
+  test('hands a transaction on only at its Commit, with rows converted and keys extracted', async () => {
+    const { outputs, feed } = setup();
+    feed(users, pgoutput.begin(5000n, 1n, 700), pgoutput.insert(16384, ['1', 'alice', null]));
+    assert.equal(outputs.length, 0, 'nothing before the commit');
+    feed(pgoutput.update(16384, ['1', 'alicia', 'toast'], { kind: 'K', columns: ['1', null, null] }), pgoutput.delete(16384, 'K', ['1', null, null]), pgoutput.commit(5000n, 5100n, 1n));
+    const tx = outputs[0];
+    assert.ok(tx?.kind === 'transaction');
+    assert.equal(tx.transaction.endLsn, 5100n);
+    const all = await items(tx);
+    assert.deepEqual(all.map((i) => i.op), ['c', 'u', 'd']);
+    assert.deepEqual(all[0]!.after, { id: 1, name: 'alice', bio: null });
+    assert.deepEqual(all[1]!.after, { id: 1, name: 'alicia', bio: '__toast__' }, 'unchanged TOAST is the placeholder, never null');
+    assert.deepEqual(all[1]!.before, { id: 1 }, 'a key-only old tuple keeps just the key');
+    assert.deepEqual(all[2]!.key, { id: 1 });
+  });
+  test('non-transactional messages are handed on at once, even inside a transaction', () => {
+    const { outputs, feed } = setup();
+    feed(pgoutput.message(false, 42n, 'log', 'OK'));
+    assert.equal(outputs.length, 1);
+    const out = outputs[0]!;
+    assert.ok(out.kind === 'message');
+    assert.deepEqual(out.item.message, { prefix: 'log', content: 'OK', encoding: 'utf8', transactional: false });
+    assert.equal(out.lsn, 42n);
+  });
+  test('message content that is not UTF-8 is base64 and says so', async () => {
+    const { outputs, feed } = setup();
+    feed(pgoutput.begin(1n, 1n, 1), pgoutput.message(true, 2n, 'bin', Buffer.from([0xc3, 0x28, 0x00])), pgoutput.commit(1n, 3n, 1n));
+    const [item] = await items(outputs[0]);
+    assert.deepEqual(item!.message, { prefix: 'bin', content: Buffer.from([0xc3, 0x28, 0]).toString('base64'), encoding: 'base64', transactional: true });
+  });
+  test('streamed transactions: chunks from several stream blocks, interleaved with others, delivered at Stream Commit', async () => {
+    const { outputs, feed } = setup();
+    feed(
+      pgoutput.streamStart(900, true), pgoutput.relation(16384, 'public', 'users', [{ name: 'id', type: 20, key: true }, { name: 'name', type: 25 }, { name: 'bio', type: 25 }], { xid: 900 }),
+      pgoutput.insert(16384, ['1', 'a', null], 900), pgoutput.streamStop(),
+      pgoutput.begin(70n, 1n, 901), pgoutput.insert(16384, ['9', 'other', null]), pgoutput.commit(70n, 80n, 1n),
+      pgoutput.streamStart(900, false), pgoutput.insert(16384, ['2', 'b', null], 900), pgoutput.streamStop(),
+    );
+    assert.equal(outputs.length, 1, 'only the small transaction so far');
+    feed(pgoutput.streamCommit(900, 100n, 110n, 1n));
+    const all = await items(outputs[1]);
+    assert.deepEqual(all.map((i) => i.after?.id), [1, 2]);
+  });
+  test('Stream Abort drops the whole transaction, or only the aborted subtransaction', async () => {
+    const { outputs, feed } = setup();
+    feed(users, pgoutput.streamStart(900, true), pgoutput.insert(16384, ['1', 'a', null], 900), pgoutput.insert(16384, ['2', 'sub', null], 901),
+      pgoutput.insert(16384, ['3', 'c', null], 900), pgoutput.streamStop(), pgoutput.streamAbort(900, 901), pgoutput.streamCommit(900, 100n, 110n, 1n));
+    assert.deepEqual((await items(outputs[0])).map((i) => i.after?.id), [1, 3]);
+    feed(pgoutput.streamStart(950, true), pgoutput.insert(16384, ['5', 'x', null], 950), pgoutput.streamStop(), pgoutput.message(false, 7n, 'log', 'kept'), pgoutput.streamAbort(950, 950));
+    assert.equal(outputs.length, 2, 'aborted: nothing but the non-transactional message');
+    assert.equal(outputs[1]!.kind, 'message');
+  });
+  test('past the memory budget a transaction spills to disk and reads back in order with exact numbers', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgcdc-spill-test-'));
+    const { outputs, feed, assembler } = setup(4096, dir);
+    feed(users, pgoutput.begin(1n, 1n, 1));
+    for (let i = 1; i <= 500; i++) feed(pgoutput.insert(16384, [String(i === 500 ? '9007199254740993' : i), `name ${i}`, 'x'.repeat(50)]));
+    assert.equal(readdirSync(dir).length, 1, 'a spill directory exists while the transaction is open');
+    assert.ok(assembler.memoryUsed <= 4096, `memory ${assembler.memoryUsed} stays within the budget`);
+    feed(pgoutput.commit(1n, 2n, 1n));
+    const all = await items(outputs[0]);
+    assert.equal(all.length, 500);
+    assert.deepEqual(all.slice(0, 3).map((i) => i.after?.id), [1, 2, 3]);
+    const big = all[499]!.after!.id;
+    assert.ok(isRawJson(big), 'int8 beyond 2^53 survives the spill exactly');
+    assert.equal(JSON.stringify(big), '9007199254740993');
+    assert.equal(all[499]!.lsn > all[0]!.lsn, true);
+    assert.equal(readdirSync(dir).length, 0, 'the spill file is removed after delivery');
+    assert.equal(assembler.memoryUsed, 0);
+  });
+  test('a change for an unknown relation is a protocol error', () => {
+    const { feed } = setup();
+    assert.throws(() => feed(pgoutput.begin(1n, 1n, 1), pgoutput.insert(999, ['1'])), /relation 999 arrived before its Relation message/);
+  });
+});
