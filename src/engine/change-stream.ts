@@ -29,7 +29,7 @@ import { resolveConnection, type ConnectionTarget } from '../source/connection-c
 import { ensurePublication, parseTableName } from '../source/publications.ts';
 import { ReplicationConnection } from '../source/replication-connection.ts';
 import { checkServer, type ServerInfo } from '../source/server-checks.ts';
-import { checkSlotUsable, findSlot, validateSlotName } from '../source/slots.ts';
+import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../source/slots.ts';
 import { SqlConnection } from '../source/sql-connection.ts';
 import { loadTypes } from '../source/type-catalog.ts';
 
@@ -61,6 +61,11 @@ export interface ChangeStreamOptions {
   filter?: FilterOptions;
   /** Ask for streaming of large in-progress transactions (default true). */
   streaming?: boolean;
+  /**
+   * How long to wait for a slot that is still active (a previous consumer's
+   * walsender exiting) before failing with PGCDC_SLOT_IN_USE (default 5 s).
+   */
+  slotWaitMs?: number;
   /** Diagnostics (slot created, publication created, ...). */
   onNotice?: (message: string) => void;
 }
@@ -91,6 +96,22 @@ type QueueEntry =
   | { kind: 'end'; error: CdcError | undefined };
 
 const SYSTEM_TYPE_OID_LIMIT = 10000;
+
+/**
+ * Finds the slot, waiting up to `waitMs` while it is active: right after a
+ * consumer disconnects its walsender may still hold the slot for a moment.
+ */
+async function waitForInactiveSlot(sql: SqlConnection, slot: string, waitMs: number): Promise<SlotInfo | undefined> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    const found = await findSlot(sql, slot);
+    if (found === undefined || !found.active) return found;
+    if (Date.now() >= deadline) {
+      throw new CdcError('PGCDC_SLOT_IN_USE', `replication slot "${slot}" is in use by process ${found.activePid}; stop that consumer, or use another --slot`, { retriable: true });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
 
 export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable {
   readonly slot: string;
@@ -175,12 +196,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       replication = await ReplicationConnection.open(target, context);
       let startLsn: Lsn;
       let slotCreated = false;
-      const existing = await findSlot(sql, slot);
+      const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
       if (existing !== undefined) {
         checkSlotUsable(existing, 'pgoutput', server.database);
-        if (existing.active) {
-          throw new CdcError('PGCDC_SLOT_IN_USE', `replication slot "${slot}" is in use by process ${existing.activePid}; stop that consumer, or use another --slot`, { retriable: true });
-        }
         startLsn = existing.confirmedFlushLsn ?? 0n;
       } else {
         if (options.createSlot === false) {
