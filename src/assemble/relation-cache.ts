@@ -20,10 +20,16 @@ export class RelationCache {
   private readonly relations = new Map<number, CachedRelation>();
   private readonly converter: ValueConverter;
   private readonly registryVersion: () => number;
+  private readonly primaryKeyOf: (relationOid: number) => string[] | undefined;
 
-  constructor(converter: ValueConverter, registryVersion: () => number) {
+  /**
+   * @param primaryKeyOf primary key columns from the catalog, used for tables
+   *   with REPLICA IDENTITY FULL (where pgoutput flags every column as key)
+   */
+  constructor(converter: ValueConverter, registryVersion: () => number, primaryKeyOf: (relationOid: number) => string[] | undefined = () => undefined) {
     this.converter = converter;
     this.registryVersion = registryVersion;
+    this.primaryKeyOf = primaryKeyOf;
   }
 
   set(message: RelationMessage): void {
@@ -49,7 +55,15 @@ export class RelationCache {
 
   private compile(message: RelationMessage): CachedRelation {
     const keyIndexes: number[] = [];
-    message.columns.forEach((c, i) => { if (c.isKey) keyIndexes.push(i); });
+    const primaryKey = message.replicaIdentity === 'f' ? this.primaryKeyOf(message.relationOid) : undefined;
+    if (primaryKey !== undefined) {
+      for (const name of primaryKey) {
+        const index = message.columns.findIndex((c) => c.name === name);
+        if (index >= 0) keyIndexes.push(index);
+      }
+    } else {
+      message.columns.forEach((c, i) => { if (c.isKey) keyIndexes.push(i); });
+    }
     return {
       message,
       converters: message.columns.map((c) => this.converter.converterFor(c.typeOid)),

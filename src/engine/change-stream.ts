@@ -31,7 +31,7 @@ import { ReplicationConnection } from '../source/replication-connection.ts';
 import { checkServer, type ServerInfo } from '../source/server-checks.ts';
 import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../source/slots.ts';
 import { SqlConnection } from '../source/sql-connection.ts';
-import { loadTypes } from '../source/type-catalog.ts';
+import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 
 export interface ChangeStreamOptions {
   /** Connection URL; default DATABASE_URL, then the PG* environment variables. */
@@ -125,6 +125,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly replication: ReplicationConnection;
   private readonly sql: SqlConnection;
   private readonly registry: TypeRegistry;
+  private readonly primaryKeys: Map<number, string[]>;
+  private readonly relations: RelationCache;
   private readonly decoder = new PgOutputDecoder();
   private readonly assembler: TransactionAssembler;
   private readonly identity: SourceIdentity;
@@ -148,12 +150,13 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   private constructor(init: {
     options: ChangeStreamOptions; replication: ReplicationConnection; sql: SqlConnection; registry: TypeRegistry;
-    server: ServerInfo; slot: string; publication: string; startLsn: Lsn; slotCreated: boolean;
+    primaryKeys: Map<number, string[]>; server: ServerInfo; slot: string; publication: string; startLsn: Lsn; slotCreated: boolean;
   }) {
     this.options = init.options;
     this.replication = init.replication;
     this.sql = init.sql;
     this.registry = init.registry;
+    this.primaryKeys = init.primaryKeys;
     this.server = init.server;
     this.slot = init.slot;
     this.publication = init.publication;
@@ -166,7 +169,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.filter = buildEventFilter(init.options.filter ?? {});
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
     const converter = new ValueConverter(this.registry);
-    const relations = new RelationCache(converter, () => this.registry.version);
+    const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
     this.assembler = new TransactionAssembler({
       relations,
       toastPlaceholder: init.options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
@@ -193,6 +196,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       }
       const registry = new TypeRegistry();
       await loadTypes(sql, registry);
+      const primaryKeys = new Map<number, string[]>();
+      await loadPrimaryKeys(sql, primaryKeys);
       replication = await ReplicationConnection.open(target, context);
       let startLsn: Lsn;
       let slotCreated = false;
@@ -208,7 +213,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
         slotCreated = true;
         options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
       }
-      const stream = new ChangeStream({ options, replication, sql, registry, server, slot, publication, startLsn, slotCreated });
+      const stream = new ChangeStream({ options, replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated });
       stream.start();
       return stream;
     } catch (error) {
@@ -288,14 +293,24 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.session.pause();
   }
 
+  /**
+   * Relation and Type messages may name things created after we read the
+   * catalog: a new type (enum, composite, ...) or a new REPLICA IDENTITY FULL
+   * table whose primary key we need. Then the stream is held, in order, while
+   * the catalog is read, so no later row is converted with missing knowledge.
+   */
   private onSchemaMessage(message: PgOutputMessage): void {
-    if (message.tag !== 'type' || message.typeOid < SYSTEM_TYPE_OID_LIMIT || this.registry.has(message.typeOid)) return;
-    // A type created after we started: read it from the catalog before converting
-    // any later row, holding (in order) whatever arrives meanwhile.
+    let refresh: (() => Promise<unknown>) | undefined;
+    if (message.tag === 'type' && message.typeOid >= SYSTEM_TYPE_OID_LIMIT && !this.registry.has(message.typeOid)) {
+      refresh = () => loadTypes(this.sql, this.registry, [message.typeOid]);
+    } else if (message.tag === 'relation' && message.replicaIdentity === 'f' && !this.primaryKeys.has(message.relationOid)) {
+      refresh = () => loadPrimaryKeys(this.sql, this.primaryKeys, [message.relationOid]).then(() => this.relations.set(message));
+    }
+    if (refresh === undefined) return;
     this.held = [];
     this.session.pause();
-    loadTypes(this.sql, this.registry, [message.typeOid])
-      .catch((error) => this.options.onNotice?.(`could not read type ${message.typeOid} from the catalog (${(error as Error).message}); its values stay text`))
+    refresh()
+      .catch((error) => this.options.onNotice?.(`could not read the catalog (${(error as Error).message}); values keep their text form and keys come from the replica identity`))
       .finally(() => this.releaseHeld());
   }
 

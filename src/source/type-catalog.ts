@@ -50,3 +50,20 @@ function kindOf(row: TypeRow): TypeKind {
     default: return 'base';
   }
 }
+
+/**
+ * Primary key columns by table OID. pgoutput flags every column as "key" under
+ * REPLICA IDENTITY FULL, so for such tables the event key comes from here, as
+ * Debezium takes it from the catalog.
+ */
+export async function loadPrimaryKeys(sql: SqlConnection, keys: Map<number, string[]>, onlyRelids?: number[]): Promise<void> {
+  const rows = await sql.query<{ relid: number; columns: string[] }>(
+    `SELECT i.indrelid::int AS relid, array_agg(a.attname::text ORDER BY array_position(i.indkey::int2[], a.attnum)) AS columns
+       FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+      WHERE i.indisprimary AND ($1::oid[] IS NULL OR i.indrelid = ANY($1::oid[]))
+      GROUP BY i.indrelid`,
+    [onlyRelids ?? null],
+  );
+  for (const row of rows) keys.set(row.relid, row.columns);
+  for (const relid of onlyRelids ?? []) if (!keys.has(relid)) keys.set(relid, []);
+}

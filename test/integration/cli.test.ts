@@ -1,0 +1,169 @@
+/** The pgcdc command line against a real server, run as a child process. */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { formatLsn, parseLsn } from '../../src/core/lsn.ts';
+import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
+import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+
+let server: TestPostgres;
+const confirmed = async (slot: string) =>
+  (await server.query<{ lsn: string | null }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+
+before(async () => {
+  server = await startPostgres(latestMajor());
+  await server.query(`CREATE TABLE users (id int PRIMARY KEY, name text, email text);
+    CREATE TABLE other (id int PRIMARY KEY);
+    CREATE PUBLICATION cli FOR TABLE users;
+    CREATE ROLE plain LOGIN PASSWORD 'plainpw';`);
+});
+after(async () => { await server?.stop(); });
+
+describe('pgcdc tail', () => {
+  test('--format json prints one Debezium event per line; --max-events acknowledges only whole printed transactions', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'maxev']);
+    await server.query(`INSERT INTO users VALUES (1, 'a'), (2, 'b')`);
+    const afterFirst = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    await server.query(`INSERT INTO users VALUES (3, 'c'), (4, 'd')`);
+    const run = await runCli(['tail', server.url(), '--slot', 'maxev', '--publication', 'cli', '--format', 'json', '--max-events', '3', '--status-interval', '0.1']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(lines.map((e) => e.after.id), [1, 2, 3]);
+    assert.equal(lines[0].op, 'c');
+    assert.equal(lines[0].source.connector, 'postgresql');
+    const slotAt = parseLsn((await confirmed('maxev'))!);
+    assert.ok(slotAt >= parseLsn(afterFirst!) - 200n, 'the first transaction was acknowledged');
+    const rerun = await runCli(['tail', server.url(), '--slot', 'maxev', '--publication', 'cli', '--format', 'json', '--max-events', '2']);
+    assert.deepEqual(rerun.stdout.trim().split('\n').map((l) => JSON.parse(l).after.id), [3, 4], 'the cut transaction is printed again, whole; nothing lost');
+  });
+
+  test('--until-lsn stops once everything up to the position is printed', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'untillsn']);
+    await server.query(`UPDATE users SET email = 'x@example.com' WHERE id = 1`);
+    const lsn = (await server.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn'))[0]!.lsn;
+    await server.query(`DELETE FROM users WHERE id = 4`);
+    const run = await runCli(['tail', server.url(), '--slot', 'untillsn', '--publication', 'cli', '--format', 'json', '--until-lsn', lsn!]);
+    assert.equal(run.code, 0, run.stderr);
+    const events = run.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.op), ['u'], 'the delete after the position is not printed');
+  });
+
+  test('pretty format reads at a glance: time, transaction, operation, table, key, columns, old → new', async () => {
+    await server.query('ALTER TABLE users REPLICA IDENTITY FULL');
+    const running = startCli(['tail', server.url(), '--slot', 'pretty', '--publication', 'cli', '--temporary', '--format', 'pretty', '--until-idle', '2']);
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.query(`INSERT INTO users VALUES (10, 'zed', 'z@example.com')`);
+    await server.query(`UPDATE users SET name = 'zoe' WHERE id = 10`);
+    await server.query(`DELETE FROM users WHERE id = 10`);
+    await server.query(`SELECT pg_logical_emit_message(false, 'log', 'hello there')`);
+    const result = await running.done;
+    await server.query('ALTER TABLE users REPLICA IDENTITY DEFAULT');
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split('\n');
+    assert.equal(lines.length, 4, result.stdout);
+    assert.match(lines[0]!, /^\d\d:\d\d:\d\d\.\d{3} tx \d+ +INSERT +public\.users \[id=10\] name='zed' email='z@example\.com'$/);
+    assert.match(lines[1]!, /UPDATE +public\.users \[id=10\] name: 'zed' → 'zoe'$/);
+    assert.match(lines[2]!, /DELETE +public\.users \[id=10\]/);
+    assert.match(lines[3]!, /MESSAGE +log \(non-transactional\) hello there$/);
+    assert.equal(await confirmed('pretty'), undefined, 'a temporary slot is gone after exit');
+  });
+
+  test('Ctrl-C stops cleanly and acknowledges exactly what was printed', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'sigint']);
+    const running = startCli(['tail', server.url(), '--slot', 'sigint', '--publication', 'cli', '--format', 'json', '--status-interval', '60']);
+    await new Promise((r) => setTimeout(r, 1000));
+    await server.query(`INSERT INTO users VALUES (20, 'sig')`);
+    await waitForOutput(running, (out) => out.includes('"sig"'));
+    const printedUpTo = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    running.child.kill('SIGINT');
+    const result = await running.done;
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /stopped \(interrupted\) after 1 events/);
+    const slotAt = parseLsn((await confirmed('sigint'))!);
+    assert.ok(slotAt >= parseLsn(printedUpTo!) - 100n, `acknowledged ${formatLsn(slotAt)} covers the printed transaction`);
+    await server.query(`INSERT INTO users VALUES (21, 'after')`);
+    const next = await runCli(['tail', server.url(), '--slot', 'sigint', '--publication', 'cli', '--format', 'json', '--max-events', '1']);
+    assert.equal(JSON.parse(next.stdout).after.id, 21, 'nothing printed before Ctrl-C comes again');
+  });
+
+  test('--tables, --ops and --prefixes filter what is printed', async () => {
+    const running = startCli(['tail', server.url(), '--slot', 'filters', '--publication', 'cli', '--temporary', '--format', 'json', '--ops', 'delete,message', '--prefixes', 'keep', '--until-idle', '2']);
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.query(`INSERT INTO users VALUES (30, 'f')`);
+    await server.query(`SELECT pg_logical_emit_message(false, 'drop', 'no')`);
+    await server.query(`SELECT pg_logical_emit_message(false, 'keep', 'yes')`);
+    await server.query(`DELETE FROM users WHERE id = 30`);
+    const result = await running.done;
+    const events = result.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => e.op === 'm' ? `m:${e.message.content}` : e.op), ['m:yes', 'd']);
+  });
+});
+
+describe('pgcdc slot', () => {
+  test('list shows name, plugin, database, active, confirmed LSN, retained WAL and wal_status; drop removes', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'listed']);
+    const list = await runCli(['slot', 'list', server.url()]);
+    assert.equal(list.code, 0, list.stderr);
+    const header = list.stdout.split('\n')[0]!;
+    assert.match(header, /SLOT +PLUGIN +DATABASE +ACTIVE +CONFIRMED LSN +RETAINED WAL +WAL STATUS/);
+    const row = list.stdout.split('\n').find((l) => l.startsWith('listed '))!;
+    assert.match(row, /^listed +pgoutput +postgres +no +[0-9A-F]+\/[0-9A-F]+ +\d+ (bytes|kB|MB) +reserved$/);
+    const json = await runCli(['slot', 'list', server.url(), '--json']);
+    const listed = json.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((s) => s.name === 'listed');
+    assert.equal(typeof listed.retainedWalBytes, 'number');
+    const drop = await runCli(['slot', 'drop', server.url(), '--slot', 'listed']);
+    assert.equal(drop.code, 0);
+    assert.equal(await confirmed('listed'), undefined);
+  });
+});
+
+describe('errors are one line that says what to do, with stable codes and exit codes', () => {
+  const expectError = async (args: string[], code: string, exit: number, hint: RegExp, env: NodeJS.ProcessEnv = {}) => {
+    const run = await runCli(args, env);
+    assert.equal(run.code, exit, `exit code for ${code}: ${run.stderr}`);
+    const lines = errorLines(run.stderr);
+    assert.equal(lines.length, 1, `exactly one error line: ${run.stderr}`);
+    assert.ok(lines[0]!.includes(code), lines[0]);
+    assert.match(lines[0]!, hint);
+    assert.doesNotMatch(run.stderr, /pgcdc-test-pw|plainpw/, 'no password in errors');
+    return run;
+  };
+  test('bad URL', async () => { await expectError(['tail', 'mysql://x@y/z'], 'PGCDC_BAD_URL', 2, /postgresql:\/\/user:password@host/); });
+  test('host unreachable', async () => { await expectError(['tail', `postgresql://postgres:pw@127.0.0.1:${await freePort()}/postgres`], 'PGCDC_UNREACHABLE', 3, /check host and port/); });
+  test('wrong password', async () => { await expectError(['tail', server.url().replace('pgcdc-test-pw', 'wrong')], 'PGCDC_AUTH_FAILED', 3, /check the password/); });
+  test('missing database', async () => { await expectError(['slot', 'list', server.url('nope')], 'PGCDC_DATABASE_MISSING', 4, /database name/); });
+  test('missing REPLICATION privilege', async () => { await expectError(['tail', server.url().replace('postgres:pgcdc-test-pw', 'plain:plainpw')], 'PGCDC_NO_REPLICATION_PRIVILEGE', 4, /ALTER ROLE plain WITH REPLICATION/); });
+  test('missing slot with --no-create-slot', async () => { await expectError(['tail', server.url(), '--slot', 'absent', '--publication', 'cli', '--no-create-slot'], 'PGCDC_SLOT_MISSING', 5, /pgcdc slot create --slot absent/); });
+  test('slot in use by another process', async () => {
+    const holder = startCli(['tail', server.url(), '--slot', 'busy', '--publication', 'cli', '--format', 'json']);
+    await new Promise((r) => setTimeout(r, 1500));
+    try {
+      await expectError(['tail', server.url(), '--slot', 'busy', '--publication', 'cli'], 'PGCDC_SLOT_IN_USE', 5, /in use by process \d+; stop that consumer/);
+    } finally {
+      holder.child.kill('SIGINT');
+      await holder.done;
+    }
+  });
+  test('publication without the listed table', async () => { await expectError(['tail', server.url(), '--slot', 'pubmiss', '--publication', 'cli', '--tables', 'public.other'], 'PGCDC_PUBLICATION_MISSING', 4, /ALTER PUBLICATION "cli" ADD TABLE "public"."other"/); });
+  test('table that does not exist', async () => { await expectError(['tail', server.url(), '--slot', 'pubmiss', '--publication', 'newpub', '--tables', 'public.ghost'], 'PGCDC_TABLE_MISSING', 4, /check --tables/); });
+  test('bad option values', async () => {
+    await expectError(['tail', server.url(), '--max-events', 'many'], 'PGCDC_BAD_ARGUMENT', 2, /--max-events expects a positive whole number/);
+    await expectError(['tail', server.url(), '--until-lsn', 'xyz'], 'PGCDC_BAD_ARGUMENT', 2, /--until-lsn expects an LSN like 0\/16B3C8/);
+    await expectError(['tail', server.url(), '--slot', 'Bad-Name'], 'PGCDC_BAD_ARGUMENT', 2, /invalid slot name/);
+  });
+  test('wal_level not logical', async () => {
+    const replica = await startPostgres(latestMajor(), ['-c', 'wal_level=replica']);
+    try {
+      await expectError(['tail', replica.url()], 'PGCDC_WAL_LEVEL', 4, /ALTER SYSTEM SET wal_level = logical; and restart/);
+    } finally {
+      await replica.stop();
+    }
+  });
+  test('connection from PG* variables and DATABASE_URL', async () => {
+    const viaEnv = await runCli(['slot', 'list'], { DATABASE_URL: '', PGHOST: '127.0.0.1', PGPORT: String(server.port), PGUSER: 'postgres', PGPASSWORD: 'pgcdc-test-pw', PGDATABASE: 'postgres' });
+    assert.equal(viaEnv.code, 0, viaEnv.stderr);
+    assert.match(viaEnv.stdout, /SLOT/);
+    const viaUrl = await runCli(['slot', 'list'], { DATABASE_URL: server.url() });
+    assert.equal(viaUrl.code, 0, viaUrl.stderr);
+  });
+});

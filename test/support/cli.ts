@@ -1,0 +1,51 @@
+/** Runs the pgcdc CLI as a child process, as a user would. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunningCli {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  done: Promise<CliResult>;
+}
+
+export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCli {
+  const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', `${root}src/cli/main.ts`, ...args], {
+    cwd: root,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  return { child, stdout: () => stdout, stderr: () => stderr, done };
+}
+
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 30_000): Promise<CliResult> {
+  const running = startCli(args, env);
+  const timer = setTimeout(() => running.child.kill('SIGKILL'), timeoutMs);
+  return running.done.finally(() => clearTimeout(timer));
+}
+
+export async function waitForOutput(running: RunningCli, predicate: (stdout: string) => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate(running.stdout())) {
+    if (Date.now() > deadline) throw new Error(`timed out; stdout: ${running.stdout()} stderr: ${running.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The lines of stderr that are errors (notices start with "pgcdc: " too, but not "pgcdc: error"). */
+export function errorLines(stderr: string): string[] {
+  return stderr.split('\n').filter((l) => l.includes('error'));
+}
