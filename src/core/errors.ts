@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'PGCDC_BAD_URL'
   | 'PGCDC_UNREACHABLE'
   | 'PGCDC_AUTH_FAILED'
+  | 'PGCDC_TLS'
   | 'PGCDC_NO_REPLICATION_PRIVILEGE'
   | 'PGCDC_WAL_LEVEL'
   | 'PGCDC_SERVER_TOO_OLD'
@@ -42,6 +43,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_BAD_URL: EXIT_CODES.usage,
   PGCDC_UNREACHABLE: EXIT_CODES.connection,
   PGCDC_AUTH_FAILED: EXIT_CODES.connection,
+  PGCDC_TLS: EXIT_CODES.connection,
   PGCDC_NO_REPLICATION_PRIVILEGE: EXIT_CODES.configuration,
   PGCDC_WAL_LEVEL: EXIT_CODES.configuration,
   PGCDC_SERVER_TOO_OLD: EXIT_CODES.configuration,

@@ -4,6 +4,7 @@
  * node-postgres reads itself. TLS follows `sslmode` in the URL or PGSSLMODE;
  * SCRAM-SHA-256 and md5 are negotiated by node-postgres.
  */
+import { readFileSync } from 'node:fs';
 import type { ClientConfig } from 'pg';
 import { CdcError } from '../core/errors.ts';
 
@@ -26,7 +27,7 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
     const host = env.PGHOST ?? 'localhost';
     const port = env.PGPORT ?? '5432';
     const database = env.PGDATABASE ?? env.PGUSER ?? 'postgres';
-    return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: {} };
+    return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: { ssl: sslFromEnvironment(env) } };
   }
   let parsed: URL;
   try {
@@ -40,7 +41,39 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   if (parsed.port !== '' && !/^\d+$/.test(parsed.port)) {
     throw new CdcError('PGCDC_BAD_URL', `bad port in ${redact(chosen)}`);
   }
-  return { display: redact(chosen), config: { connectionString: chosen } };
+  return { display: redact(chosen), config: { connectionString: withLibpqSslSemantics(parsed) } };
+}
+
+/**
+ * sslmode means what it means in libpq (psql, pg_recvlogical): `require`
+ * encrypts without checking the certificate, `verify-ca` checks the chain,
+ * `verify-full` also the host name. node-postgres treats require/verify-ca as
+ * verify-full unless asked for libpq compatibility, so we ask.
+ * See docs/decisions/0003-libpq-sslmode.md.
+ */
+function withLibpqSslSemantics(url: URL): string {
+  if (url.searchParams.has('sslmode') && !url.searchParams.has('uselibpqcompat')) {
+    url.searchParams.set('uselibpqcompat', 'true');
+  }
+  return url.toString();
+}
+
+/** PGSSLMODE / PGSSLROOTCERT with libpq semantics, for connections configured by PG* variables. */
+function sslFromEnvironment(env: NodeJS.ProcessEnv): ClientConfig['ssl'] {
+  const mode = env.PGSSLMODE;
+  if (mode === undefined || mode === '' || mode === 'disable' || mode === 'allow') return false;
+  const ca = env.PGSSLROOTCERT ? readFileSync(env.PGSSLROOTCERT, 'utf8') : undefined;
+  switch (mode) {
+    case 'prefer':
+    case 'require':
+      return ca ? { ca, checkServerIdentity: () => undefined } : { rejectUnauthorized: false };
+    case 'verify-ca':
+      return { ...(ca ? { ca } : {}), checkServerIdentity: () => undefined };
+    case 'verify-full':
+      return ca ? { ca } : {};
+    default:
+      throw new CdcError('PGCDC_BAD_URL', `unknown PGSSLMODE "${mode}": use disable, require, verify-ca or verify-full`);
+  }
 }
 
 /** Removes the password from a URL for logs and errors. */

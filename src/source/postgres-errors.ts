@@ -26,6 +26,13 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
   const where = context.target ? ` (${context.target})` : '';
   const text = e.message ?? String(error);
   switch (e.code) {
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return new CdcError('PGCDC_TLS', `the server's TLS certificate is not trusted${where}: ${text}; pass its CA with sslrootcert=FILE, or use sslmode=require to encrypt without verifying`, { cause: error });
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
@@ -60,6 +67,9 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
       if (/wal_level/.test(text)) return walLevelError();
       return new CdcError('PGCDC_POSTGRES', `${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error });
     default:
+      if (/does not support SSL/i.test(text)) {
+        return new CdcError('PGCDC_TLS', `the server does not accept TLS${where}; enable ssl on the server or use sslmode=disable`, { cause: error });
+      }
       if (e.code === undefined && /password/i.test(text) && /SASL|SCRAM|client password must be a string/i.test(text)) {
         return new CdcError('PGCDC_AUTH_FAILED', `the server asks for a password${where}; put it in the URL or PGPASSWORD`, { cause: error });
       }

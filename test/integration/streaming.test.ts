@@ -206,7 +206,7 @@ for (const major of testMajors()) {
       try {
         const start = stream.startLsn;
         await server.query(`INSERT INTO unpublished SELECT generate_series(1, 20000)`);
-        const [{ lsn }] = await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn');
+        const lsn = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
         await eventually('the slot to pass the unpublished writes',
           async () => (await server.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'idle'`))[0]!.lsn,
           (confirmed) => parseLsn(confirmed) >= parseLsn(lsn!), 20_000);
