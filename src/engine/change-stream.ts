@@ -52,7 +52,7 @@ export interface ChangeStreamOptions {
   spillDir?: string;
   /** Events per batch (default 1000). */
   batchSize?: number;
-  /** Stop reading the socket while this many events wait for the consumer (default 20,000). */
+  /** Stop reading the socket while this many events wait for the consumer (default 10,000). */
   maxQueuedEvents?: number;
   /** How often to send standby status updates (default 10 s). */
   statusIntervalMs?: number;
@@ -165,7 +165,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.tracker = new AckTracker(init.startLsn);
     this.untilLsn = init.options.untilLsn;
     this.batchSize = init.options.batchSize ?? 1000;
-    this.maxQueued = init.options.maxQueuedEvents ?? 20_000;
+    this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
     this.filter = buildEventFilter(init.options.filter ?? {});
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
     const converter = new ValueConverter(this.registry);

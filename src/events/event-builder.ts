@@ -16,11 +16,21 @@ export interface SourceIdentity {
   db: string;
 }
 
-/** Keeps the metadata of each event (key, LSNs) beside it, not in its JSON. */
-const metaOf = new WeakMap<ChangeEvent, EventMeta>();
+/**
+ * The metadata of each event (key, LSNs) rides on a symbol-keyed property:
+ * JSON.stringify skips symbol keys, so it never reaches the serialised event,
+ * and it costs one property store (a WeakMap entry cost far more per event).
+ */
+const META: unique symbol = Symbol('pgcdc.eventMeta');
+
+type WithMeta = ChangeEvent & { [META]?: EventMeta };
 
 export function eventMeta(event: ChangeEvent): EventMeta | undefined {
-  return metaOf.get(event);
+  return (event as WithMeta)[META];
+}
+
+function attachMeta(event: ChangeEvent, meta: EventMeta): void {
+  (event as WithMeta)[META] = meta;
 }
 
 export interface TransactionContext {
@@ -58,11 +68,11 @@ export class TransactionEventBuilder {
       id: `${this.commitLsnText}:${position}`,
       commitMs: this.commitMs,
       txId: this.context.xid,
-      sequence: `[${this.previousCommit},"${item.lsn}"]`,
+      sequence: `[${this.previousCommit},"${lsnDecimal(item.lsn)}"]`,
       now,
       transaction: { id: this.transactionId, total_order: position, data_collection_order: tableOrder },
     });
-    metaOf.set(event, { key: item.key, commitLsn: this.context.commitLsn, lsn: item.lsn });
+    attachMeta(event, { key: item.key, commitLsn: this.context.commitLsn, lsn: item.lsn });
     return event;
   }
 }
@@ -77,7 +87,7 @@ export function buildNonTransactionalMessageEvent(item: PendingItem, identity: S
     now,
     transaction: null,
   });
-  metaOf.set(event, { key: null, commitLsn: item.lsn, lsn: item.lsn });
+  attachMeta(event, { key: null, commitLsn: item.lsn, lsn: item.lsn });
   return event;
 }
 
@@ -102,7 +112,7 @@ function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: Envel
     schema: item.schema,
     table: item.table,
     txId: parts.txId,
-    lsn: Number(item.lsn),
+    lsn: lsnNumber(item.lsn),
     xmin: null,
   };
   if (item.op === 'm') {
@@ -110,4 +120,14 @@ function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: Envel
     return { id: parts.id, op: 'm', source, message: item.message!, ts_ms: parts.now, transaction: parts.transaction };
   }
   return { id: parts.id, op: item.op, before: item.before, after: item.after, source, ts_ms: parts.now, transaction: parts.transaction };
+}
+
+/** LSNs below 2^53 (8 PiB of WAL) convert through a double exactly, and much faster than BigInt#toString. */
+function lsnNumber(lsn: bigint): number {
+  return Number(lsn);
+}
+
+function lsnDecimal(lsn: bigint): string {
+  const n = Number(lsn);
+  return Number.isSafeInteger(n) ? String(n) : lsn.toString();
 }

