@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && /[\\/](main\.(ts|js)|pgcdc(\.js)?)$/.test(process.argv[1]);
+const invokedDirectly = process.argv[1] !== undefined && /[\\/]cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
 if (invokedDirectly) {
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 }

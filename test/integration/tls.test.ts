@@ -31,6 +31,8 @@ after(async () => { await server?.stop(); });
 
 describe('TLS', () => {
   test('sslmode=require encrypts the replication connection (libpq semantics: no certificate check)', async () => {
+    const created = await runCli(['slot', 'create', `${server.url()}?sslmode=require`, '--slot', 'tls1']);
+    assert.equal(created.code, 0, created.stderr);
     await server.query('INSERT INTO t VALUES (1)');
     const run = await runCli(['tail', `${server.url()}?sslmode=require`, '--slot', 'tls1', '--publication', 'tls_pub', '--format', 'json', '--max-events', '1', '--until-idle', '5']);
     assert.equal(run.code, 0, run.stderr);

@@ -1,0 +1,24 @@
+/**
+ * pgcdc as a library. Everything public is exported here; nothing else is API.
+ *
+ *   import { ChangeStream } from 'pgcdc';
+ *   const stream = await ChangeStream.open({ connection: process.env.DATABASE_URL, slot: 'app' });
+ *   for await (const batch of stream) {
+ *     await deliver(batch.events);   // your sink
+ *     batch.confirm();               // only now may the slot move past these events
+ *   }
+ */
+export { ChangeStream } from './engine/change-stream.ts';
+export type { ChangeStreamOptions, EventBatch, StreamStats } from './engine/change-stream.ts';
+export type { ChangeEvent, EventMeta, EventSource, MessageBody, Operation, TransactionBlock } from './events/change-event.ts';
+export { eventMeta } from './events/event-builder.ts';
+export { formatPretty } from './format/pretty.ts';
+export type { FilterOptions } from './transform/event-filter.ts';
+export { buildEventFilter } from './transform/event-filter.ts';
+export { formatLsn, parseLsn, type Lsn } from './core/lsn.ts';
+export { CdcError, ProtocolError, EXIT_CODES, type ErrorCode } from './core/errors.ts';
+export { isRawJson, type JsonObject, type JsonValue, type RawJson } from './core/json.ts';
+export { decodePgOutput, PgOutputDecoder } from './decode/pgoutput/decode.ts';
+export type { PgOutputMessage } from './decode/pgoutput/messages.ts';
+export { listSlots, type SlotInfo } from './source/slots.ts';
+export { PGCDC_VERSION } from './core/version.ts';
