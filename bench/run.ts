@@ -26,6 +26,12 @@ const RUNS = Number(process.env.RUNS ?? 1);
 const RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const node = process.execPath;
 
+/** The node flags in bin/pgcdc.js's shebang, so the benchmark runs pgcdc as users do. */
+function binFlags(): string {
+  const shebang = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!;
+  return shebang.replace(/^#!\/usr\/bin\/env -S node\s*/, '').replace(/^#!.*node\s*/, '');
+}
+
 interface Consumer {
   name: string;
   /** Shell command; {URL} {SLOT} {END} {PUB} are replaced. */
@@ -38,7 +44,8 @@ interface Consumer {
 const CONSUMERS: Consumer[] = [
   {
     name: 'pgcdc tail --format json > /dev/null',
-    command: `${node} --disable-warning=ExperimentalWarning ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}src/cli/main.ts tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
+    // The built package, started as its bin starts it (same node flags as the shebang).
+    command: `${node} ${binFlags()} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}bin/pgcdc.js tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
     count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
   },
   {
@@ -84,6 +91,7 @@ async function main(): Promise<void> {
     console.error(`bench: ${RECVLOGICAL} not found; install Debian's postgresql-client-15 (apt-get install postgresql-15) or set PG_RECVLOGICAL`);
     process.exit(1);
   }
+  execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
   const epg15 = ((await import('epg15')) as { default: never }).default;
   const results: Measurement[] = [];
   for (let run = 1; run <= RUNS; run++) {
