@@ -53,7 +53,7 @@ const CONSUMERS: Consumer[] = [
     command: `${RECVLOGICAL} -d '{URL}' -S {SLOT} --start -E {END} -F 0 -o proto_version=1 -o publication_names={PUB} -f /dev/null`,
   },
   {
-    name: 'pg-logical-replication 2.5.0, ack every 1 s, JSONL | wc -l',
+    name: 'pg-logical-replication 2.5.0, ack every 1 s, JSONL piped to wc -l',
     command: `${node} ${root}bench/consumers/pglr.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB}`,
     countLines: true,
   },

@@ -9,11 +9,27 @@ import type { ChangeStream } from '../engine/change-stream.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { formatPretty } from '../format/pretty.ts';
 import { FdWriter } from '../sink/stdout-writer.ts';
+import type { DeadLetter } from '../transform/transform.ts';
+import { notice } from './output.ts';
+
+/** Dead letters are written (and so handled) before their batch is confirmed. */
+function writeDeadLetters(deadLetters: DeadLetter[], writer: FdWriter | undefined): void {
+  if (writer === undefined) {
+    for (const d of deadLetters) notice(`dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
+    return;
+  }
+  writer.write(`${deadLetters.map((d) => JSON.stringify({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+}
 
 export type OutputFormat = 'pretty' | 'json';
 
 export interface PrintOptions {
   format: OutputFormat;
+  /**
+   * Where dead letters go: a writer for JSON lines ({reason, stage, event}), or
+   * undefined for one warning line each on stderr.
+   */
+  deadLetters?: FdWriter;
   color: boolean;
   maxEvents?: number;
   /** Stop after this many seconds without a change. */
@@ -42,6 +58,7 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
   armIdle();
   try {
     for await (const batch of stream) {
+      if (batch.deadLetters.length > 0) writeDeadLetters(batch.deadLetters, options.deadLetters);
       const limit = options.maxEvents === undefined ? batch.events.length : Math.min(batch.events.length, options.maxEvents - printed);
       const lines = new Array<string>(limit);
       for (let i = 0; i < limit; i++) lines[i] = render(batch.events[i]!);
@@ -51,6 +68,7 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
       }
       printed += limit;
       if (limit === batch.events.length) batch.confirm();
+      if (batch.events.length === 0) armIdle();
       if (options.maxEvents !== undefined && printed >= options.maxEvents) {
         reason = 'max-events';
         break;

@@ -23,7 +23,13 @@ import { ValueConverter } from '../decode/values/convert.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, TransactionEventBuilder, type SourceIdentity } from '../events/event-builder.ts';
-import { buildEventFilter, type FilterOptions } from '../transform/event-filter.ts';
+import type { FilterOptions } from '../transform/event-filter.ts';
+import { auditEnricher, type AuditOptions } from '../transform/audit-enricher.ts';
+import { composeTransforms, type NamedTransform, type Pipeline } from '../transform/compose.ts';
+import { filterTransform } from '../transform/event-filter-transform.ts';
+import { outboxRouter, type OutboxOptions } from '../transform/outbox-router.ts';
+import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
+import { Heartbeat, type HeartbeatOptions } from './heartbeat.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
 import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
 import { ensurePublication, parseTableName } from '../source/publications.ts';
@@ -59,6 +65,14 @@ export interface ChangeStreamOptions {
   /** Stop after everything up to this position (like pg_recvlogical -E). */
   untilLsn?: Lsn;
   filter?: FilterOptions;
+  /** Outbox routing of `outbox` messages and outbox tables (default on; false to turn off). */
+  outbox?: OutboxOptions | false;
+  /** Audit context from `audit` messages attached to change events (default on; false to turn off). */
+  audit?: AuditOptions | false;
+  /** Your transforms, run last, in order. */
+  transforms?: NamedTransform[];
+  /** Heartbeat messages that keep idle slots advancing (default every 10 s; false to turn off). */
+  heartbeat?: HeartbeatOptions | false;
   /** Ask for streaming of large in-progress transactions (default true). */
   streaming?: boolean;
   /**
@@ -72,6 +86,11 @@ export interface ChangeStreamOptions {
 
 export interface EventBatch {
   events: ChangeEvent[];
+  /**
+   * Events the transforms rejected for good, with reasons. Write them to the
+   * dead-letter destination before calling `confirm()`: they count as handled.
+   */
+  deadLetters: DeadLetter[];
   /** Set on the batch that completes a transaction (or a non-transactional message). */
   endLsn: Lsn | undefined;
   /** The consumer handled every event of this batch. */
@@ -96,6 +115,17 @@ type QueueEntry =
   | { kind: 'end'; error: CdcError | undefined };
 
 const SYSTEM_TYPE_OID_LIMIT = 10000;
+
+/** The transforms in their fixed order: outbox router → audit enricher → filters → user functions. */
+function buildTransforms(options: ChangeStreamOptions): NamedTransform[] {
+  const transforms: NamedTransform[] = [];
+  if (options.outbox !== false) transforms.push({ name: 'outbox', transform: outboxRouter(options.outbox ?? {}) });
+  if (options.audit !== false) transforms.push({ name: 'audit', transform: auditEnricher(options.audit ?? {}) });
+  const filter = filterTransform(options.filter ?? {});
+  if (filter) transforms.push({ name: 'filter', transform: filter });
+  transforms.push(...(options.transforms ?? []));
+  return transforms;
+}
 
 /**
  * Finds the slot, waiting up to `waitMs` while it is active: right after a
@@ -130,7 +160,10 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly decoder = new PgOutputDecoder();
   private readonly assembler: TransactionAssembler;
   private readonly identity: SourceIdentity;
-  private readonly filter: ((event: ChangeEvent) => boolean) | undefined;
+  private readonly pipeline: Pipeline;
+  private readonly heartbeat: Heartbeat | undefined;
+  private readonly heartbeatPrefix: string | undefined;
+  private readonly deliverHeartbeats: boolean;
   private readonly batchSize: number;
   private readonly maxQueued: number;
   private session!: CopyBothSession;
@@ -166,7 +199,16 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.untilLsn = init.options.untilLsn;
     this.batchSize = init.options.batchSize ?? 1000;
     this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
-    this.filter = buildEventFilter(init.options.filter ?? {});
+    this.pipeline = composeTransforms(buildTransforms(init.options));
+    const heartbeat = init.options.heartbeat;
+    if (heartbeat !== false) {
+      this.heartbeat = new Heartbeat(init.sql, heartbeat ?? {}, (error) => init.options.onNotice?.(`heartbeat failed: ${error.message}`));
+      this.heartbeatPrefix = this.heartbeat.prefix;
+      this.deliverHeartbeats = heartbeat?.deliver ?? false;
+    } else {
+      this.heartbeatPrefix = undefined;
+      this.deliverHeartbeats = false;
+    }
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
     const converter = new ValueConverter(this.registry);
     const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
@@ -241,6 +283,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     const interval = this.options.statusIntervalMs ?? 10_000;
     this.statusTimer = setInterval(() => this.session.sendStatus(this.tracker.safeLsn), interval);
     this.statusTimer.unref();
+    this.heartbeat?.start();
   }
 
   // ---- source side (synchronous, per socket read) -------------------------------------------
@@ -369,10 +412,17 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
           continue;
         case 'message': {
           this.queuedItems -= 1;
-          const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now(), this.previousCommitLsn);
           // Acknowledging a message's own LSN would replay it after a restart
           // (decoding resumes at records >= the confirmed position): ack one past it.
-          const batch = this.makeBatch(this.filter && !this.filter(event) ? [] : [event], entry.lsn + 1n);
+          const ackLsn = entry.lsn + 1n;
+          if (entry.item.message!.prefix === this.heartbeatPrefix && !this.deliverHeartbeats) {
+            // Our own heartbeat: its only job is to move the slot.
+            this.tracker.register(ackLsn).confirm();
+            continue;
+          }
+          const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now(), this.previousCommitLsn);
+          const result = this.pipeline([event], undefined);
+          const batch = this.makeBatch(result.events, result.deadLetters, ackLsn);
           if (batch) yield batch;
           continue;
         }
@@ -385,29 +435,28 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   private async *transactionBatches(transaction: CommittedTransaction): AsyncGenerator<EventBatch> {
     const builder = new TransactionEventBuilder(this.identity, transaction, this.previousCommitLsn);
+    // Transforms see the transaction's messages before its first event (audit context).
+    const scope: TransactionScope = { xid: transaction.xid, commitLsn: transaction.commitLsn, messages: transaction.buffer.messages.map((m) => m.message!) };
     const queued = transaction.buffer.count;
     let consumed = 0;
     try {
       // Each chunk is held back one step so that the last batch, and only it,
       // carries the transaction's end LSN.
-      let previous: ChangeEvent[] | undefined;
+      let previous: { events: ChangeEvent[]; deadLetters: DeadLetter[] } | undefined;
       for await (const items of transaction.buffer.chunks(this.batchSize)) {
         const now = Date.now();
-        const events: ChangeEvent[] = [];
-        for (const item of items) {
-          const event = builder.build(item, now);
-          if (this.filter === undefined || this.filter(event)) events.push(event);
-        }
+        const events = new Array<ChangeEvent>(items.length);
+        for (let i = 0; i < items.length; i++) events[i] = builder.build(items[i]!, now);
         consumed += items.length;
         this.queuedItems -= items.length;
         if (previous !== undefined) {
-          const batch = this.makeBatch(previous, undefined);
+          const batch = this.makeBatch(previous.events, previous.deadLetters, undefined);
           if (batch) yield batch;
           if (this.stopRequested) return;
         }
-        previous = events;
+        previous = this.pipeline(events, scope);
       }
-      const last = this.makeBatch(previous ?? [], transaction.endLsn);
+      const last = this.makeBatch(previous?.events ?? [], previous?.deadLetters ?? [], transaction.endLsn);
       if (last) yield last;
     } finally {
       this.queuedItems -= queued - consumed; // items of aborted subtransactions, or an abandoned iteration
@@ -422,14 +471,14 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
    * it is handed out. An empty batch (all filtered out) is confirmed at once and
    * not handed out, so filtered transactions still let the position advance.
    */
-  private makeBatch(events: ChangeEvent[], endLsn: Lsn | undefined): EventBatch | undefined {
+  private makeBatch(events: ChangeEvent[], deadLetters: DeadLetter[], endLsn: Lsn | undefined): EventBatch | undefined {
     const ticket = this.tracker.register(endLsn);
-    if (events.length === 0) {
+    if (events.length === 0 && deadLetters.length === 0) {
       ticket.confirm();
       return undefined;
     }
     this.eventsDelivered += events.length;
-    return { events, endLsn, confirm: ticket.confirm };
+    return { events, deadLetters, endLsn, confirm: ticket.confirm };
   }
 
   /**
@@ -482,6 +531,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
       if (this.statusTimer) clearInterval(this.statusTimer);
+      await this.heartbeat?.stop();
       this.session.sendStatus(this.tracker.safeLsn);
       await this.replication.close();
       this.assembler.reset();

@@ -7,7 +7,7 @@
  * transaction, the deduplication key for sinks) and, on messages,
  * `message.transactional` and `message.encoding`.
  */
-import type { JsonObject } from '../core/json.ts';
+import type { JsonObject, JsonValue } from '../core/json.ts';
 
 /** c create, u update, d delete, r read (snapshot), t truncate, m logical decoding message. */
 export type Operation = 'c' | 'u' | 'd' | 'r' | 't' | 'm';
@@ -67,6 +67,15 @@ export interface ChangeEvent {
  * Where an event sits in the stream, kept beside the event rather than in it
  * (serialised JSON holds only the envelope).
  */
+/** Where an event should go, when a transform decided it (outbox records); sinks use their defaults otherwise. */
+export interface Route {
+  topic: string;
+  key: string | null;
+  headers: Record<string, string>;
+  /** The record's value (for outbox records: the payload). */
+  value: JsonValue;
+}
+
 export interface EventMeta {
   /** Primary key (replica identity) columns and values, or null (no key / messages). */
   key: JsonObject | null;
@@ -74,4 +83,6 @@ export interface EventMeta {
   commitLsn: bigint;
   /** The change's own WAL position. */
   lsn: bigint;
+  /** Set by the outbox router: topic, key, headers and value of the record to deliver. */
+  route?: Route;
 }

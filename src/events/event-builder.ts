@@ -6,7 +6,7 @@
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { postgresMicrosToUnixMs } from '../core/time.ts';
 import type { PendingItem } from '../assemble/pending-item.ts';
-import type { ChangeEvent, EventMeta } from './change-event.ts';
+import type { ChangeEvent, EventMeta, Route } from './change-event.ts';
 
 export interface SourceIdentity {
   /** pgcdc's version, Debezium's `source.version`. */
@@ -31,6 +31,13 @@ export function eventMeta(event: ChangeEvent): EventMeta | undefined {
 
 function attachMeta(event: ChangeEvent, meta: EventMeta): void {
   (event as WithMeta)[META] = meta;
+}
+
+/** Sets where the event goes (outbox router). */
+export function setRoute(event: ChangeEvent, route: Route): void {
+  const meta = (event as WithMeta)[META];
+  if (meta) meta.route = route;
+  else attachMeta(event, { key: null, commitLsn: 0n, lsn: 0n, route });
 }
 
 export interface TransactionContext {

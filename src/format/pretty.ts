@@ -78,6 +78,14 @@ export function formatPretty(event: ChangeEvent, options: PrettyOptions): string
   const table = paint('bold', `${event.source.schema}.${event.source.table}`);
   const key = eventMeta(event)?.key ?? null;
   const keyText = key ? ` ${formatKey(key, max)}` : '';
+  const audit = event.auditData === undefined ? '' : ` ${paint('magenta', `audit=${JSON.stringify(event.auditData)}`)}`;
+  return formatChange(event, head, table, keyText, key, max, paint) + audit;
+}
+
+function formatChange(
+  event: ChangeEvent, head: string, table: string, keyText: string, key: JsonObject | null, max: number,
+  paint: (style: Style, text: string) => string,
+): string {
   switch (event.op) {
     case 'c':
     case 'r':

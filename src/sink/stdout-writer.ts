@@ -4,7 +4,7 @@
  * Blocking writes on fd 1 are used rather than `process.stdout` because the
  * latter may queue data that is lost at exit when stdout is a pipe.
  */
-import { writeSync } from 'node:fs';
+import { fsyncSync, openSync, writeSync } from 'node:fs';
 import { CdcError } from '../core/errors.ts';
 
 export class FdWriter {
@@ -12,8 +12,12 @@ export class FdWriter {
   /** Set when the reader went away (EPIPE): stop producing, confirm nothing more. */
   closed = false;
 
-  constructor(fd = 1) {
+  private readonly sync: boolean;
+
+  /** @param sync fsync after each write (files whose content must survive a crash) */
+  constructor(fd = 1, sync = false) {
     this.fd = fd;
+    this.sync = sync;
   }
 
   /** Writes all of `text`; returns false if the reader has gone away. */
@@ -38,6 +42,18 @@ export class FdWriter {
         throw new CdcError('PGCDC_OUTPUT', `cannot write output: ${(error as Error).message}`, { cause: error });
       }
     }
+    if (this.sync) fsyncSync(this.fd);
     return true;
   }
+}
+
+/** A writer that appends to a file (dead letters); each write is fsynced before it returns. */
+export function openAppendWriter(path: string): FdWriter {
+  let fd: number;
+  try {
+    fd = openSync(path, 'a', 0o640);
+  } catch (error) {
+    throw new CdcError('PGCDC_OUTPUT', `cannot open ${path} for appending: ${(error as Error).message}`, { cause: error });
+  }
+  return new FdWriter(fd, true);
 }

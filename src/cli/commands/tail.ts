@@ -4,6 +4,8 @@ import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import { ChangeStream } from '../../engine/change-stream.ts';
 import { lsnOption, list, positiveInteger, positiveSeconds } from '../options.ts';
 import { notice, usageError } from '../output.ts';
+import { loadTransforms } from '../load-transforms.ts';
+import { openAppendWriter } from '../../sink/stdout-writer.ts';
 import { printStream, type OutputFormat } from '../print-stream.ts';
 
 interface TailOptions {
@@ -23,6 +25,20 @@ interface TailOptions {
   toastPlaceholder?: string;
   statusInterval: number;
   quiet?: boolean;
+  outbox: boolean;
+  outboxPrefix: string;
+  outboxTopic: string;
+  outboxTables?: string[];
+  audit: boolean;
+  auditPrefix: string;
+  auditField: string;
+  auditMessages?: boolean;
+  requireAudit?: string[];
+  heartbeat: boolean;
+  heartbeatInterval: number;
+  heartbeatPrefix: string;
+  deadLetterFile?: string;
+  transform?: string[];
 }
 
 export function registerTail(program: Command): void {
@@ -46,6 +62,20 @@ export function registerTail(program: Command): void {
     .option('--source-name <name>', 'logical source name in events (Debezium topic.prefix)', 'pgcdc')
     .option('--toast-placeholder <text>', 'value printed for unchanged TOASTed columns', '__debezium_unavailable_value')
     .option('--status-interval <seconds>', 'seconds between acknowledgements to the server', positiveSeconds('--status-interval'), 10)
+    .option('--no-outbox', 'do not route outbox messages and tables')
+    .option('--outbox-prefix <prefix>', 'prefix of outbox messages', 'outbox')
+    .option('--outbox-topic <template>', 'topic of outbox records, with {aggregate_type}', '{aggregate_type}')
+    .option('--outbox-tables <list>', 'classic outbox tables (Debezium Outbox Event Router columns) to route like messages', list)
+    .option('--no-audit', 'do not attach audit messages to change events')
+    .option('--audit-prefix <prefix>', 'prefix of audit messages', 'audit')
+    .option('--audit-field <name>', 'event field for audit metadata', 'auditData')
+    .option('--audit-messages', 'also print the audit messages themselves')
+    .option('--require-audit <list>', 'tables whose changes must carry audit context (others without it are dead-lettered)', list)
+    .option('--no-heartbeat', 'do not write heartbeat messages')
+    .option('--heartbeat-interval <seconds>', 'seconds between heartbeat messages', positiveSeconds('--heartbeat-interval'), 10)
+    .option('--heartbeat-prefix <prefix>', 'prefix of heartbeat messages', 'heartbeat')
+    .option('--dead-letter-file <file>', 'append rejected events as JSON lines {reason, stage, event} (default: a warning on stderr)')
+    .option('--transform <file>', 'a module whose default export is a transform (event, context) => event | event[] | null; repeatable', (v: string, p: string[] = []) => [...p, v])
     .option('-q, --quiet', 'no notices on stderr')
     .action(async (url: string | undefined, options: TailOptions) => {
       const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
@@ -65,8 +95,13 @@ export function registerTail(program: Command): void {
         statusIntervalMs: options.statusInterval * 1000,
         untilLsn: options.untilLsn,
         filter: { tables: options.tables, ops: options.ops, prefixes: options.prefixes },
+        outbox: options.outbox ? { prefix: options.outboxPrefix, topicTemplate: options.outboxTopic, tables: options.outboxTables ?? [] } : false,
+        audit: options.audit ? { prefix: options.auditPrefix, field: options.auditField, deliverMessages: options.auditMessages ?? false, requireFor: options.requireAudit ?? [] } : false,
+        heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix } : false,
+        transforms: await loadTransforms(options.transform ?? []),
         onNotice: say,
       });
+      const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
       let interrupted = false;
       const onSignal = () => {
         interrupted = true;
@@ -77,7 +112,7 @@ export function registerTail(program: Command): void {
       if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
       say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, pgoutput protocol ${stream.server.protocolVersion})`);
       try {
-        const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle }, () => interrupted);
+        const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters }, () => interrupted);
         await stream.stop();
         say(`stopped (${result.reason}) after ${result.printed} events; slot ${stream.slot} confirmed at ${formatLsn(stream.tracker.safeLsn)}`);
       } finally {
