@@ -90,20 +90,20 @@ for (const major of testMajors()) {
       try {
         await client.query('BEGIN');
         await client.query(`INSERT INTO users (name) VALUES ('bob')`);
-        await client.query(`SELECT pg_logical_emit_message(true, 'outbox', '{"id":"1"}')`);
+        await client.query(`SELECT pg_logical_emit_message(true, 'app', '{"id":"1"}')`);
         await client.query(`SELECT pg_logical_emit_message(true, 'bin', '\\xc328'::bytea)`);
         await client.query('COMMIT');
         await client.query('BEGIN');
         await client.query(`INSERT INTO users (name) VALUES ('ghost')`);
         await client.query(`SELECT pg_logical_emit_message(false, 'log', 'ERROR')`);
-        await client.query(`SELECT pg_logical_emit_message(true, 'outbox', 'rolled back')`);
+        await client.query(`SELECT pg_logical_emit_message(true, 'app', 'rolled back')`);
         await client.query('ROLLBACK');
         await client.query(`INSERT INTO users (name) VALUES ('carol')`);
         const events = await collectEvents(stream, 5);
         assert.deepEqual(events.map((e) => e.op), ['c', 'm', 'm', 'm', 'c']);
         const [bob, outbox, binary, log, carol] = events;
         assert.equal(bob!.after!.name, 'bob');
-        assert.deepEqual(outbox!.message, { prefix: 'outbox', content: '{"id":"1"}', encoding: 'utf8', transactional: true });
+        assert.deepEqual(outbox!.message, { prefix: 'app', content: '{"id":"1"}', encoding: 'utf8', transactional: true });
         assert.equal(outbox!.source.txId, bob!.source.txId);
         assert.equal(outbox!.transaction!.total_order, 2);
         assert.equal('before' in outbox!, false, 'message events have no before/after, as in Debezium');
