@@ -1,5 +1,6 @@
 /** How the CLI reports errors and notices: one line on stderr, stable exit codes. */
 import { styleText } from 'node:util';
+import { humanBytes } from '../core/bytes.ts';
 import { CdcError, EXIT_CODES, isCdcError } from '../core/errors.ts';
 
 const stderrColor = process.stderr.isTTY === true && process.env.NO_COLOR === undefined;
@@ -26,16 +27,7 @@ export function usageError(message: string): CdcError {
   return new CdcError('PGCDC_BAD_ARGUMENT', message);
 }
 
-/** 1536 → "1536 bytes", 2_500_000 → "2441 kB", as pg_size_pretty prints. */
+/** Sizes as pg_size_pretty prints them; "-" when unknown. */
 export function humanSize(bytes: number | null): string {
-  if (bytes === null) return '-';
-  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  // pg_size_pretty switches unit once the value reaches 10240 of the smaller one.
-  while (Math.abs(value) >= 10 * 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${Math.round(value)} ${units[unit]}`;
+  return bytes === null ? '-' : humanBytes(bytes);
 }

@@ -30,6 +30,7 @@ import { filterTransform } from '../transform/event-filter-transform.ts';
 import { outboxRouter, type OutboxOptions } from '../transform/outbox-router.ts';
 import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
 import { Heartbeat, type HeartbeatOptions } from './heartbeat.ts';
+import { SlotHealthMonitor } from './slot-health.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
 import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
 import { ensurePublication, parseTableName } from '../source/publications.ts';
@@ -73,6 +74,12 @@ export interface ChangeStreamOptions {
   transforms?: NamedTransform[];
   /** Heartbeat messages that keep idle slots advancing (default every 10 s; false to turn off). */
   heartbeat?: HeartbeatOptions | false;
+  /**
+   * Acknowledge keepalive positions when nothing is in flight (default true), so
+   * idle slots release WAL without heartbeats. False acknowledges only delivered
+   * data, as Debezium does; then heartbeats are what keeps an idle slot moving.
+   */
+  acknowledgeKeepalives?: boolean;
   /** Ask for streaming of large in-progress transactions (default true). */
   streaming?: boolean;
   /**
@@ -80,7 +87,11 @@ export interface ChangeStreamOptions {
    * walsender exiting) before failing with PGCDC_SLOT_IN_USE (default 5 s).
    */
   slotWaitMs?: number;
-  /** Diagnostics (slot created, publication created, ...). */
+  /** How often to read the slot's retained WAL and wal_status (default 30 s). */
+  slotHealthIntervalMs?: number;
+  /** Warn (onNotice) when the slot retains more WAL than this (default 1 GiB). */
+  retainedWalWarnBytes?: number;
+  /** Diagnostics (slot created, publication created, slot health warnings, ...). */
   onNotice?: (message: string) => void;
 }
 
@@ -107,6 +118,10 @@ export interface StreamStats {
   transactions: number;
   queuedEvents: number;
   memoryUsed: number;
+  /** From the last slot health check (undefined before the first). */
+  retainedWalBytes: number | undefined;
+  walStatus: string | undefined;
+  heartbeatsSent: number;
 }
 
 type QueueEntry =
@@ -161,6 +176,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly assembler: TransactionAssembler;
   private readonly identity: SourceIdentity;
   private readonly pipeline: Pipeline;
+  private readonly slotHealth: SlotHealthMonitor;
   private readonly heartbeat: Heartbeat | undefined;
   private readonly heartbeatPrefix: string | undefined;
   private readonly deliverHeartbeats: boolean;
@@ -200,6 +216,11 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.batchSize = init.options.batchSize ?? 1000;
     this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
     this.pipeline = composeTransforms(buildTransforms(init.options));
+    this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
+      intervalMs: init.options.slotHealthIntervalMs ?? 30_000,
+      warnBytes: init.options.retainedWalWarnBytes ?? 1024 ** 3,
+      warn: (message) => init.options.onNotice?.(message),
+    });
     const heartbeat = init.options.heartbeat;
     if (heartbeat !== false) {
       this.heartbeat = new Heartbeat(init.sql, heartbeat ?? {}, (error) => init.options.onNotice?.(`heartbeat failed: ${error.message}`));
@@ -284,6 +305,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.statusTimer = setInterval(() => this.session.sendStatus(this.tracker.safeLsn), interval);
     this.statusTimer.unref();
     this.heartbeat?.start();
+    this.slotHealth.start();
   }
 
   // ---- source side (synchronous, per socket read) -------------------------------------------
@@ -318,11 +340,11 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     }
     // A keepalive's walEnd is safe to acknowledge only when no transaction is half
     // received; it is queued behind everything already received (docs/lsn-and-acks.md).
-    if (!this.assembler.inTransaction) {
+    if (!this.assembler.inTransaction && this.options.acknowledgeKeepalives !== false) {
       this.push({ kind: 'position', lsn: keepalive.walEnd });
-      const until = this.untilLsn;
-      if (until !== undefined && keepalive.walEnd >= until) this.reachedEnd();
     }
+    const until = this.untilLsn;
+    if (until !== undefined && keepalive.walEnd >= until && !this.assembler.inTransaction) this.reachedEnd();
     if (keepalive.replyRequested) this.session.sendStatus(this.tracker.safeLsn);
   }
 
@@ -519,6 +541,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       transactions: this.transactions,
       queuedEvents: this.queuedItems,
       memoryUsed: this.assembler.memoryUsed,
+      retainedWalBytes: this.slotHealth.retainedWalBytes,
+      walStatus: this.slotHealth.walStatus,
+      heartbeatsSent: this.heartbeat?.sent ?? 0,
     };
   }
 
@@ -532,6 +557,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.stopping = (async () => {
       if (this.statusTimer) clearInterval(this.statusTimer);
       await this.heartbeat?.stop();
+      await this.slotHealth.stop();
       this.session.sendStatus(this.tracker.safeLsn);
       await this.replication.close();
       this.assembler.reset();

@@ -1,0 +1,12 @@
+/** 1536 → "1536 bytes", 2_500_000 → "2441 kB", as pg_size_pretty prints sizes. */
+export function humanBytes(bytes: number): string {
+  const units = ['bytes', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  // pg_size_pretty switches unit once the value reaches 10240 of the smaller one.
+  while (Math.abs(value) >= 10 * 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${Math.round(value)} ${units[unit]}`;
+}
