@@ -14,6 +14,12 @@ export type { ChangeEvent, EventMeta, EventSource, MessageBody, Operation, Trans
 export { eventMeta } from './events/event-builder.ts';
 export { formatPretty } from './format/pretty.ts';
 export type { FilterOptions } from './transform/event-filter.ts';
+export type { DeadLetter, Transform, TransformContext, TransactionScope } from './transform/transform.ts';
+export type { NamedTransform } from './transform/compose.ts';
+export type { Route } from './events/change-event.ts';
+export { outboxRouter, type OutboxOptions } from './transform/outbox-router.ts';
+export { auditEnricher, type AuditOptions } from './transform/audit-enricher.ts';
+export type { HeartbeatOptions } from './engine/heartbeat.ts';
 export { buildEventFilter } from './transform/event-filter.ts';
 export { formatLsn, parseLsn, type Lsn } from './core/lsn.ts';
 export { CdcError, ProtocolError, EXIT_CODES, type ErrorCode } from './core/errors.ts';

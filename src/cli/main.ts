@@ -4,6 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { EXIT_CODES } from '../core/errors.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { registerDemo } from './commands/demo.ts';
+import { registerEmit } from './commands/emit.ts';
 import { registerSlot } from './commands/slot.ts';
 import { registerTail } from './commands/tail.ts';
 import { reportError } from './output.ts';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTail(program);
   registerSlot(program);
+  registerEmit(program);
   registerDemo(program);
   return program;
 }

@@ -14,7 +14,8 @@ import { latestMajor, startPostgres, type TestPostgres } from '../support/postgr
 
 let server: TestPostgres;
 before(async () => {
-  server = await startPostgres(latestMajor());
+  // Small logical_decoding_work_mem: the server streams large transactions in progress.
+  server = await startPostgres(latestMajor(), ['-c', 'logical_decoding_work_mem=64kB']);
   await server.query(`CREATE TABLE data (id INTEGER, value TEXT);
     CREATE SCHEMA inventory;
     CREATE TABLE inventory.customer (id serial PRIMARY KEY, first_name text, last_name text, email text);
@@ -163,6 +164,35 @@ describe('the article, example by example', () => {
       assert.equal(deadLetters[0]!.event.after!.id, 2);
       assert.match(deadLetters[0]!.reason, /require an 'audit' message/);
     } finally {
+      await stream.stop();
+    }
+  });
+
+  test('audit: a 20,000-row transaction, streamed by the server and spilled to disk, with the audit message last: every change enriched, memory bounded', async () => {
+    const budget = 512 * 1024;
+    const stream = await open('audit_large', { memoryBudgetBytes: budget, heartbeat: false });
+    // Sample buffered memory throughout, including while the transaction is open and streamed to us.
+    let peakMemory = 0;
+    const sampler = setInterval(() => { peakMemory = Math.max(peakMemory, stream.stats.memoryUsed); }, 2);
+    try {
+      await inTransaction([
+        `INSERT INTO data SELECT g, repeat('v', 100) FROM generate_series(1, 20000) g`,
+        `SELECT pg_logical_emit_message(true, 'audit', '{"user":"batch-job","use_case":"nightly import"}')`,
+      ]);
+      let count = 0;
+      for await (const batch of stream) {
+        for (const event of batch.events) {
+          assert.deepEqual(event.auditData, { user: 'batch-job', use_case: 'nightly import' }, `event ${event.id}`);
+          count++;
+        }
+        batch.confirm();
+        if (count >= 20_000) break;
+      }
+      assert.equal(count, 20_000);
+      assert.ok(peakMemory > 0, 'the open transaction was buffered as it streamed in');
+      assert.ok(peakMemory <= budget, `buffered ${peakMemory} bytes, budget ${budget}`);
+    } finally {
+      clearInterval(sampler);
       await stream.stop();
     }
   });

@@ -167,3 +167,20 @@ describe('errors are one line that says what to do, with stable codes and exit c
     assert.equal(viaUrl.code, 0, viaUrl.stderr);
   });
 });
+
+describe('pgcdc emit', () => {
+  test('writes a transactional or non-transactional message and prints its LSN; bad input is one line', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'emitted']);
+    const tx = await runCli(['emit', server.url(), '--prefix', 'greeting', 'Hello World!']);
+    assert.equal(tx.code, 0, tx.stderr);
+    assert.match(tx.stdout, /^[0-9A-F]+\/[0-9A-F]+\n$/);
+    const nontx = await runCli(['emit', '--prefix', 'log', '--non-transactional', 'from env'], { DATABASE_URL: server.url() });
+    assert.equal(nontx.code, 0, nontx.stderr);
+    const read = await runCli(['tail', server.url(), '--slot', 'emitted', '--publication', 'cli', '--format', 'json', '--max-events', '2']);
+    const events = read.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    assert.deepEqual(events.map((e) => [e.message.prefix, e.message.content, e.message.transactional]), [['greeting', 'Hello World!', true], ['log', 'from env', false]]);
+    const bad = await runCli(['emit', server.url(), '--prefix', '', 'x']);
+    assert.equal(bad.code, 2);
+    assert.match(errorLines(bad.stderr).join('\n'), /PGCDC_BAD_ARGUMENT: message prefix must be a non-empty string/);
+  });
+});
