@@ -28,3 +28,5 @@ export { decodePgOutput, PgOutputDecoder } from './decode/pgoutput/decode.ts';
 export type { PgOutputMessage } from './decode/pgoutput/messages.ts';
 export { listSlots, type SlotInfo } from './source/slots.ts';
 export { PGCDC_VERSION } from './core/version.ts';
+export { StreamMetrics } from './observe/metrics.ts';
+export { serveMetrics } from './observe/metrics-server.ts';

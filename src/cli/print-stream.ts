@@ -10,6 +10,7 @@ import type { ChangeEvent } from '../events/change-event.ts';
 import { formatPretty } from '../format/pretty.ts';
 import { FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
+import type { StreamMetrics } from '../observe/metrics.ts';
 import { notice } from './output.ts';
 
 /** Dead letters are written (and so handled) before their batch is confirmed. */
@@ -30,6 +31,8 @@ export interface PrintOptions {
    * undefined for one warning line each on stderr.
    */
   deadLetters?: FdWriter;
+  /** Counts what was handled, when metrics are served. */
+  metrics?: StreamMetrics;
   color: boolean;
   maxEvents?: number;
   /** Stop after this many seconds without a change. */
@@ -67,7 +70,10 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
         break;
       }
       printed += limit;
-      if (limit === batch.events.length) batch.confirm();
+      if (limit === batch.events.length) {
+        batch.confirm();
+        options.metrics?.observe(batch.events, batch.deadLetters);
+      }
       if (batch.events.length === 0) armIdle();
       if (options.maxEvents !== undefined && printed >= options.maxEvents) {
         reason = 'max-events';

@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'PGCDC_REPLICATION_ENDED'
   | 'PGCDC_SPILL_IO'
   | 'PGCDC_OUTPUT'
+  | 'PGCDC_REJECTED_EVENT'
   | 'PGCDC_POSTGRES';
 
 export const EXIT_CODES = {
@@ -35,6 +36,7 @@ export const EXIT_CODES = {
   configuration: 4,
   slot: 5,
   protocol: 6,
+  rejected: 7,
   interrupted: 130,
 } as const;
 
@@ -59,6 +61,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_REPLICATION_ENDED: EXIT_CODES.connection,
   PGCDC_SPILL_IO: EXIT_CODES.failure,
   PGCDC_OUTPUT: EXIT_CODES.failure,
+  PGCDC_REJECTED_EVENT: EXIT_CODES.rejected,
   PGCDC_POSTGRES: EXIT_CODES.failure,
 };
 

@@ -72,6 +72,12 @@ export interface ChangeStreamOptions {
   audit?: AuditOptions | false;
   /** Your transforms, run last, in order. */
   transforms?: NamedTransform[];
+  /**
+   * What to do with events a transform rejects: hand them to the consumer as
+   * dead letters and go on (default), or stop the stream with PGCDC_REJECTED_EVENT
+   * without acknowledging the batch.
+   */
+  onRejected?: 'dead-letter' | 'stop';
   /** Heartbeat messages that keep idle slots advancing (default every 10 s; false to turn off). */
   heartbeat?: HeartbeatOptions | false;
   /**
@@ -494,6 +500,11 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
    * not handed out, so filtered transactions still let the position advance.
    */
   private makeBatch(events: ChangeEvent[], deadLetters: DeadLetter[], endLsn: Lsn | undefined): EventBatch | undefined {
+    if (deadLetters.length > 0 && this.options.onRejected === 'stop') {
+      // Not registered, never confirmed: the slot stays before this batch.
+      const first = deadLetters[0]!;
+      throw new CdcError('PGCDC_REJECTED_EVENT', `event ${first.event.id} rejected by ${first.stage}: ${first.reason}; fix the producer, or let rejected events go to the dead-letter destination`);
+    }
     const ticket = this.tracker.register(endLsn);
     if (events.length === 0 && deadLetters.length === 0) {
       ticket.confirm();

@@ -1,5 +1,8 @@
 /** The pgcdc command line against a real server, run as a child process. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatLsn, parseLsn } from '../../src/core/lsn.ts';
 import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
@@ -182,5 +185,57 @@ describe('pgcdc emit', () => {
     const bad = await runCli(['emit', server.url(), '--prefix', '', 'x']);
     assert.equal(bad.code, 2);
     assert.match(errorLines(bad.stderr).join('\n'), /PGCDC_BAD_ARGUMENT: message prefix must be a non-empty string/);
+  });
+});
+
+describe('pgcdc tail: transforms, dead letters, heartbeats, metrics', () => {
+  test('--transform loads a TypeScript module; --dead-letter-file receives malformed outbox messages with the reason, the rest flows on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pgcdc-cli-'));
+    const transform = join(dir, 'shout.ts');
+    writeFileSync(transform, `export default (event: { after?: Record<string, unknown> | null }) => {\n  if (event.after && typeof event.after.name === 'string') event.after.name = event.after.name.toUpperCase();\n  return event;\n};\n`);
+    const letters = join(dir, 'dead.jsonl');
+    await runCli(['slot', 'create', server.url(), '--slot', 'xform']);
+    await server.query(`SELECT pg_logical_emit_message(true, 'outbox', 'not json at all')`);
+    await server.query(`INSERT INTO users VALUES (40, 'quiet')`);
+    const run = await runCli(['tail', server.url(), '--slot', 'xform', '--publication', 'cli', '--format', 'json', '--max-events', '1', '--transform', transform, '--dead-letter-file', letters]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).after.name, 'QUIET');
+    const dead = readFileSync(letters, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    assert.equal(dead.length, 1);
+    assert.equal(dead[0].stage, 'outbox');
+    assert.match(dead[0].reason, /^outbox message content is not JSON/);
+    assert.equal(dead[0].event.message.content, 'not json at all');
+  });
+
+  test('--on-rejected stop exits 7 with one line and does not acknowledge past the rejected event', async () => {
+    await runCli(['slot', 'create', server.url(), '--slot', 'strict']);
+    const before = (await confirmed('strict'))!;
+    await server.query(`SELECT pg_logical_emit_message(true, 'outbox', '{"id":"1"}')`);
+    const run = await runCli(['tail', server.url(), '--slot', 'strict', '--publication', 'cli', '--format', 'json', '--on-rejected', 'stop', '--status-interval', '0.1']);
+    assert.equal(run.code, 7, run.stderr);
+    const lines = errorLines(run.stderr);
+    assert.equal(lines.length, 1, run.stderr);
+    assert.match(lines[0]!, /PGCDC_REJECTED_EVENT: event [0-9A-F]+\/[0-9A-F]+:1 rejected by outbox: outbox record rejected: missing aggregate_type, aggregate_id/);
+    assert.equal(await confirmed('strict'), before, 'the slot did not move past the rejected event');
+  });
+
+  test('--show-heartbeats prints our heartbeats; --metrics-port serves retained WAL, wal_status and event counts', async () => {
+    const port = await freePort();
+    const running = startCli(['tail', server.url(), '--slot', 'metrics', '--publication', 'cli', '--temporary', '--format', 'json',
+      '--heartbeat-interval', '0.5', '--show-heartbeats', '--metrics-port', String(port), '--until-idle', '4']);
+    await waitForOutput(running, (out) => out.includes('"heartbeat"'));
+    await server.query(`INSERT INTO users VALUES (50, 'metered')`);
+    await waitForOutput(running, (out) => out.includes('"metered"'));
+    await new Promise((r) => setTimeout(r, 300));
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    running.child.kill('SIGINT');
+    await running.done;
+    assert.match(text, /pgcdc_slot_retained_wal_bytes\{slot="metrics"\} \d+/);
+    assert.match(text, /pgcdc_slot_wal_status\{slot="metrics",status="reserved"\} 1/);
+    assert.match(text, /pgcdc_events_total\{slot="metrics",table="public.users",op="c"\} 1/);
+    assert.match(text, /pgcdc_events_total\{slot="metrics",table="message:heartbeat",op="m"\} \d+/);
+    const heartbeat = running.stdout().split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.op === 'm');
+    assert.equal(heartbeat.message.prefix, 'heartbeat');
+    assert.equal(heartbeat.message.transactional, false);
   });
 });

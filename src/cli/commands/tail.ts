@@ -6,6 +6,8 @@ import { lsnOption, list, positiveInteger, positiveSeconds } from '../options.ts
 import { notice, usageError } from '../output.ts';
 import { loadTransforms } from '../load-transforms.ts';
 import { openAppendWriter } from '../../sink/stdout-writer.ts';
+import { StreamMetrics } from '../../observe/metrics.ts';
+import { serveMetrics } from '../../observe/metrics-server.ts';
 import { printStream, type OutputFormat } from '../print-stream.ts';
 
 interface TailOptions {
@@ -38,6 +40,10 @@ interface TailOptions {
   heartbeatInterval: number;
   heartbeatPrefix: string;
   deadLetterFile?: string;
+  onRejected: string;
+  showHeartbeats?: boolean;
+  metricsPort?: number;
+  metricsHost: string;
   transform?: string[];
 }
 
@@ -74,12 +80,17 @@ export function registerTail(program: Command): void {
     .option('--no-heartbeat', 'do not write heartbeat messages')
     .option('--heartbeat-interval <seconds>', 'seconds between heartbeat messages', positiveSeconds('--heartbeat-interval'), 10)
     .option('--heartbeat-prefix <prefix>', 'prefix of heartbeat messages', 'heartbeat')
+    .option('--show-heartbeats', 'print heartbeat messages too')
+    .option('--on-rejected <policy>', 'dead-letter (go on) or stop (exit 7, nothing acknowledged past the rejected event)', 'dead-letter')
+    .option('--metrics-port <port>', 'serve Prometheus metrics on this port (/metrics)', positiveInteger('--metrics-port'))
+    .option('--metrics-host <host>', 'address for the metrics endpoint', '127.0.0.1')
     .option('--dead-letter-file <file>', 'append rejected events as JSON lines {reason, stage, event} (default: a warning on stderr)')
     .option('--transform <file>', 'a module whose default export is a transform (event, context) => event | event[] | null; repeatable', (v: string, p: string[] = []) => [...p, v])
     .option('-q, --quiet', 'no notices on stderr')
     .action(async (url: string | undefined, options: TailOptions) => {
       const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
       if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
+      if (options.onRejected !== 'dead-letter' && options.onRejected !== 'stop') throw usageError(`--on-rejected expects dead-letter or stop, got "${options.onRejected}"`);
       const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
       const say = options.quiet ? () => undefined : notice;
       const exactTables = (options.tables ?? []).every((t) => !t.includes('*'));
@@ -97,11 +108,14 @@ export function registerTail(program: Command): void {
         filter: { tables: options.tables, ops: options.ops, prefixes: options.prefixes },
         outbox: options.outbox ? { prefix: options.outboxPrefix, topicTemplate: options.outboxTopic, tables: options.outboxTables ?? [] } : false,
         audit: options.audit ? { prefix: options.auditPrefix, field: options.auditField, deliverMessages: options.auditMessages ?? false, requireFor: options.requireAudit ?? [] } : false,
-        heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix } : false,
+        heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix, deliver: options.showHeartbeats ?? false } : false,
+        onRejected: options.onRejected as 'dead-letter' | 'stop',
         transforms: await loadTransforms(options.transform ?? []),
         onNotice: say,
       });
       const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
+      const metrics = options.metricsPort === undefined ? undefined : new StreamMetrics(stream.slot, () => stream.stats);
+      const metricsServer = metrics ? await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort!) : undefined;
       let interrupted = false;
       const onSignal = () => {
         interrupted = true;
@@ -112,12 +126,13 @@ export function registerTail(program: Command): void {
       if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
       say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, pgoutput protocol ${stream.server.protocolVersion})`);
       try {
-        const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters }, () => interrupted);
+        const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
         await stream.stop();
         say(`stopped (${result.reason}) after ${result.printed} events; slot ${stream.slot} confirmed at ${formatLsn(stream.tracker.safeLsn)}`);
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        metricsServer?.close();
         await stream.stop();
       }
     });
