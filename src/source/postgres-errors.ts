@@ -63,6 +63,10 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
         return new CdcError('PGCDC_SLOT_MISSING', `${text}; create it with: pgcdc slot create --slot ${context.slot}`, { cause: error });
       }
       return new CdcError('PGCDC_POSTGRES', text, { cause: error });
+    case '57P01':
+    case '57P02':
+    case '57P03':
+      return new CdcError('PGCDC_REPLICATION_ENDED', `the server ended the connection (${text}): an administrator, a shutdown, or an invalidated slot; start pgcdc again and it resumes from the slot's position (pgcdc slot list shows a slot whose wal_status is lost)`, { cause: error, retriable: true });
     case '55000':
       if (/wal_level/.test(text)) return walLevelError();
       return new CdcError('PGCDC_POSTGRES', `${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error });

@@ -6,13 +6,14 @@
  * that gives bulk processing of each socket read, pausing the socket for
  * backpressure, and buffers it owns.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import type { Socket } from 'node:net';
 import { CdcError } from '../core/errors.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
 import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
 import { replicationConfig, type ConnectionTarget } from './connection-config.ts';
 import { CopyBothSession, type CopyBothHandler } from './copy-both-session.ts';
+import { connectClient } from './connect-client.ts';
 
 export interface SystemIdentity {
   systemId: string;
@@ -30,21 +31,11 @@ export class ReplicationConnection {
   private constructor(client: pg.Client, context: ErrorContext) {
     this.client = client;
     this.context = context;
-    // Errors after connect surface through the session; keep them from crashing the process.
-    client.on('error', () => undefined);
   }
 
   static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<ReplicationConnection> {
-    const client = new pg.Client(replicationConfig(target));
-    const fullContext = { ...context, target: target.display, user: client.user };
-    try {
-      await client.connect();
-    } catch (error) {
-      client.on('error', () => undefined);
-      await client.end().catch(() => undefined);
-      throw classifyPostgresError(error, fullContext);
-    }
-    return new ReplicationConnection(client, fullContext);
+    const connected = await connectClient(target, replicationConfig(target), context);
+    return new ReplicationConnection(connected.client, connected.context);
   }
 
   /** Runs a replication command or simple SQL (no parameters: the walsender speaks only the simple protocol). */

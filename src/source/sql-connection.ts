@@ -1,5 +1,6 @@
 /** An ordinary SQL connection for catalog queries and slot administration. */
-import pg from 'pg';
+import type pg from 'pg';
+import { connectClient } from './connect-client.ts';
 import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
 import { sqlConfig, type ConnectionTarget } from './connection-config.ts';
 
@@ -10,20 +11,11 @@ export class SqlConnection {
   private constructor(client: pg.Client, context: ErrorContext) {
     this.client = client;
     this.context = context;
-    client.on('error', () => undefined);
   }
 
   static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<SqlConnection> {
-    const client = new pg.Client(sqlConfig(target));
-    const fullContext = { ...context, target: target.display, user: client.user };
-    try {
-      await client.connect();
-    } catch (error) {
-      client.on('error', () => undefined);
-      await client.end().catch(() => undefined);
-      throw classifyPostgresError(error, fullContext);
-    }
-    return new SqlConnection(client, fullContext);
+    const connected = await connectClient(target, sqlConfig(target), context);
+    return new SqlConnection(connected.client, connected.context);
   }
 
   async query<Row = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {

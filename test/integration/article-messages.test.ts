@@ -21,7 +21,8 @@ before(async () => {
     CREATE TABLE inventory.customer (id serial PRIMARY KEY, first_name text, last_name text, email text);
     CREATE TABLE inventory.address (id serial PRIMARY KEY, customer_id int REFERENCES inventory.customer, type text,
       line_1 text, line_2 text, zip_code text, city text, country text);
-    CREATE TABLE payments (id int PRIMARY KEY);`);
+    CREATE TABLE payments (id int PRIMARY KEY);
+    CREATE TABLE outbox (id uuid PRIMARY KEY, aggregatetype text NOT NULL, aggregateid text NOT NULL, type text, payload jsonb);`);
 });
 after(async () => { await server?.stop(); });
 
@@ -79,6 +80,25 @@ describe('the article, example by example', () => {
       assert.equal(route.key, '42');
       assert.deepEqual(route.headers, { message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6' });
       assert.equal(JSON.stringify(route.value), '{"customer_id":7398,"item_id":8123,"status":"SHIPPED","numberOfPackages":3,"address":"Bob Summers, 12 Main St., 90210, Los Angeles/CA, US"}');
+    } finally {
+      await stream.stop();
+    }
+  });
+
+  test('outbox: a classic outbox table gives the same record as the message; deleting outbox rows emits nothing', async () => {
+    const stream = await open('outbox_table', { outbox: { tables: ['public.outbox'] } });
+    try {
+      await inTransaction([
+        `INSERT INTO outbox VALUES ('298c2cc3-71bb-4d2b-b5b4-1b14006d56e6', 'shipment', '42', NULL,
+           '{"customer_id": 7398, "item_id": 8123, "status": "SHIPPED", "numberOfPackages": 3, "address": "Bob Summers, 12 Main St., 90210, Los Angeles/CA, US"}')`,
+        `DELETE FROM outbox`,
+      ]);
+      await server.query(`SELECT pg_logical_emit_message(true, 'context', 'marker')`);
+      const [fromTable, marker] = await collectEvents(stream, 2);
+      const route = eventMeta(fromTable!)!.route!;
+      assert.deepEqual([route.topic, route.key, route.headers], ['shipment', '42', { message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6' }]);
+      assert.deepEqual(route.value, { customer_id: 7398, item_id: 8123, status: 'SHIPPED', numberOfPackages: 3, address: 'Bob Summers, 12 Main St., 90210, Los Angeles/CA, US' });
+      assert.equal(marker!.message!.content, 'marker', 'the delete of the outbox row produced no event');
     } finally {
       await stream.stop();
     }

@@ -98,4 +98,23 @@ describe('heartbeats keep an idle slot from retaining WAL (two databases)', () =
       assert.match(notices.find((n) => n.includes('retains')) ?? '', /^slot health retains \d+ MB of WAL \(warning above 5120 kB\)/);
     });
   });
+
+  test('slot health: a warning when wal_status turns unreserved (the server may remove WAL the slot needs)', async () => {
+    // No CHECKPOINT here: it would remove the WAL, invalidate the slot and end the stream.
+    await server.query(`ALTER SYSTEM SET max_slot_wal_keep_size = '8MB'`);
+    await server.query('SELECT pg_reload_conf()');
+    const notices: string[] = [];
+    try {
+      await withStream('at_risk', { heartbeat: false, acknowledgeKeepalives: false, slotHealthIntervalMs: 200, onNotice: (m) => notices.push(m) }, async (stream) => {
+        await writeDb1(100_000);
+        const deadline = Date.now() + 10_000;
+        while (Date.now() < deadline && !notices.some((n) => n.includes('wal_status'))) await new Promise((r) => setTimeout(r, 100));
+        assert.match(notices.find((n) => n.includes('wal_status')) ?? '', /^slot at_risk wal_status is unreserved: the server is about to remove WAL the slot still needs/);
+        assert.equal(stream.stats.walStatus, 'unreserved');
+      });
+    } finally {
+      await server.query('ALTER SYSTEM RESET max_slot_wal_keep_size');
+      await server.query('SELECT pg_reload_conf()');
+    }
+  });
 });
