@@ -10,7 +10,7 @@
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
 import { CdcError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import type { Lsn } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { AckTracker } from '../acknowledge/ack-tracker.ts';
 import { RelationCache } from '../assemble/relation-cache.ts';
@@ -20,115 +20,23 @@ import type { PgOutputMessage } from '../decode/pgoutput/messages.ts';
 import { PgOutputDecoder } from '../decode/pgoutput/decode.ts';
 import type { PrimaryKeepalive, XLogDataHeader } from '../decode/copy-both.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
-import { TypeRegistry } from '../decode/values/type-registry.ts';
+import type { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, TransactionEventBuilder, type SourceIdentity } from '../events/event-builder.ts';
-import type { FilterOptions } from '../transform/event-filter.ts';
-import { auditEnricher, type AuditOptions } from '../transform/audit-enricher.ts';
-import { composeTransforms, type NamedTransform, type Pipeline } from '../transform/compose.ts';
-import { filterTransform } from '../transform/event-filter-transform.ts';
-import { outboxRouter, type OutboxOptions } from '../transform/outbox-router.ts';
+import { composeTransforms, type Pipeline } from '../transform/compose.ts';
 import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
-import { Heartbeat, type HeartbeatOptions } from './heartbeat.ts';
-import { SlotHealthMonitor } from './slot-health.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
-import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
-import { ensurePublication, parseTableName } from '../source/publications.ts';
-import { ReplicationConnection } from '../source/replication-connection.ts';
-import { checkServer, type ServerInfo } from '../source/server-checks.ts';
-import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../source/slots.ts';
-import { SqlConnection } from '../source/sql-connection.ts';
+import type { ReplicationConnection } from '../source/replication-connection.ts';
+import type { ServerInfo } from '../source/server-checks.ts';
+import type { SqlConnection } from '../source/sql-connection.ts';
 import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
+import { buildTransforms } from './build-transforms.ts';
+import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
+import { Heartbeat } from './heartbeat.ts';
+import { prepareSource, type PreparedSource } from './prepare-source.ts';
+import { SlotHealthMonitor } from './slot-health.ts';
 
-export interface ChangeStreamOptions {
-  /** Connection URL; default DATABASE_URL, then the PG* environment variables. */
-  connection?: string;
-  slot?: string;
-  publication?: string;
-  /** Tables for a publication pgcdc creates; empty means FOR ALL TABLES. */
-  publicationTables?: string[];
-  /** Create the slot if missing (default true). */
-  createSlot?: boolean;
-  /** A temporary slot, dropped when the stream ends. */
-  temporary?: boolean;
-  /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
-  sourceName?: string;
-  toastPlaceholder?: string;
-  /** Estimated bytes open transactions may hold before spilling to disk (default 64 MiB). */
-  memoryBudgetBytes?: number;
-  spillDir?: string;
-  /** Events per batch (default 1000). */
-  batchSize?: number;
-  /** Stop reading the socket while this many events wait for the consumer (default 10,000). */
-  maxQueuedEvents?: number;
-  /** How often to send standby status updates (default 10 s). */
-  statusIntervalMs?: number;
-  /** Stop after everything up to this position (like pg_recvlogical -E). */
-  untilLsn?: Lsn;
-  filter?: FilterOptions;
-  /** Outbox routing of `outbox` messages and outbox tables (default on; false to turn off). */
-  outbox?: OutboxOptions | false;
-  /** Audit context from `audit` messages attached to change events (default on; false to turn off). */
-  audit?: AuditOptions | false;
-  /** Your transforms, run last, in order. */
-  transforms?: NamedTransform[];
-  /**
-   * What to do with events a transform rejects: hand them to the consumer as
-   * dead letters and go on (default), or stop the stream with PGCDC_REJECTED_EVENT
-   * without acknowledging the batch.
-   */
-  onRejected?: 'dead-letter' | 'stop';
-  /** Heartbeat messages that keep idle slots advancing (default every 10 s; false to turn off). */
-  heartbeat?: HeartbeatOptions | false;
-  /**
-   * Acknowledge keepalive positions when nothing is in flight (default true), so
-   * idle slots release WAL without heartbeats. False acknowledges only delivered
-   * data, as Debezium does; then heartbeats are what keeps an idle slot moving.
-   */
-  acknowledgeKeepalives?: boolean;
-  /** Ask for streaming of large in-progress transactions (default true). */
-  streaming?: boolean;
-  /**
-   * How long to wait for a slot that is still active (a previous consumer's
-   * walsender exiting) before failing with PGCDC_SLOT_IN_USE (default 5 s).
-   */
-  slotWaitMs?: number;
-  /** How often to read the slot's retained WAL and wal_status (default 30 s). */
-  slotHealthIntervalMs?: number;
-  /** Warn (onNotice) when the slot retains more WAL than this (default 1 GiB). */
-  retainedWalWarnBytes?: number;
-  /** Diagnostics (slot created, publication created, slot health warnings, ...). */
-  onNotice?: (message: string) => void;
-}
-
-export interface EventBatch {
-  events: ChangeEvent[];
-  /**
-   * Events the transforms rejected for good, with reasons. Write them to the
-   * dead-letter destination before calling `confirm()`: they count as handled.
-   */
-  deadLetters: DeadLetter[];
-  /** Set on the batch that completes a transaction (or a non-transactional message). */
-  endLsn: Lsn | undefined;
-  /** The consumer handled every event of this batch. */
-  confirm(): void;
-}
-
-export interface StreamStats {
-  slot: string;
-  startLsn: Lsn;
-  safeLsn: Lsn;
-  lastReceivedLsn: Lsn;
-  bytesReceived: number;
-  eventsDelivered: number;
-  transactions: number;
-  queuedEvents: number;
-  memoryUsed: number;
-  /** From the last slot health check (undefined before the first). */
-  retainedWalBytes: number | undefined;
-  walStatus: string | undefined;
-  heartbeatsSent: number;
-}
+export type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
 
 type QueueEntry =
   | AssemblerOutput
@@ -137,32 +45,6 @@ type QueueEntry =
 
 const SYSTEM_TYPE_OID_LIMIT = 10000;
 
-/** The transforms in their fixed order: outbox router → audit enricher → filters → user functions. */
-function buildTransforms(options: ChangeStreamOptions): NamedTransform[] {
-  const transforms: NamedTransform[] = [];
-  if (options.outbox !== false) transforms.push({ name: 'outbox', transform: outboxRouter(options.outbox ?? {}) });
-  if (options.audit !== false) transforms.push({ name: 'audit', transform: auditEnricher(options.audit ?? {}) });
-  const filter = filterTransform(options.filter ?? {});
-  if (filter) transforms.push({ name: 'filter', transform: filter });
-  transforms.push(...(options.transforms ?? []));
-  return transforms;
-}
-
-/**
- * Finds the slot, waiting up to `waitMs` while it is active: right after a
- * consumer disconnects its walsender may still hold the slot for a moment.
- */
-async function waitForInactiveSlot(sql: SqlConnection, slot: string, waitMs: number): Promise<SlotInfo | undefined> {
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    const found = await findSlot(sql, slot);
-    if (found === undefined || !found.active) return found;
-    if (Date.now() >= deadline) {
-      throw new CdcError('PGCDC_SLOT_IN_USE', `replication slot "${slot}" is in use by process ${found.activePid}; stop that consumer, or use another --slot`, { retriable: true });
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable {
   readonly slot: string;
@@ -203,10 +85,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private stopRequested = false;
   private untilLsn: Lsn | undefined;
 
-  private constructor(init: {
-    options: ChangeStreamOptions; replication: ReplicationConnection; sql: SqlConnection; registry: TypeRegistry;
-    primaryKeys: Map<number, string[]>; server: ServerInfo; slot: string; publication: string; startLsn: Lsn; slotCreated: boolean;
-  }) {
+  private constructor(init: PreparedSource & { options: ChangeStreamOptions }) {
     this.options = init.options;
     this.replication = init.replication;
     this.sql = init.sql;
@@ -250,44 +129,14 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   /** Connects, checks the server, ensures slot and publication, and starts streaming. */
   static async open(options: ChangeStreamOptions = {}): Promise<ChangeStream> {
-    const target: ConnectionTarget = resolveConnection(options.connection);
-    const slot = options.slot ?? 'pgcdc';
-    const publication = options.publication ?? 'pgcdc';
-    validateSlotName(slot);
-    const context = { slot, publication };
-    const sql = await SqlConnection.open(target, context);
-    let replication: ReplicationConnection | undefined;
+    const prepared = await prepareSource(options);
     try {
-      const server = await checkServer(sql);
-      const tables = (options.publicationTables ?? []).map(parseTableName);
-      if (await ensurePublication(sql, publication, tables)) {
-        options.onNotice?.(`created publication ${publication} ${tables.length ? `for ${tables.map((t) => `${t.schema}.${t.table}`).join(', ')}` : 'for all tables'}`);
-      }
-      const registry = new TypeRegistry();
-      await loadTypes(sql, registry);
-      const primaryKeys = new Map<number, string[]>();
-      await loadPrimaryKeys(sql, primaryKeys);
-      replication = await ReplicationConnection.open(target, context);
-      let startLsn: Lsn;
-      let slotCreated = false;
-      const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
-      if (existing !== undefined) {
-        checkSlotUsable(existing, 'pgoutput', server.database);
-        startLsn = existing.confirmedFlushLsn ?? 0n;
-      } else {
-        if (options.createSlot === false) {
-          throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
-        }
-        startLsn = await replication.createSlot(slot, 'pgoutput', options.temporary ?? false);
-        slotCreated = true;
-        options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
-      }
-      const stream = new ChangeStream({ options, replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated });
+      const stream = new ChangeStream({ options, ...prepared });
       stream.start();
       return stream;
     } catch (error) {
-      await replication?.close();
-      await sql.close();
+      await prepared.replication.close();
+      await prepared.sql.close();
       throw error;
     }
   }

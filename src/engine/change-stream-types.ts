@@ -1,0 +1,99 @@
+/** Options, batches and statistics of a change stream (engine/change-stream.ts). */
+import type { Lsn } from '../core/lsn.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import type { AuditOptions } from '../transform/audit-enricher.ts';
+import type { NamedTransform } from '../transform/compose.ts';
+import type { FilterOptions } from '../transform/event-filter.ts';
+import type { OutboxOptions } from '../transform/outbox-router.ts';
+import type { DeadLetter } from '../transform/transform.ts';
+import type { HeartbeatOptions } from './heartbeat.ts';
+
+export interface ChangeStreamOptions {
+  /** Connection URL; default DATABASE_URL, then the PG* environment variables. */
+  connection?: string;
+  slot?: string;
+  publication?: string;
+  /** Tables for a publication pgcdc creates; empty means FOR ALL TABLES. */
+  publicationTables?: string[];
+  /** Create the slot if missing (default true). */
+  createSlot?: boolean;
+  /** A temporary slot, dropped when the stream ends. */
+  temporary?: boolean;
+  /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
+  sourceName?: string;
+  toastPlaceholder?: string;
+  /** Estimated bytes open transactions may hold before spilling to disk (default 64 MiB). */
+  memoryBudgetBytes?: number;
+  spillDir?: string;
+  /** Events per batch (default 1000). */
+  batchSize?: number;
+  /** Stop reading the socket while this many events wait for the consumer (default 10,000). */
+  maxQueuedEvents?: number;
+  /** How often to send standby status updates (default 10 s). */
+  statusIntervalMs?: number;
+  /** Stop after everything up to this position (like pg_recvlogical -E). */
+  untilLsn?: Lsn;
+  filter?: FilterOptions;
+  /** Outbox routing of `outbox` messages and outbox tables (default on; false to turn off). */
+  outbox?: OutboxOptions | false;
+  /** Audit context from `audit` messages attached to change events (default on; false to turn off). */
+  audit?: AuditOptions | false;
+  /** Your transforms, run last, in order. */
+  transforms?: NamedTransform[];
+  /**
+   * What to do with events a transform rejects: hand them to the consumer as
+   * dead letters and go on (default), or stop the stream with PGCDC_REJECTED_EVENT
+   * without acknowledging the batch.
+   */
+  onRejected?: 'dead-letter' | 'stop';
+  /** Heartbeat messages that keep idle slots advancing (default every 10 s; false to turn off). */
+  heartbeat?: HeartbeatOptions | false;
+  /**
+   * Acknowledge keepalive positions when nothing is in flight (default true), so
+   * idle slots release WAL without heartbeats. False acknowledges only delivered
+   * data, as Debezium does; then heartbeats are what keeps an idle slot moving.
+   */
+  acknowledgeKeepalives?: boolean;
+  /** Ask for streaming of large in-progress transactions (default true). */
+  streaming?: boolean;
+  /**
+   * How long to wait for a slot that is still active (a previous consumer's
+   * walsender exiting) before failing with PGCDC_SLOT_IN_USE (default 5 s).
+   */
+  slotWaitMs?: number;
+  /** How often to read the slot's retained WAL and wal_status (default 30 s). */
+  slotHealthIntervalMs?: number;
+  /** Warn (onNotice) when the slot retains more WAL than this (default 1 GiB). */
+  retainedWalWarnBytes?: number;
+  /** Diagnostics (slot created, publication created, slot health warnings, ...). */
+  onNotice?: (message: string) => void;
+}
+
+export interface EventBatch {
+  events: ChangeEvent[];
+  /**
+   * Events the transforms rejected for good, with reasons. Write them to the
+   * dead-letter destination before calling `confirm()`: they count as handled.
+   */
+  deadLetters: DeadLetter[];
+  /** Set on the batch that completes a transaction (or a non-transactional message). */
+  endLsn: Lsn | undefined;
+  /** The consumer handled every event of this batch. */
+  confirm(): void;
+}
+
+export interface StreamStats {
+  slot: string;
+  startLsn: Lsn;
+  safeLsn: Lsn;
+  lastReceivedLsn: Lsn;
+  bytesReceived: number;
+  eventsDelivered: number;
+  transactions: number;
+  queuedEvents: number;
+  memoryUsed: number;
+  /** From the last slot health check (undefined before the first). */
+  retainedWalBytes: number | undefined;
+  walStatus: string | undefined;
+  heartbeatsSent: number;
+}
