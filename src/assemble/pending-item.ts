@@ -14,8 +14,8 @@ export interface PendingItem {
   after: JsonObject | null;
   key: JsonObject | null;
   message: MessageBody | undefined;
-  /** WAL position of the change (the XLogData start). */
-  lsn: bigint;
+  /** WAL position of the change (the XLogData start); undefined when a text plugin's output does not say. */
+  lsn: bigint | undefined;
   /** The (sub)transaction that made the change: a Stream Abort of a subtransaction drops its items. */
   xid: number;
 }

@@ -33,7 +33,7 @@ export class SpillFile {
   }
 
   append(item: PendingItem): void {
-    const line = JSON.stringify({ ...item, lsn: item.lsn.toString() });
+    const line = JSON.stringify({ ...item, lsn: item.lsn?.toString() });
     this.buffered.push(line);
     this.bufferedBytes += line.length;
     this.count++;
@@ -59,8 +59,8 @@ export class SpillFile {
     let chunk: PendingItem[] = [];
     for await (const line of lines) {
       if (line === '') continue;
-      const parsed = parseJsonExact(line) as JsonObject & { lsn: string };
-      const item = { ...parsed, lsn: BigInt(parsed.lsn) } as unknown as PendingItem;
+      const parsed = parseJsonExact(line) as JsonObject & { lsn?: string };
+      const item = { ...parsed, lsn: parsed.lsn === undefined ? undefined : BigInt(parsed.lsn) } as unknown as PendingItem;
       if (item.message === null) item.message = undefined;
       if (drop(item)) continue;
       chunk.push(item);

@@ -11,7 +11,8 @@
  * - Memory is bounded by a shared budget; a transaction past it spills to disk.
  */
 import { ProtocolError } from '../core/errors.ts';
-import type { Lsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { postgresMicrosToUnixMs } from '../core/time.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { MessageBody } from '../events/change-event.ts';
 import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
@@ -21,12 +22,16 @@ import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
 import { keyColumnsOnly, keyOf, tupleToRow } from './tuple-to-row.ts';
 
 export interface CommittedTransaction {
-  xid: number;
-  commitLsn: Lsn;
+  /** Undefined only for text-plugin output without xids. */
+  xid: number | undefined;
+  /** Undefined only where the plugin does not say (test_decoding, wal2json format 1). */
+  commitLsn: Lsn | undefined;
   /** The position to acknowledge once every event of this transaction is confirmed. */
-  endLsn: Lsn;
-  /** Postgres-epoch microseconds. */
-  commitTime: bigint;
+  endLsn: Lsn | undefined;
+  /** Commit time (Unix ms), or null when the plugin does not say. */
+  commitMs: number | null;
+  /** Prefix of the events' deterministic ids: the commit LSN (`0/16B3C8`), see docs/events.md. */
+  idBase: string;
   origin: string | undefined;
   /** Items (changes and transactional messages), in order, in chunks. */
   buffer: TransactionBuffer;
@@ -101,7 +106,7 @@ export class TransactionAssembler {
         this.current = undefined;
         return {
           kind: 'transaction',
-          transaction: { xid: open.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime, origin: open.origin, buffer: open.buffer },
+          transaction: committed(open.xid, message.commitLsn, message.endLsn, message.commitTime, open.origin, open.buffer),
         };
       }
       case 'origin':
@@ -167,7 +172,7 @@ export class TransactionAssembler {
         const buffer = open?.buffer ?? new TransactionBuffer(message.xid, this.budget);
         return {
           kind: 'transaction',
-          transaction: { xid: message.xid, commitLsn: message.commitLsn, endLsn: message.endLsn, commitTime: message.commitTime, origin: open?.origin, buffer },
+          transaction: committed(message.xid, message.commitLsn, message.endLsn, message.commitTime, open?.origin, buffer),
         };
       }
       case 'stream-abort': {
@@ -212,6 +217,10 @@ export class TransactionAssembler {
     this.streamed.clear();
     this.streamXid = undefined;
   }
+}
+
+function committed(xid: number, commitLsn: Lsn, endLsn: Lsn, commitTime: bigint, origin: string | undefined, buffer: TransactionBuffer): CommittedTransaction {
+  return { xid, commitLsn, endLsn, commitMs: postgresMicrosToUnixMs(commitTime), idBase: formatLsn(commitLsn), origin, buffer };
 }
 
 function names(relation: { namespace: string; name: string }): { schema: string; table: string } {

@@ -179,7 +179,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     const until = this.untilLsn;
     if (until !== undefined) {
       const position = output.kind === 'transaction' ? output.transaction.commitLsn : output.lsn;
-      if (position > until) {
+      if (position !== undefined && position > until) {
         if (output.kind === 'transaction') output.transaction.buffer.dispose();
         this.reachedEnd();
         return;

@@ -17,8 +17,8 @@ export interface EventSource {
   connector: 'postgresql';
   /** The logical name of this source (Debezium's topic.prefix). */
   name: string;
-  /** Commit time of the transaction (Unix ms). */
-  ts_ms: number;
+  /** Commit time of the transaction (Unix ms); null when the output plugin does not say (docs/read.md). */
+  ts_ms: number | null;
   snapshot: 'true' | 'last' | 'false' | 'incremental';
   db: string;
   /** JSON array text: [last commit LSN, this change's LSN], as decimal strings. */
@@ -26,8 +26,8 @@ export interface EventSource {
   schema: string;
   table: string;
   txId: number | null;
-  /** The change's WAL position as a number (Debezium's form); `id` has the text form. */
-  lsn: number;
+  /** The change's WAL position as a number (Debezium's form); null when the output plugin does not say. */
+  lsn: number | null;
   xmin: null;
 }
 
@@ -79,10 +79,10 @@ export interface Route {
 export interface EventMeta {
   /** Primary key (replica identity) columns and values, or null (no key / messages). */
   key: JsonObject | null;
-  /** Commit LSN of its transaction; the message LSN for non-transactional messages. */
-  commitLsn: bigint;
-  /** The change's own WAL position. */
-  lsn: bigint;
+  /** Commit LSN of its transaction; the message LSN for non-transactional messages (undefined when unknown). */
+  commitLsn: bigint | undefined;
+  /** The change's own WAL position (undefined when unknown). */
+  lsn: bigint | undefined;
   /** Set by the outbox router: topic, key, headers and value of the record to deliver. */
   route?: Route;
 }

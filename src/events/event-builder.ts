@@ -4,7 +4,6 @@
  * re-delivery after a restart carries the same ids and sinks can drop repeats.
  */
 import { formatLsn, type Lsn } from '../core/lsn.ts';
-import { postgresMicrosToUnixMs } from '../core/time.ts';
 import type { PendingItem } from '../assemble/pending-item.ts';
 import type { ChangeEvent, EventMeta, Route } from './change-event.ts';
 
@@ -37,21 +36,20 @@ function attachMeta(event: ChangeEvent, meta: EventMeta): void {
 export function setRoute(event: ChangeEvent, route: Route): void {
   const meta = (event as WithMeta)[META];
   if (meta) meta.route = route;
-  else attachMeta(event, { key: null, commitLsn: 0n, lsn: 0n, route });
+  else attachMeta(event, { key: null, commitLsn: undefined, lsn: undefined, route });
 }
 
 export interface TransactionContext {
-  xid: number;
-  commitLsn: Lsn;
-  commitTime: bigint;
+  xid: number | undefined;
+  commitLsn: Lsn | undefined;
+  commitMs: number | null;
+  idBase: string;
 }
 
 /** Builds the events of one transaction, chunk by chunk, numbering them in order. */
 export class TransactionEventBuilder {
   private position = 0;
   private readonly perTable = new Map<string, number>();
-  private readonly commitMs: number;
-  private readonly commitLsnText: string;
   private readonly transactionId: string;
   private readonly identity: SourceIdentity;
   private readonly context: TransactionContext;
@@ -60,9 +58,7 @@ export class TransactionEventBuilder {
   constructor(identity: SourceIdentity, context: TransactionContext, previousCommitLsn: Lsn | undefined) {
     this.identity = identity;
     this.context = context;
-    this.commitMs = postgresMicrosToUnixMs(context.commitTime);
-    this.commitLsnText = formatLsn(context.commitLsn);
-    this.transactionId = `${context.xid}:${context.commitLsn}`;
+    this.transactionId = `${context.xid ?? 'null'}:${context.commitLsn ?? context.idBase}`;
     this.previousCommit = previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`;
   }
 
@@ -72,10 +68,10 @@ export class TransactionEventBuilder {
     const tableOrder = (this.perTable.get(tableKey) ?? 0) + 1;
     this.perTable.set(tableKey, tableOrder);
     const event: ChangeEvent = buildEnvelope(item, this.identity, {
-      id: `${this.commitLsnText}:${position}`,
-      commitMs: this.commitMs,
-      txId: this.context.xid,
-      sequence: `[${this.previousCommit},"${lsnDecimal(item.lsn)}"]`,
+      id: `${this.context.idBase}:${position}`,
+      commitMs: this.context.commitMs,
+      txId: this.context.xid ?? null,
+      sequence: `[${this.previousCommit},${lsnDecimal(item.lsn)}]`,
       now,
       transaction: { id: this.transactionId, total_order: position, data_collection_order: tableOrder },
     });
@@ -84,13 +80,16 @@ export class TransactionEventBuilder {
   }
 }
 
-/** A non-transactional message: its own LSN stands in for the commit LSN. */
-export function buildNonTransactionalMessageEvent(item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined): ChangeEvent {
+/**
+ * A non-transactional message: its own LSN stands in for the commit LSN
+ * (`idBase` names it when the plugin gives no LSN).
+ */
+export function buildNonTransactionalMessageEvent(item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined, idBase?: string): ChangeEvent {
   const event = buildEnvelope(item, identity, {
-    id: `${formatLsn(item.lsn)}:0`,
+    id: `${idBase ?? (item.lsn === undefined ? 'unknown' : formatLsn(item.lsn))}:0`,
     commitMs: now,
     txId: null,
-    sequence: `[${previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`},"${item.lsn}"]`,
+    sequence: `[${previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`},${lsnDecimal(item.lsn)}]`,
     now,
     transaction: null,
   });
@@ -100,7 +99,7 @@ export function buildNonTransactionalMessageEvent(item: PendingItem, identity: S
 
 interface EnvelopeParts {
   id: string;
-  commitMs: number;
+  commitMs: number | null;
   txId: number | null;
   sequence: string;
   now: number;
@@ -119,7 +118,7 @@ function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: Envel
     schema: item.schema,
     table: item.table,
     txId: parts.txId,
-    lsn: lsnNumber(item.lsn),
+    lsn: item.lsn === undefined ? null : Number(item.lsn),
     xmin: null,
   };
   if (item.op === 'm') {
@@ -129,12 +128,9 @@ function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: Envel
   return { id: parts.id, op: item.op, before: item.before, after: item.after, source, ts_ms: parts.now, transaction: parts.transaction };
 }
 
-/** LSNs below 2^53 (8 PiB of WAL) convert through a double exactly, and much faster than BigInt#toString. */
-function lsnNumber(lsn: bigint): number {
-  return Number(lsn);
-}
-
-function lsnDecimal(lsn: bigint): string {
+/** `"24710120"` for the sequence field (a double holds LSNs below 8 PiB exactly, and converts faster than BigInt#toString); `null` when unknown. */
+function lsnDecimal(lsn: bigint | undefined): string {
+  if (lsn === undefined) return 'null';
   const n = Number(lsn);
-  return Number.isSafeInteger(n) ? String(n) : lsn.toString();
+  return `"${Number.isSafeInteger(n) ? String(n) : lsn.toString()}"`;
 }

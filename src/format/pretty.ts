@@ -59,8 +59,9 @@ function formatKey(key: JsonObject | null | undefined, max: number): string {
   return `[${Object.entries(key).map(([k, v]) => `${k}=${formatValue(v, max)}`).join(',')}]`;
 }
 
-export function formatTime(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 23);
+/** HH:MM:SS.mmm in UTC; dashes when the commit time is unknown (test_decoding without timestamps). */
+export function formatTime(ms: number | null): string {
+  return ms === null ? '--:--:--.---' : new Date(ms).toISOString().slice(11, 23);
 }
 
 export function formatPretty(event: ChangeEvent, options: PrettyOptions): string {

@@ -8,8 +8,8 @@ import type { ChangeEvent, MessageBody } from '../events/change-event.ts';
 
 /** What a transform may know about the transaction of the event it handles. */
 export interface TransactionScope {
-  xid: number;
-  commitLsn: bigint;
+  xid: number | undefined;
+  commitLsn: bigint | undefined;
   /** Every transactional logical message of the transaction, in order (known before its first event is handled). */
   messages: MessageBody[];
 }

@@ -135,7 +135,7 @@ describe('the article, example by example', () => {
       // before the commit of the transaction they were written in.
       assert.deepEqual(events.map(describe), ['log OK', 'insert 1', 'insert 2', 'log ERROR']);
       // In WAL order, as the article's pg_logical_slot_peek_changes(...) ORDER BY lsn shows them:
-      const committed = events.slice(0, 3).sort((a, b) => a.source.lsn - b.source.lsn);
+      const committed = events.slice(0, 3).sort((a, b) => a.source.lsn! - b.source.lsn!);
       assert.deepEqual(committed.map(describe), ['insert 1', 'log OK', 'insert 2']);
       assert.equal(events[3]!.message!.transactional, false);
       assert.equal(events.some((e) => e.after && (e.after.id === 3 || e.after.id === 4)), false, 'no change of the rolled-back transaction');

@@ -52,7 +52,7 @@ for (const major of testMajors()) {
         assert.equal(insert!.source.snapshot, 'false');
         assert.equal(typeof insert!.source.txId, 'number');
         assert.equal(typeof insert!.source.lsn, 'number');
-        assert.ok(Math.abs(insert!.source.ts_ms - Date.now()) < 60_000, 'commit time is now-ish');
+        assert.ok(Math.abs(insert!.source.ts_ms! - Date.now()) < 60_000, 'commit time is now-ish');
         assert.deepEqual(JSON.parse(insert!.source.sequence).length, 2);
         assert.deepEqual(insert!.transaction, { id: `${insert!.source.txId}:${eventMeta(insert!)!.commitLsn}`, total_order: 1, data_collection_order: 1 });
         assert.match(insert!.id, /^[0-9A-F]+\/[0-9A-F]+:1$/);

@@ -106,7 +106,7 @@ describe('transaction assembler', () => {
     const big = all[499]!.after!.id;
     assert.ok(isRawJson(big), 'int8 beyond 2^53 survives the spill exactly');
     assert.equal(JSON.stringify(big), '9007199254740993');
-    assert.equal(all[499]!.lsn > all[0]!.lsn, true);
+    assert.equal(all[499]!.lsn! > all[0]!.lsn!, true);
     assert.equal(readdirSync(dir).length, 0, 'the spill file is removed after delivery');
     assert.equal(assembler.memoryUsed, 0);
   });
