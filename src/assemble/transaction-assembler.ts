@@ -39,7 +39,7 @@ export interface CommittedTransaction {
 
 export type AssemblerOutput =
   | { kind: 'transaction'; transaction: CommittedTransaction }
-  | { kind: 'message'; item: PendingItem; lsn: Lsn };
+  | { kind: 'message'; item: PendingItem; lsn: Lsn | undefined };
 
 export interface AssemblerOptions {
   relations: RelationCache;

@@ -5,6 +5,7 @@ import { EXIT_CODES } from '../core/errors.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerEmit } from './commands/emit.ts';
+import { registerRead } from './commands/read.ts';
 import { registerSlot } from './commands/slot.ts';
 import { registerTail } from './commands/tail.ts';
 import { reportError } from './output.ts';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerTail(program);
   registerSlot(program);
+  registerRead(program);
   registerEmit(program);
   registerDemo(program);
   return program;

@@ -45,7 +45,25 @@ export interface PrintResult {
   reason: 'end' | 'max-events' | 'idle' | 'interrupted' | 'output-closed';
 }
 
+/** A batch to print: `confirm` (when present) is called once it is written whole. */
+export interface PrintableBatch {
+  events: ChangeEvent[];
+  deadLetters: DeadLetter[];
+  confirm?: () => void;
+}
+
+export interface PrintControl {
+  interrupted(): boolean;
+  /** Ends the iteration soon (idle timeout). */
+  requestStop(): void;
+}
+
 export async function printStream(stream: ChangeStream, options: PrintOptions, interrupted: () => boolean): Promise<PrintResult> {
+  return printBatches(stream, options, { interrupted, requestStop: () => stream.requestStop() });
+}
+
+export async function printBatches(batches: AsyncIterable<PrintableBatch>, options: PrintOptions, control: PrintControl): Promise<PrintResult> {
+  const interrupted = control.interrupted;
   const writer = options.writer ?? new FdWriter(1);
   const render: (event: ChangeEvent) => string = options.format === 'json'
     ? (event) => JSON.stringify(event)
@@ -56,11 +74,11 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
   const armIdle = () => {
     if (options.untilIdleSeconds === undefined) return;
     clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => { reason = 'idle'; stream.requestStop(); }, options.untilIdleSeconds * 1000);
+    idleTimer = setTimeout(() => { reason = 'idle'; control.requestStop(); }, options.untilIdleSeconds * 1000);
   };
   armIdle();
   try {
-    for await (const batch of stream) {
+    for await (const batch of batches) {
       if (batch.deadLetters.length > 0) writeDeadLetters(batch.deadLetters, options.deadLetters);
       const limit = options.maxEvents === undefined ? batch.events.length : Math.min(batch.events.length, options.maxEvents - printed);
       const lines = new Array<string>(limit);
@@ -71,7 +89,7 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
       }
       printed += limit;
       if (limit === batch.events.length) {
-        batch.confirm();
+        batch.confirm?.();
         options.metrics?.observe(batch.events, batch.deadLetters);
       }
       if (batch.events.length === 0) armIdle();

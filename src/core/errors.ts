@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'PGCDC_SPILL_IO'
   | 'PGCDC_OUTPUT'
   | 'PGCDC_REJECTED_EVENT'
+  | 'PGCDC_BAD_INPUT'
   | 'PGCDC_POSTGRES';
 
 export const EXIT_CODES = {
@@ -62,6 +63,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_SPILL_IO: EXIT_CODES.failure,
   PGCDC_OUTPUT: EXIT_CODES.failure,
   PGCDC_REJECTED_EVENT: EXIT_CODES.rejected,
+  PGCDC_BAD_INPUT: EXIT_CODES.protocol,
   PGCDC_POSTGRES: EXIT_CODES.failure,
 };
 

@@ -22,9 +22,10 @@ import type { PrimaryKeepalive, XLogDataHeader } from '../decode/copy-both.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
 import type { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
-import { buildNonTransactionalMessageEvent, TransactionEventBuilder, type SourceIdentity } from '../events/event-builder.ts';
+import { buildNonTransactionalMessageEvent, type SourceIdentity } from '../events/event-builder.ts';
+import { transactionEventChunks } from '../events/transaction-events.ts';
 import { composeTransforms, type Pipeline } from '../transform/compose.ts';
-import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
+import type { DeadLetter } from '../transform/transform.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
 import type { ReplicationConnection } from '../source/replication-connection.ts';
 import type { ServerInfo } from '../source/server-checks.ts';
@@ -291,7 +292,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
           this.queuedItems -= 1;
           // Acknowledging a message's own LSN would replay it after a restart
           // (decoding resumes at records >= the confirmed position): ack one past it.
-          const ackLsn = entry.lsn + 1n;
+          const ackLsn = entry.lsn === undefined ? undefined : entry.lsn + 1n;
           if (entry.item.message!.prefix === this.heartbeatPrefix && !this.deliverHeartbeats) {
             // Our own heartbeat: its only job is to move the slot.
             this.tracker.register(ackLsn).confirm();
@@ -311,30 +312,18 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   }
 
   private async *transactionBatches(transaction: CommittedTransaction): AsyncGenerator<EventBatch> {
-    const builder = new TransactionEventBuilder(this.identity, transaction, this.previousCommitLsn);
-    // Transforms see the transaction's messages before its first event (audit context).
-    const scope: TransactionScope = { xid: transaction.xid, commitLsn: transaction.commitLsn, messages: transaction.buffer.messages.map((m) => m.message!) };
     const queued = transaction.buffer.count;
     let consumed = 0;
     try {
-      // Each chunk is held back one step so that the last batch, and only it,
-      // carries the transaction's end LSN.
-      let previous: { events: ChangeEvent[]; deadLetters: DeadLetter[] } | undefined;
-      for await (const items of transaction.buffer.chunks(this.batchSize)) {
-        const now = Date.now();
-        const events = new Array<ChangeEvent>(items.length);
-        for (let i = 0; i < items.length; i++) events[i] = builder.build(items[i]!, now);
-        consumed += items.length;
-        this.queuedItems -= items.length;
-        if (previous !== undefined) {
-          const batch = this.makeBatch(previous.events, previous.deadLetters, undefined);
-          if (batch) yield batch;
-          if (this.stopRequested) return;
-        }
-        previous = this.pipeline(events, scope);
+      for await (const chunk of transactionEventChunks(transaction, this.identity, this.previousCommitLsn, this.batchSize, this.pipeline)) {
+        consumed += chunk.items;
+        this.queuedItems -= chunk.items;
+        // Only the last batch carries the transaction's end LSN: confirming it (after
+        // all before it) makes the whole transaction acknowledgeable.
+        const batch = this.makeBatch(chunk.events, chunk.deadLetters, chunk.last ? transaction.endLsn : undefined);
+        if (batch) yield batch;
+        if (this.stopRequested && !chunk.last) return;
       }
-      const last = this.makeBatch(previous?.events ?? [], previous?.deadLetters ?? [], transaction.endLsn);
-      if (last) yield last;
     } finally {
       this.queuedItems -= queued - consumed; // items of aborted subtransactions, or an abandoned iteration
       transaction.buffer.dispose();

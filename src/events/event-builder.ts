@@ -84,10 +84,15 @@ export class TransactionEventBuilder {
  * A non-transactional message: its own LSN stands in for the commit LSN
  * (`idBase` names it when the plugin gives no LSN).
  */
-export function buildNonTransactionalMessageEvent(item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined, idBase?: string): ChangeEvent {
+export function buildNonTransactionalMessageEvent(
+  item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined,
+  idBase?: string, writtenMs: number | null = now,
+): ChangeEvent {
   const event = buildEnvelope(item, identity, {
     id: `${idBase ?? (item.lsn === undefined ? 'unknown' : formatLsn(item.lsn))}:0`,
-    commitMs: now,
+    // Decoded live, a non-transactional message is as old as the moment it arrives;
+    // read from a file, when it was written is unknown (writtenMs null).
+    commitMs: writtenMs,
     txId: null,
     sequence: `[${previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`},${lsnDecimal(item.lsn)}]`,
     now,

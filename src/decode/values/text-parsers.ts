@@ -128,8 +128,12 @@ export function isoDate(date: string, bc: boolean): string {
 }
 
 /** `2024-01-02 03:04:05.5+00` → `2024-01-02T03:04:05.5Z` (TimeZone=UTC output). */
+const ISO_DATE_TIME = /^\d{4,}-\d\d-\d\d /;
+
 export function isoTimestamp(text: string, withZone: boolean): string {
-  if (text === 'infinity' || text === '-infinity') return text;
+  // Only ISO DateStyle output is rewritten; anything else (infinity, a server
+  // with another DateStyle feeding a wal2json file) keeps its text.
+  if (!ISO_DATE_TIME.test(text)) return text;
   let body = text;
   let bc = false;
   if (body.endsWith(' BC')) { bc = true; body = body.slice(0, -3); }
