@@ -9,6 +9,11 @@ import type { DeadLetter } from '../transform/transform.ts';
 import type { HeartbeatOptions } from './heartbeat.ts';
 
 export interface ChangeStreamOptions {
+  /**
+   * The slot's output plugin (default pgoutput). wal2json (format-version 2) and
+   * test_decoding give the same events with the differences in docs/read.md.
+   */
+  plugin?: 'pgoutput' | 'wal2json' | 'test_decoding';
   /** Connection URL; default DATABASE_URL, then the PG* environment variables. */
   connection?: string;
   slot?: string;

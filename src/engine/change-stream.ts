@@ -10,14 +10,13 @@
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
 import { CdcError } from '../core/errors.ts';
-import type { Lsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { AckTracker } from '../acknowledge/ack-tracker.ts';
 import { RelationCache } from '../assemble/relation-cache.ts';
 import { TransactionAssembler, type AssemblerOutput, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
 import type { PgOutputMessage } from '../decode/pgoutput/messages.ts';
-import { PgOutputDecoder } from '../decode/pgoutput/decode.ts';
 import type { PrimaryKeepalive, XLogDataHeader } from '../decode/copy-both.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
 import type { TypeRegistry } from '../decode/values/type-registry.ts';
@@ -36,6 +35,8 @@ import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stre
 import { Heartbeat } from './heartbeat.ts';
 import { prepareSource, type PreparedSource } from './prepare-source.ts';
 import { SlotHealthMonitor } from './slot-health.ts';
+import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
+import { TextAssembler } from '../assemble/text-assembler.ts';
 
 export type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
 
@@ -53,6 +54,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   readonly server: ServerInfo;
   readonly startLsn: Lsn;
   readonly slotCreated: boolean;
+  private readonly publicationNewerThanSlot: boolean;
   readonly tracker: AckTracker;
 
   private readonly options: ChangeStreamOptions;
@@ -61,8 +63,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly registry: TypeRegistry;
   private readonly primaryKeys: Map<number, string[]>;
   private readonly relations: RelationCache;
-  private readonly decoder = new PgOutputDecoder();
-  private readonly assembler: TransactionAssembler;
+  private readonly decoder: StreamDecoder;
   private readonly identity: SourceIdentity;
   private readonly pipeline: Pipeline;
   private readonly slotHealth: SlotHealthMonitor;
@@ -97,6 +98,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.publication = init.publication;
     this.startLsn = init.startLsn;
     this.slotCreated = init.slotCreated;
+    this.publicationNewerThanSlot = init.publicationNewerThanSlot;
     this.tracker = new AckTracker(init.startLsn);
     this.untilLsn = init.options.untilLsn;
     this.batchSize = init.options.batchSize ?? 1000;
@@ -119,13 +121,15 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
     const converter = new ValueConverter(this.registry);
     const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
-    this.assembler = new TransactionAssembler({
-      relations,
+    const budget = {
       toastPlaceholder: init.options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
       memoryBudgetBytes: init.options.memoryBudgetBytes ?? 64 * 1024 * 1024,
       ...(init.options.spillDir ? { spillDir: init.options.spillDir } : {}),
-      onSchemaMessage: (message) => this.onSchemaMessage(message),
-    });
+    };
+    const plugin = init.options.plugin ?? 'pgoutput';
+    this.decoder = plugin === 'pgoutput'
+      ? new PgOutputStreamDecoder(new TransactionAssembler({ relations, ...budget, onSchemaMessage: (message) => this.onSchemaMessage(message) }))
+      : new TextStreamDecoder(plugin, new TextAssembler({ converter, ...budget }));
   }
 
   /** Connects, checks the server, ensures slot and publication, and starts streaming. */
@@ -143,17 +147,12 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   }
 
   private start(): void {
-    const pluginOptions: Record<string, string> = {
-      proto_version: String(this.server.protocolVersion),
-      publication_names: `"${this.publication.replace(/"/g, '""')}"`,
-      messages: 'true',
-    };
-    if (this.options.streaming !== false) pluginOptions.streaming = 'on';
-    this.session = this.replication.startReplication(this.slot, this.startLsn, pluginOptions, {
+    const options = pluginOptions(this.options.plugin ?? 'pgoutput', this.server.protocolVersion, this.publication, this.options.streaming !== false);
+    this.session = this.replication.startReplication(this.slot, this.startLsn, options, {
       onXLogData: (header, buffer, start, end) => this.onXLogData(header, buffer, start, end),
       onKeepalive: (keepalive) => this.onKeepalive(keepalive),
       onChunkEnd: () => this.onChunkEnd(),
-      onEnd: (error) => this.push({ kind: 'end', error }),
+      onEnd: (error) => this.push({ kind: 'end', error: this.explain(error) }),
     });
     // Periodic, not per-event, acknowledgements: a status update per message costs
     // the walsender about 3× (see docs/benchmarks.md).
@@ -164,6 +163,16 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.slotHealth.start();
   }
 
+  /**
+   * pgoutput reads the publication as it was at each change's position, so a
+   * publication created after the slot's position "does not exist" for the changes
+   * in between, although it exists now. Say so, rather than "create it".
+   */
+  private explain(error: CdcError | undefined): CdcError | undefined {
+    if (error?.code !== 'PGCDC_PUBLICATION_MISSING' || !this.publicationNewerThanSlot) return error;
+    return new CdcError('PGCDC_PUBLICATION_MISSING', `publication "${this.publication}" was created after slot "${this.slot}"'s position (${formatLsn(this.startLsn)}); pgoutput cannot read changes from before it with that publication: use a publication that existed then, or create a new slot (the old position's changes are then skipped)`, { cause: error });
+  }
+
   // ---- source side (synchronous, per socket read) -------------------------------------------
 
   private onXLogData(header: XLogDataHeader, buffer: Buffer, start: number, end: number): void {
@@ -171,8 +180,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.held.push({ header, payload: Buffer.from(buffer.subarray(start, end)) });
       return;
     }
-    const message = this.decoder.decode(buffer, start, end);
-    const output = this.assembler.push(message, header.walStart, end - start);
+    const output = this.decoder.push(buffer, start, end, header.walStart);
     if (output !== undefined) this.acceptOutput(output);
   }
 
@@ -196,11 +204,11 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     }
     // A keepalive's walEnd is safe to acknowledge only when no transaction is half
     // received; it is queued behind everything already received (docs/lsn-and-acks.md).
-    if (!this.assembler.inTransaction && this.options.acknowledgeKeepalives !== false) {
+    if (!this.decoder.inTransaction && this.options.acknowledgeKeepalives !== false) {
       this.push({ kind: 'position', lsn: keepalive.walEnd });
     }
     const until = this.untilLsn;
-    if (until !== undefined && keepalive.walEnd >= until && !this.assembler.inTransaction) this.reachedEnd();
+    if (until !== undefined && keepalive.walEnd >= until && !this.decoder.inTransaction) this.reachedEnd();
     if (keepalive.replyRequested) this.session.sendStatus(this.tracker.safeLsn);
   }
 
@@ -389,7 +397,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       eventsDelivered: this.eventsDelivered,
       transactions: this.transactions,
       queuedEvents: this.queuedItems,
-      memoryUsed: this.assembler.memoryUsed,
+      memoryUsed: this.decoder.memoryUsed,
       retainedWalBytes: this.slotHealth.retainedWalBytes,
       walStatus: this.slotHealth.walStatus,
       heartbeatsSent: this.heartbeat?.sent ?? 0,
@@ -409,7 +417,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       await this.slotHealth.stop();
       this.session.sendStatus(this.tracker.safeLsn);
       await this.replication.close();
-      this.assembler.reset();
+      this.decoder.reset();
       for (const entry of this.queue) if (entry.kind === 'transaction') entry.transaction.buffer.dispose();
       this.queue.length = 0;
       if (!this.ended) this.push({ kind: 'end', error: undefined });

@@ -26,6 +26,8 @@ export interface PreparedSource {
   /** The slot's confirmed position: streaming starts here. */
   startLsn: Lsn;
   slotCreated: boolean;
+  /** pgcdc created the publication for a slot that already existed (see change-stream onEnd). */
+  publicationNewerThanSlot: boolean;
 }
 
 export async function prepareSource(options: ChangeStreamOptions): Promise<PreparedSource> {
@@ -38,8 +40,12 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
   let replication: ReplicationConnection | undefined;
   try {
     const server = await checkServer(sql);
+    const plugin = options.plugin ?? 'pgoutput';
     const tables = (options.publicationTables ?? []).map(parseTableName);
-    if (await ensurePublication(sql, publication, tables)) {
+    // Publications choose tables for pgoutput only; the text plugins send every table.
+    let publicationCreated = false;
+    if (plugin === 'pgoutput' && await ensurePublication(sql, publication, tables)) {
+      publicationCreated = true;
       options.onNotice?.(`created publication ${publication} ${tables.length ? `for ${tables.map((t) => `${t.schema}.${t.table}`).join(', ')}` : 'for all tables'}`);
     }
     const registry = new TypeRegistry();
@@ -51,17 +57,17 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     let slotCreated = false;
     const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
     if (existing !== undefined) {
-      checkSlotUsable(existing, 'pgoutput', server.database);
+      checkSlotUsable(existing, plugin, server.database);
       startLsn = existing.confirmedFlushLsn ?? 0n;
     } else {
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
       }
-      startLsn = await replication.createSlot(slot, 'pgoutput', options.temporary ?? false);
+      startLsn = await replication.createSlot(slot, plugin, options.temporary ?? false);
       slotCreated = true;
       options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
     }
-    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated };
+    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated };
   } catch (error) {
     await replication?.close();
     await sql.close();

@@ -52,7 +52,7 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
     memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * 1024 * 1024,
     ...(options.spillDir ? { spillDir: options.spillDir } : {}),
   });
-  const pipeline = composeTransforms(buildTransforms({ ...options, heartbeat: false }));
+  const pipeline = composeTransforms(buildTransforms({ filter: options.filter, outbox: options.outbox, audit: options.audit, transforms: options.transforms }));
   const identity: SourceIdentity = { version: PGCDC_VERSION, name: options.sourceName ?? 'pgcdc', db: options.database ?? '' };
   const batchSize = options.batchSize ?? 1000;
   const stats: ReadStats = { format: undefined, lines: 0, skipped: 0, firstSkippedLine: undefined, lastError: undefined };

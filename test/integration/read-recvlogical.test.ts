@@ -24,6 +24,7 @@ before(async () => {
   server = await startDebianPostgres();
   await server.query('CREATE DATABASE main');
   await server.query(`CREATE TABLE users (id serial PRIMARY KEY, name text NOT NULL, email text, created_at timestamptz NOT NULL DEFAULT now())`, [], 'main');
+  await server.query(`CREATE PUBLICATION all_users FOR TABLE users`, [], 'main');
   dir = mkdtempSync(join(tmpdir(), 'pgcdc-recvlogical-'));
 });
 after(async () => { await server?.stop(); });
@@ -61,7 +62,6 @@ describe('reading pg_recvlogical files (PostgreSQL 15, wal2json 2.5)', () => {
     await server.query(`SELECT pg_create_logical_replication_slot('user_slot', 'wal2json')`, [], 'main');
     await server.query(`SELECT pg_create_logical_replication_slot('v2_slot', 'wal2json')`, [], 'main');
     await server.query(`SELECT pg_create_logical_replication_slot('td_slot', 'test_decoding')`, [], 'main');
-    await server.query(`CREATE PUBLICATION all_users FOR TABLE users`, [], 'main');
     await server.query(`SELECT pg_create_logical_replication_slot('po_slot', 'pgoutput')`, [], 'main');
     files.v1 = join(dir, 'events.log');
     files.v2 = join(dir, 'events-v2.jsonl');
@@ -146,5 +146,42 @@ describe('reading pg_recvlogical files (PostgreSQL 15, wal2json 2.5)', () => {
     assert.equal(skipped.code, 0);
     assert.equal(JSON.parse(skipped.stdout).after.id, 1);
     assert.match(skipped.stderr, /skipped 1 malformed records \(first at line 3/);
+  });
+
+  test('pgcdc tail --plugin wal2json and --plugin test_decoding stream live: the same events as pgoutput, acknowledged and resumed', async () => {
+    for (const plugin of ['wal2json', 'test_decoding']) {
+      await runCli(['slot', 'create', server.url('main'), '--slot', `live_${plugin}`, '--plugin', plugin]);
+    }
+    await runCli(['slot', 'create', server.url('main'), '--slot', 'live_pgoutput']);
+    await server.query(`INSERT INTO users (name, email) VALUES ('Edsger', 'ed@example.com')`, [], 'main');
+    await server.query(`BEGIN; INSERT INTO users (name) VALUES ('Ghost'); SELECT pg_logical_emit_message(false, 'log', 'rolled back'); ROLLBACK`, [], 'main');
+    await server.query(`UPDATE users SET email = 'edsger@example.com' WHERE name = 'Edsger'`, [], 'main');
+    const outputs: Record<string, ChangeEvent[]> = {};
+    for (const plugin of ['pgoutput', 'wal2json', 'test_decoding']) {
+      const run = await runCli(['tail', server.url('main'), '--plugin', plugin, '--slot', `live_${plugin}`, '--publication', 'all_users', '--format', 'json', '--max-events', '3', '--status-interval', '0.1', '--no-heartbeat']);
+      assert.equal(run.code, 0, `${plugin}: ${run.stderr}`);
+      outputs[plugin] = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as ChangeEvent);
+    }
+    const expected = ['insert Edsger <ed@example.com>', 'message log: rolled back', 'update Edsger <edsger@example.com>'];
+    for (const [plugin, events] of Object.entries(outputs)) {
+      assert.deepEqual(events.map(happened), expected, plugin);
+      assert.deepEqual(events[0]!.after, outputs.pgoutput![0]!.after, `${plugin} converts values as pgoutput does`);
+    }
+    assert.equal(outputs.wal2json![0]!.id, outputs.pgoutput![0]!.id, 'wal2json format 2 gives the commit LSN: same ids');
+    assert.equal(typeof outputs.test_decoding![0]!.source.lsn, 'number', 'live, the XLogData header gives test_decoding its LSNs');
+    await server.query(`DELETE FROM users WHERE name = 'Edsger'`, [], 'main');
+    for (const plugin of ['wal2json', 'test_decoding']) {
+      const again = await runCli(['tail', server.url('main'), '--plugin', plugin, '--slot', `live_${plugin}`, '--format', 'json', '--max-events', '1', '--no-heartbeat']);
+      assert.equal(happened(JSON.parse(again.stdout) as ChangeEvent).startsWith('delete'), true, `${plugin} resumed after what it acknowledged`);
+    }
+  });
+
+  test('a publication created after the slot: the error explains the cause (PostgreSQL 15; 18 skips those changes instead)', async () => {
+    await runCli(['slot', 'create', server.url('main'), '--slot', 'late']);
+    await server.query(`INSERT INTO users (name) VALUES ('before the publication')`, [], 'main');
+    const run = await runCli(['tail', server.url('main'), '--slot', 'late', '--publication', 'late_pub', '--tables', 'public.users', '--format', 'json', '--max-events', '1']);
+    assert.equal(run.code, 4, run.stderr);
+    assert.equal(errorLines(run.stderr).length, 1, run.stderr);
+    assert.match(errorLines(run.stderr)[0]!, /PGCDC_PUBLICATION_MISSING: publication "late_pub" was created after slot "late"'s position \([0-9A-F]+\/[0-9A-F]+\); pgoutput cannot read changes from before it/);
   });
 });

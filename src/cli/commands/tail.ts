@@ -11,6 +11,7 @@ import { serveMetrics } from '../../observe/metrics-server.ts';
 import { printStream, type OutputFormat } from '../print-stream.ts';
 
 interface TailOptions {
+  plugin: string;
   slot: string;
   publication: string;
   tables?: string[];
@@ -53,6 +54,7 @@ export function registerTail(program: Command): void {
     .description('stream changes and logical decoding messages to stdout')
     .argument('[url]', 'connection URL (default: DATABASE_URL, then PG* variables)')
     .option('--slot <name>', 'replication slot (created if missing)', 'pgcdc')
+    .option('--plugin <plugin>', "the slot's output plugin: pgoutput, wal2json or test_decoding", 'pgoutput')
     .option('--publication <name>', 'publication (created if missing)', 'pgcdc')
     .option('--tables <list>', 'only these tables (schema.table, table or schema.*); also the tables of a publication pgcdc creates', list)
     .option('--ops <list>', 'only these operations: insert, update, delete, truncate, message', list)
@@ -88,6 +90,7 @@ export function registerTail(program: Command): void {
     .option('--transform <file>', 'a module whose default export is a transform (event, context) => event | event[] | null; repeatable', (v: string, p: string[] = []) => [...p, v])
     .option('-q, --quiet', 'no notices on stderr')
     .action(async (url: string | undefined, options: TailOptions) => {
+      if (!['pgoutput', 'wal2json', 'test_decoding'].includes(options.plugin)) throw usageError(`--plugin expects pgoutput, wal2json or test_decoding, got "${options.plugin}"`);
       const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
       if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
       if (options.onRejected !== 'dead-letter' && options.onRejected !== 'stop') throw usageError(`--on-rejected expects dead-letter or stop, got "${options.onRejected}"`);
@@ -96,6 +99,7 @@ export function registerTail(program: Command): void {
       const exactTables = (options.tables ?? []).every((t) => !t.includes('*'));
       const stream = await ChangeStream.open({
         connection: url,
+        plugin: options.plugin as 'pgoutput' | 'wal2json' | 'test_decoding',
         slot: options.slot,
         publication: options.publication,
         publicationTables: exactTables ? options.tables ?? [] : [],
@@ -124,7 +128,7 @@ export function registerTail(program: Command): void {
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
-      say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, pgoutput protocol ${stream.server.protocolVersion})`);
+      say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, ${options.plugin === 'pgoutput' ? `pgoutput protocol ${stream.server.protocolVersion}` : options.plugin})`);
       try {
         const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
         await stream.stop();
