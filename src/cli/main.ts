@@ -6,6 +6,7 @@ import { PGCDC_VERSION } from '../core/version.ts';
 import { registerDemo } from './commands/demo.ts';
 import { registerEmit } from './commands/emit.ts';
 import { registerRead } from './commands/read.ts';
+import { registerRun } from './commands/run.ts';
 import { registerSlot } from './commands/slot.ts';
 import { registerTail } from './commands/tail.ts';
 import { reportError } from './output.ts';
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .version(PGCDC_VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerRun(program);
   registerTail(program);
   registerSlot(program);
   registerRead(program);

@@ -27,6 +27,8 @@ export type ErrorCode =
   | 'PGCDC_OUTPUT'
   | 'PGCDC_REJECTED_EVENT'
   | 'PGCDC_BAD_INPUT'
+  | 'PGCDC_CONFIG'
+  | 'PGCDC_SINK'
   | 'PGCDC_POSTGRES';
 
 export const EXIT_CODES = {
@@ -38,6 +40,7 @@ export const EXIT_CODES = {
   slot: 5,
   protocol: 6,
   rejected: 7,
+  sink: 8,
   interrupted: 130,
 } as const;
 
@@ -64,6 +67,8 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_OUTPUT: EXIT_CODES.failure,
   PGCDC_REJECTED_EVENT: EXIT_CODES.rejected,
   PGCDC_BAD_INPUT: EXIT_CODES.protocol,
+  PGCDC_CONFIG: EXIT_CODES.usage,
+  PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
 };
 

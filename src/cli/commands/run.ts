@@ -1,0 +1,73 @@
+/** `pgcdc run --config pgcdc.yaml`: configured pipelines, acknowledged only after the sink confirms. Reference: docs/run.md. */
+import { createServer, type Server } from 'node:http';
+import type { Command } from 'commander';
+import { Registry } from 'prom-client';
+import { loadConfigFile } from '../../config/load-config.ts';
+import { createPipeline, type Pipeline } from '../../pipeline/pipeline.ts';
+import { notice } from '../output.ts';
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('run the pipelines of a config file: stream changes to sinks, acknowledging only what the sinks confirmed')
+    .requiredOption('-c, --config <file>', 'pgcdc.yaml or pgcdc.json')
+    .option('--check', 'validate the config and exit')
+    .action(async (options: { config: string; check?: boolean }) => {
+      const config = loadConfigFile(options.config);
+      if (options.check) {
+        notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
+        return;
+      }
+      const pipelines = config.pipelines.map((p) => createPipeline(p));
+      const failures: Error[] = [];
+      for (const pipeline of pipelines) {
+        pipeline.on('notice', notice);
+        pipeline.on('retry', ({ name, attempt, delayMs, error }) => notice(`${name}: ${error.message}; retry ${attempt} in ${delayMs} ms`));
+        pipeline.on('error', (error) => { failures.push(error); void stopAll(); });
+      }
+      let stopping: Promise<void> | undefined;
+      const stopAll = () => (stopping ??= Promise.all(pipelines.map((p) => p.stop())).then(() => undefined));
+      process.once('SIGTERM', () => void stopAll());
+      process.once('SIGINT', () => void stopAll());
+      const server = config.metrics === false ? undefined : await serveHealthAndMetrics(pipelines, config.metrics.host, config.metrics.port);
+      try {
+        for (const pipeline of pipelines) {
+          await pipeline.start();
+          notice(`${pipeline.name}: streaming slot ${pipeline.currentStream!.slot} to ${pipeline.sinkName}`);
+        }
+        await Promise.all(pipelines.map((p) => p.done.catch(() => undefined)));
+        await stopAll();
+      } catch (error) {
+        await stopAll();
+        throw error;
+      } finally {
+        server?.close();
+      }
+      if (failures.length > 0) throw failures[0];
+      for (const p of pipelines) notice(`${p.name}: stopped after ${p.events} events, acknowledged up to ${p.acknowledgedLsn === undefined ? '-' : p.acknowledgedLsn.toString(16)}`);
+    });
+}
+
+/** /metrics (all pipelines), /healthz (process up), /readyz (every pipeline streaming, none degraded). */
+async function serveHealthAndMetrics(pipelines: Pipeline[], host: string, port: number): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.url === '/healthz') { response.writeHead(200); response.end('ok\n'); return; }
+    if (request.url === '/readyz') {
+      const states = pipelines.map((p) => `${p.name} ${p.health}`);
+      const ready = pipelines.every((p) => p.health === 'running');
+      response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
+      response.end(`${states.join('\n')}\n`);
+      return;
+    }
+    if (request.url === '/metrics') {
+      const merged = Registry.merge(pipelines.map((p) => p.metrics?.registry).filter((r): r is Registry => r !== undefined));
+      merged.metrics().then((text) => { response.writeHead(200, { 'content-type': merged.contentType }); response.end(text); }, (e: Error) => { response.writeHead(500); response.end(e.message); });
+      return;
+    }
+    response.writeHead(404);
+    response.end();
+  });
+  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, resolve); });
+  server.unref();
+  return server;
+}

@@ -1,0 +1,79 @@
+/**
+ * The shape of pgcdc.yaml / pgcdc.json (docs/run.md), validated with zod so that
+ * every mistake is reported with its path and what was expected.
+ */
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port');
+const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'expected a duration like 500ms, 10s or 1m')]);
+
+export const sourceSchema = z.object({
+  url: z.string().min(1, 'expected a postgresql:// URL').optional(),
+  slot: z.string().regex(/^[a-z0-9_]{1,63}$/, 'expected 1-63 lower-case letters, digits and underscores').default('pgcdc'),
+  publication: z.string().min(1).default('pgcdc'),
+  tables: z.array(z.string().min(1)).default([]),
+  plugin: z.enum(['pgoutput', 'wal2json', 'test_decoding']).default('pgoutput'),
+  temporary: z.boolean().default(false),
+  createSlot: z.boolean().default(true),
+  name: z.string().min(1).default('pgcdc'),
+  statusInterval: duration.default('10s'),
+}).strict();
+
+const fileSinkSchema = z.object({
+  type: z.literal('file'),
+  path: z.string().min(1, 'expected a file path'),
+  /** Rotate when the file reaches this many bytes (0: never). */
+  rotateBytes: z.number().int().nonnegative().default(0),
+  fsync: z.boolean().default(true),
+}).strict();
+
+const stdoutSinkSchema = z.object({ type: z.literal('stdout') }).strict();
+
+const natsSinkSchema = z.object({
+  type: z.literal('nats'),
+  servers: z.array(hostPort, 'expected a list of host:port').min(1, 'expected a list of host:port'),
+  /** Subject for table events; {prefix}, {schema}, {table} are replaced. */
+  subject: z.string().min(1).default('{prefix}.{schema}.{table}'),
+  /** Subject for logical decoding messages; {prefix} and {message_prefix}. */
+  messageSubject: z.string().min(1).default('{prefix}.message.{message_prefix}'),
+  /** A JetStream stream to create when missing, capturing `{prefix}.>`. */
+  stream: z.string().min(1).optional(),
+  timeout: duration.default('10s'),
+  user: z.string().optional(),
+  password: z.string().optional(),
+  token: z.string().optional(),
+}).strict();
+
+export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout or nats' : undefined),
+});
+
+export const pipelineSchema = z.object({
+  name: z.string().min(1).optional(),
+  source: sourceSchema,
+  sink: sinkSchema,
+  filter: z.object({ tables: z.array(z.string()).optional(), ops: z.array(z.string()).optional(), prefixes: z.array(z.string()).optional() }).strict().default({}),
+  outbox: z.union([z.literal(false), z.object({ prefix: z.string().min(1).optional(), topicTemplate: z.string().min(1).optional(), tables: z.array(z.string()).optional() }).strict()]).default({}),
+  audit: z.union([z.literal(false), z.object({ prefix: z.string().min(1).optional(), field: z.string().min(1).optional(), deliverMessages: z.boolean().optional(), requireFor: z.array(z.string()).optional() }).strict()]).default({}),
+  heartbeat: z.union([z.literal(false), z.object({ interval: duration.default('10s'), prefix: z.string().min(1).default('heartbeat') }).strict()]).default({ interval: '10s', prefix: 'heartbeat' }),
+  deadLetter: z.object({ type: z.literal('file'), path: z.string().min(1) }).strict().optional(),
+  onRejected: z.enum(['dead-letter', 'stop']).default('dead-letter'),
+  retry: z.object({ initialDelay: duration.default('200ms'), maxDelay: duration.default('30s') }).strict().default({ initialDelay: '200ms', maxDelay: '30s' }),
+}).strict();
+
+export const configSchema = z.object({
+  pipelines: z.array(pipelineSchema).min(1, 'expected at least one pipeline'),
+  metrics: z.union([z.literal(false), z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).strict()]).default(false),
+}).strict();
+
+export type PgcdcConfig = z.infer<typeof configSchema>;
+export type PipelineConfig = z.infer<typeof pipelineSchema>;
+export type SinkConfig = z.infer<typeof sinkSchema>;
+export type Duration = z.infer<typeof duration>;
+
+/** 500 → 500 ms; "10s" → 10,000; "1m" → 60,000. */
+export function durationMs(value: Duration): number {
+  if (typeof value === 'number') return value;
+  const n = Number.parseFloat(value);
+  return value.endsWith('ms') ? n : value.endsWith('s') ? n * 1000 : n * 60_000;
+}

@@ -1,0 +1,223 @@
+/**
+ * A pipeline: one slot streamed into one sink, acknowledged only after the sink
+ * confirmed. `createPipeline(config)` is the library entry; `pgcdc run` starts one
+ * per configured pipeline.
+ *
+ *   stream batch → records → sink.write (retried with backoff while it fails)
+ *   → dead letters written → batch.confirm() → the slot may move past it
+ *
+ * While the sink is down the loop waits in the retry, reads nothing more from
+ * the stream, and the stream's queue fills and pauses the socket: memory stays
+ * bounded and nothing is acknowledged (health: degraded). A lost replication
+ * connection restarts the stream from the slot's position after a backoff.
+ */
+import { EventEmitter } from 'node:events';
+import { CdcError, isCdcError } from '../core/errors.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { durationMs, type PipelineConfig } from '../config/schema.ts';
+import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
+import { createSink } from '../sink/create-sink.ts';
+import { toRecord, type TopicNaming } from '../sink/outbound-record.ts';
+import type { Sink } from '../sink/sink.ts';
+import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
+import type { DeadLetter } from '../transform/transform.ts';
+import { StreamMetrics } from '../observe/metrics.ts';
+
+export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
+
+export interface PipelineProgress {
+  name: string;
+  events: number;
+  acknowledgedLsn: string;
+}
+
+export interface PipelineEvents {
+  progress: [PipelineProgress];
+  retry: [{ name: string; attempt: number; delayMs: number; error: Error }];
+  error: [Error];
+  notice: [string];
+}
+
+export class Pipeline extends EventEmitter<PipelineEvents> {
+  readonly name: string;
+  private readonly config: PipelineConfig;
+  private readonly sink: Sink;
+  private readonly naming: TopicNaming;
+  private readonly deadLetterWriter: FdWriter | undefined;
+  private stream: ChangeStream | undefined;
+  private stopping = false;
+  private running: Promise<void> | undefined;
+  private wakeRetry: (() => void) | undefined;
+  /** Prometheus metrics of this pipeline (available after start). */
+  metrics: StreamMetrics | undefined;
+  health: PipelineHealth = 'starting';
+  events = 0;
+  retries = 0;
+  deadLetters = 0;
+
+  constructor(config: PipelineConfig) {
+    super();
+    this.config = config;
+    this.name = config.name ?? config.source.slot;
+    const { sink, naming } = createSink(config.sink, config.source.name);
+    this.sink = sink;
+    this.naming = naming;
+    this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;
+  }
+
+  /** Starts the pipeline; resolves once it streams (or rejects with the first, non-retriable error). */
+  async start(): Promise<void> {
+    await this.sink.open();
+    this.stream = await ChangeStream.open(this.streamOptions());
+    this.metrics = new StreamMetrics(this.name, () => this.stream!.stats);
+    this.health = 'running';
+    this.running = this.run();
+    this.running.catch((error: Error) => this.emit('error', error));
+  }
+
+  /** Resolves when the pipeline ends (after stop(), or with its fatal error). */
+  get done(): Promise<void> {
+    return this.running ?? Promise.resolve();
+  }
+
+  get stats() {
+    return this.stream?.stats;
+  }
+
+  get sinkName(): string {
+    return this.sink.name;
+  }
+
+  get currentStream(): ChangeStream | undefined {
+    return this.stream;
+  }
+
+  private streamOptions(): ChangeStreamOptions {
+    const c = this.config;
+    return {
+      connection: c.source.url,
+      slot: c.source.slot,
+      publication: c.source.publication,
+      publicationTables: c.source.tables,
+      plugin: c.source.plugin,
+      temporary: c.source.temporary,
+      createSlot: c.source.createSlot,
+      sourceName: c.source.name,
+      statusIntervalMs: durationMs(c.source.statusInterval),
+      filter: c.filter,
+      outbox: c.outbox,
+      audit: c.audit,
+      heartbeat: c.heartbeat === false ? false : { intervalMs: durationMs(c.heartbeat.interval), prefix: c.heartbeat.prefix },
+      onRejected: c.onRejected,
+      onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
+    };
+  }
+
+  private async run(): Promise<void> {
+    let reconnects = 0;
+    while (!this.stopping) {
+      const stream = this.stream!;
+      try {
+        for await (const batch of stream) {
+          if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
+          const records = batch.events.map((event) => toRecord(event, this.naming));
+          await this.deliver(records);
+          batch.confirm();
+          this.metrics?.observe(batch.events, batch.deadLetters);
+          this.events += records.length;
+          reconnects = 0;
+          this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
+          if (this.stopping) break;
+        }
+        await stream.stop();
+        if (this.stopping) break;
+        throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
+      } catch (error) {
+        await stream.stop();
+        if (this.stopping) break;
+        if (!isCdcError(error) || !error.retriable) {
+          this.health = 'failed';
+          throw error;
+        }
+        // Reconnect: streaming resumes at the slot's confirmed position.
+        this.health = 'degraded';
+        const delay = this.backoff(++reconnects);
+        this.emit('retry', { name: this.name, attempt: reconnects, delayMs: delay, error: error as Error });
+        await this.sleep(delay);
+        if (this.stopping) break;
+        try {
+          this.stream = await ChangeStream.open(this.streamOptions());
+          this.health = 'running';
+        } catch (openError) {
+          if (!isCdcError(openError) || !openError.retriable) { this.health = 'failed'; throw openError; }
+          this.emit('retry', { name: this.name, attempt: reconnects, delayMs: delay, error: openError as Error });
+        }
+      }
+    }
+    this.health = 'stopped';
+    await this.sink.close();
+  }
+
+  /** Writes until the sink confirms; retriable failures are retried with backoff, for as long as it takes. */
+  private async deliver(records: Parameters<Sink['write']>[0]): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.sink.write(records);
+        if (this.health === 'degraded') this.health = 'running';
+        return;
+      } catch (error) {
+        if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
+        this.health = 'degraded';
+        this.retries++;
+        const delay = this.backoff(attempt);
+        this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });
+        await this.sleep(delay);
+      }
+    }
+  }
+
+  private writeDeadLetters(deadLetters: DeadLetter[]): void {
+    this.deadLetters += deadLetters.length;
+    if (this.deadLetterWriter === undefined) {
+      for (const d of deadLetters) this.emit('notice', `${this.name}: dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
+      return;
+    }
+    this.deadLetterWriter.write(`${deadLetters.map((d) => JSON.stringify({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+  }
+
+  private backoff(attempt: number): number {
+    const initial = durationMs(this.config.retry.initialDelay);
+    const max = durationMs(this.config.retry.maxDelay);
+    const base = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
+    return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: restarts of many pipelines do not align
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeRetry = () => { clearTimeout(timer); resolve(); };
+    });
+  }
+
+  /**
+   * Stops reading, lets the batch in flight finish (delivered and confirmed),
+   * sends the final position, closes the sink. Safe to call more than once.
+   */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stream?.requestStop();
+    this.wakeRetry?.();
+    await this.running?.catch(() => undefined);
+    await this.stream?.stop();
+    if (this.health !== 'failed') this.health = 'stopped';
+  }
+
+  /** The acknowledged position (for logs and tests). */
+  get acknowledgedLsn(): Lsn | undefined {
+    return this.stream?.tracker.safeLsn;
+  }
+}
+
+export function createPipeline(config: PipelineConfig): Pipeline {
+  return new Pipeline(config);
+}

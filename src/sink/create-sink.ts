@@ -1,0 +1,28 @@
+/** Builds the sink a pipeline's config names. */
+import { durationMs, type SinkConfig } from '../config/schema.ts';
+import { FileSink } from './file-sink.ts';
+import { NatsSink } from './nats-sink.ts';
+import type { Sink } from './sink.ts';
+import { StdoutSink } from './stdout-sink.ts';
+import type { TopicNaming } from './outbound-record.ts';
+
+export function createSink(config: SinkConfig, prefix: string): { sink: Sink; naming: TopicNaming } {
+  switch (config.type) {
+    case 'file':
+      return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
+    case 'stdout':
+      return { sink: new StdoutSink(), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
+    case 'nats':
+      return {
+        sink: new NatsSink({
+          servers: config.servers,
+          stream: config.stream,
+          streamSubjects: [`${prefix}.>`],
+          timeoutMs: durationMs(config.timeout),
+          ...(config.user ? { user: config.user, password: config.password ?? '' } : {}),
+          ...(config.token ? { token: config.token } : {}),
+        }),
+        naming: { prefix, tableTopic: config.subject, messageTopic: config.messageSubject },
+      };
+  }
+}

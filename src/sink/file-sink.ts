@@ -1,0 +1,66 @@
+/**
+ * JSON lines to a file: one record value per line, fsynced before `write`
+ * resolves (so a confirmed batch survives a crash of the machine), rotated by
+ * size (`path` → `path.1`, `path.2`, ...). A re-delivered batch after a crash is
+ * appended again: readers deduplicate on the event id (in each line's `id`).
+ */
+import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import type { OutboundRecord } from './outbound-record.ts';
+import { SinkError, type Sink } from './sink.ts';
+
+export interface FileSinkOptions {
+  path: string;
+  rotateBytes: number;
+  fsync: boolean;
+}
+
+export class FileSink implements Sink {
+  readonly name: string;
+  private readonly options: FileSinkOptions;
+  private fd: number | undefined;
+  private size = 0;
+
+  constructor(options: FileSinkOptions) {
+    this.options = options;
+    this.name = `file ${options.path}`;
+  }
+
+  async open(): Promise<void> {
+    try {
+      this.fd = openSync(this.options.path, 'a', 0o640);
+      this.size = statSync(this.options.path).size;
+    } catch (error) {
+      throw new SinkError(`cannot open ${this.options.path} for appending: ${(error as Error).message}; check the sink path`, { retriable: false, cause: error });
+    }
+  }
+
+  async write(records: OutboundRecord[]): Promise<void> {
+    if (this.fd === undefined) throw new SinkError('file sink is not open', { retriable: false });
+    if (records.length === 0) return;
+    const data = Buffer.from(`${records.map((r) => r.value).join('\n')}\n`, 'utf8');
+    try {
+      if (this.options.rotateBytes > 0 && this.size > 0 && this.size + data.length > this.options.rotateBytes) this.rotate();
+      let offset = 0;
+      while (offset < data.length) offset += writeSync(this.fd, data, offset, data.length - offset);
+      if (this.options.fsync) fsyncSync(this.fd);
+      this.size += data.length;
+    } catch (error) {
+      throw new SinkError(`cannot write ${this.options.path}: ${(error as Error).message}`, { retriable: true, cause: error });
+    }
+  }
+
+  private rotate(): void {
+    closeSync(this.fd!);
+    let n = 1;
+    while (existsSync(`${this.options.path}.${n}`)) n++;
+    for (let i = n; i > 1; i--) renameSync(`${this.options.path}.${i - 1}`, `${this.options.path}.${i}`);
+    renameSync(this.options.path, `${this.options.path}.1`);
+    this.fd = openSync(this.options.path, 'a', 0o640);
+    this.size = 0;
+  }
+
+  async close(): Promise<void> {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}

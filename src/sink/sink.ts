@@ -1,0 +1,27 @@
+/**
+ * The contract every sink keeps: `write(records)` resolves only when the
+ * destination has durably accepted every record in it (fsync, PubAck, broker
+ * acknowledgement, 2xx). The pipeline confirms the batch, and so lets the slot
+ * move past it, only after that (docs/lsn-and-acks.md, rule 1).
+ *
+ * A sink that fails throws `SinkError`: `retriable` (network, timeout, 5xx) means
+ * the pipeline retries the whole batch with backoff, so a sink must tolerate
+ * re-delivery (records carry the event id for deduplication); otherwise the
+ * records go to the dead-letter destination.
+ */
+import { CdcError } from '../core/errors.ts';
+import type { OutboundRecord } from './outbound-record.ts';
+
+export interface Sink {
+  readonly name: string;
+  open(): Promise<void>;
+  write(records: OutboundRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class SinkError extends CdcError {
+  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+    super('PGCDC_SINK', message, options);
+    this.name = 'SinkError';
+  }
+}
