@@ -36,8 +36,10 @@ const natsSinkSchema = z.object({
   subject: z.string().min(1).default('{prefix}.{schema}.{table}'),
   /** Subject for logical decoding messages; {prefix} and {message_prefix}. */
   messageSubject: z.string().min(1).default('{prefix}.message.{message_prefix}'),
-  /** A JetStream stream to create when missing, capturing `{prefix}.>`. */
+  /** A JetStream stream to create when missing. */
   stream: z.string().min(1).optional(),
+  /** Subjects of that stream (default `{prefix}.>`; add your outbox subjects). */
+  streamSubjects: z.array(z.string().min(1)).optional(),
   timeout: duration.default('10s'),
   user: z.string().optional(),
   password: z.string().optional(),

@@ -17,7 +17,7 @@ export function createSink(config: SinkConfig, prefix: string): { sink: Sink; na
         sink: new NatsSink({
           servers: config.servers,
           stream: config.stream,
-          streamSubjects: [`${prefix}.>`],
+          streamSubjects: config.streamSubjects ?? [`${prefix}.>`],
           timeoutMs: durationMs(config.timeout),
           ...(config.user ? { user: config.user, password: config.password ?? '' } : {}),
           ...(config.token ? { token: config.token } : {}),

@@ -73,8 +73,17 @@ export class NatsSink implements Sink {
     }
   }
 
+  /** Drains pending publishes, but never waits long: with the server gone, drain() would wait forever. */
   async close(): Promise<void> {
-    await this.connection?.drain().catch(() => undefined);
+    const connection = this.connection;
     this.connection = undefined;
+    if (connection === undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      connection.drain().catch(() => undefined),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); }),
+    ]);
+    clearTimeout(timer);
+    await connection.close().catch(() => undefined);
   }
 }

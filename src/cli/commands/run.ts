@@ -41,6 +41,8 @@ export function registerRun(program: Command): void {
         await stopAll();
         throw error;
       } finally {
+        // Keep-alive connections from scrapers would otherwise keep the process alive.
+        server?.closeAllConnections();
         server?.close();
       }
       if (failures.length > 0) throw failures[0];

@@ -136,6 +136,7 @@ export function registerTail(program: Command): void {
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
+        metricsServer?.closeAllConnections();
         metricsServer?.close();
         await stream.stop();
       }

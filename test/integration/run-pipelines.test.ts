@@ -1,0 +1,174 @@
+/** `pgcdc run`: real PostgreSQL, a real nats-server with JetStream, a real JetStream consumer reading back. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { startCli, type RunningCli } from '../support/cli.ts';
+import { eventually } from '../support/collect.ts';
+import { startNats, type TestNats } from '../support/nats.ts';
+import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+
+let server: TestPostgres;
+let nats: TestNats;
+let dir: string;
+
+before(async () => {
+  server = await startPostgres(latestMajor());
+  await server.query(`CREATE TABLE orders (id int PRIMARY KEY, status text); CREATE PUBLICATION app FOR TABLE orders`);
+  nats = await startNats();
+  dir = mkdtempSync(join(tmpdir(), 'pgcdc-run-'));
+});
+after(async () => {
+  await nats?.dispose();
+  await server?.stop();
+});
+
+function writeConfig(name: string, yaml: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
+
+const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+const confirmed = async (slot: string) => (await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+
+async function stopGracefully(running: RunningCli): Promise<number | null> {
+  running.child.kill('SIGTERM');
+  return (await running.done).code;
+}
+
+async function readStream(streamName: string, expected: number) {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const js = jetstream(nc);
+    const consumer = await js.consumers.get(streamName);
+    const messages: Array<{ subject: string; headers: Record<string, string>; data: string }> = [];
+    const deadline = Date.now() + 10_000;
+    while (messages.length < expected && Date.now() < deadline) {
+      const batch = await consumer.fetch({ max_messages: expected - messages.length, expires: 1000 });
+      for await (const m of batch) {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of m.headers ?? []) headers[k] = v.join(',');
+        messages.push({ subject: m.subject, headers, data: m.string() });
+      }
+    }
+    return messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+describe('pgcdc run', () => {
+  test('file sink: events land fsynced as Debezium JSON lines; SIGTERM drains, acknowledges and exits 0; dead letters go to their file', async () => {
+    const out = join(dir, 'events.jsonl');
+    const dead = join(dir, 'dead.jsonl');
+    const config = writeConfig('file.yaml', `
+source:
+  url: \${DATABASE_URL}
+  slot: to_file
+  publication: app
+  statusInterval: 200ms
+sink:
+  type: file
+  path: ${out}
+deadLetter:
+  type: file
+  path: ${dead}
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    await eventually('the pipeline to create its slot', () => confirmed('to_file'), (lsn) => lsn !== undefined);
+    await server.query(`INSERT INTO orders VALUES (1, 'PLACED'), (2, 'PLACED')`);
+    await server.query(`SELECT pg_logical_emit_message(true, 'outbox', 'not json')`);
+    await server.query(`UPDATE orders SET status = 'PAID' WHERE id = 1`);
+    await eventually('three events in the file', async () => lines(out).length, (n) => n >= 3);
+    const before = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    assert.equal(await stopGracefully(running), 0, running.stderr());
+    const events = lines(out);
+    assert.deepEqual(events.map((e) => `${e.op} ${e.after.id} ${e.after.status}`), ['c 1 PLACED', 'c 2 PLACED', 'u 1 PAID']);
+    assert.equal(lines(dead)[0].stage, 'outbox');
+    const slotAt = await confirmed('to_file');
+    assert.ok(slotAt !== undefined && BigInt(`0x${slotAt.replace('/', '')}`) >= 0n);
+    assert.ok(parseLsnText(slotAt!) >= parseLsnText(before!) - 200n, `acknowledged ${slotAt} after SIGTERM`);
+  });
+
+  test("NATS JetStream: the article's outbox message arrives on its subject with message_id and Nats-Msg-Id; table events on pgcdc.public.orders", async () => {
+    const config = writeConfig('nats.yaml', `
+source: { url: "\${DATABASE_URL}", slot: to_nats, publication: app, statusInterval: 200ms }
+sink:
+  type: nats
+  servers: ["${nats.url}"]
+  stream: PGCDC
+  streamSubjects: ["pgcdc.>", "outbox.>"]
+outbox: { topicTemplate: "outbox.{aggregate_type}" }
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('to_nats'), (lsn) => lsn !== undefined);
+      await server.query(`BEGIN; INSERT INTO orders VALUES (42, 'SHIPPED'); SELECT pg_logical_emit_message(true, 'outbox', '{"id":"298c2cc3-71bb-4d2b-b5b4-1b14006d56e6","aggregate_type":"shipment","aggregate_id":42,"payload":{"customer_id":7398,"status":"SHIPPED"}}'); COMMIT`);
+      const messages = await readStream('PGCDC', 2);
+      assert.equal(messages.length, 2, running.stderr());
+      const [row, outbox] = messages;
+      assert.equal(row!.subject, 'pgcdc.public.orders');
+      assert.equal(JSON.parse(row!.data).after.id, 42);
+      assert.equal(row!.headers['Pgcdc-Key'], '{"id":42}');
+      assert.match(row!.headers['Nats-Msg-Id']!, /^[0-9A-F]+\/[0-9A-F]+:1$/);
+      assert.equal(outbox!.subject, 'outbox.shipment');
+      assert.equal(outbox!.headers.message_id, '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6');
+      assert.equal(outbox!.headers['Pgcdc-Key'], '42');
+      assert.equal(outbox!.data, '{"customer_id":7398,"status":"SHIPPED"}');
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+  });
+
+  test('NATS down: nothing is acknowledged or lost, /readyz says degraded, everything arrives once NATS is back', async () => {
+    const port = await freePort();
+    const config = writeConfig('nats-down.yaml', `
+source: { url: "\${DATABASE_URL}", slot: nats_down, publication: app, statusInterval: 200ms }
+sink: { type: nats, servers: ["${nats.url}"], stream: DOWN, streamSubjects: ["down.>"], subject: "down.{schema}.{table}", timeout: 1s }
+retry: { initialDelay: 100ms, maxDelay: 1s }
+heartbeat: false
+metrics: { port: ${port} }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('nats_down'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (100, 'A')`);
+      await eventually('the first event in NATS', async () => (await readStream('DOWN', 1)).length, (n) => n === 1);
+      await nats.stop();
+      const beforeInserts = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      for (let i = 101; i <= 110; i++) await server.query(`INSERT INTO orders VALUES (${i}, 'B')`);
+      await eventually('readyz to report degraded', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 503);
+      await new Promise((r) => setTimeout(r, 1000)); // several status intervals
+      const whileDown = await confirmed('nats_down');
+      assert.ok(parseLsnText(whileDown!) <= parseLsnText(beforeInserts), `acknowledged ${whileDown} must not pass ${beforeInserts}: those changes were not delivered`);
+      await nats.start();
+      await eventually('all eleven events in NATS', async () => (await readStream('DOWN', 11)).length, (n) => n === 11, 20_000);
+      const ids = (await readStream('DOWN', 11)).map((m) => JSON.parse(m.data).after.id);
+      assert.deepEqual(ids, Array.from({ length: 11 }, (_, i) => 100 + i));
+      await eventually('readyz back to ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 200);
+      assert.match(running.stderr(), /NATS publish failed|cannot reach NATS/);
+    } finally {
+      await stopGracefully(running);
+    }
+  });
+
+  test('bad config: every problem on its own line, exit 2, no secret in the output', async () => {
+    const config = writeConfig('bad.yaml', `source: { url: "postgresql://u:topsecret@h/db", slot: Bad }\nsink: { type: nats, servers: localhost }\n`);
+    const result = await startCli(['run', '--config', config]).done;
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /PGCDC_CONFIG: .*bad\.yaml: 2 problems:\n {2}source\.slot: .*\n {2}sink\.servers: expected a list of host:port/);
+    assert.doesNotMatch(result.stderr, /topsecret/);
+  });
+});
+
+function parseLsnText(text: string): bigint {
+  const [hi, lo] = text.split('/');
+  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
+}

@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { CdcError } from '../../src/core/errors.ts';
+import { loadConfigFile, parseConfig } from '../../src/config/load-config.ts';
+import { durationMs } from '../../src/config/schema.ts';
+
+const problems = (raw: unknown, env: NodeJS.ProcessEnv = {}): string => {
+  try {
+    parseConfig(raw, env);
+  } catch (error) {
+    assert.ok(error instanceof CdcError && error.code === 'PGCDC_CONFIG');
+    return error.message;
+  }
+  assert.fail('expected a config error');
+};
+
+describe('config', () => {
+  test('each error names its path and what was expected, all at once', () => {
+    const message = problems({ source: { url: 'postgresql://h/db', slot: 'Bad-Slot' }, sink: { type: 'nats', servers: 'localhost' }, heartbeat: { interval: 'soon' } });
+    assert.match(message, /^config: 3 problems:/);
+    assert.match(message, /\n {2}source\.slot: expected 1-63 lower-case letters, digits and underscores/);
+    assert.match(message, /\n {2}sink\.servers: expected a list of host:port/);
+    assert.match(message, /\n {2}heartbeat\.interval: expected a duration like 500ms, 10s or 1m/);
+    assert.equal(problems({ source: {}, sink: { type: 'kafka' } }), 'config: sink.type: expected a sink type: file, stdout or nats');
+    assert.equal(problems({ pipelines: [] }), 'config: pipelines: expected at least one pipeline');
+    assert.match(problems({ pipelines: [{ source: {}, sink: { type: 'file' } }] }), /pipelines\.0\.sink\.path:/);
+  });
+  test('${ENV} interpolation for secrets; a missing variable is named, its value never printed', () => {
+    const config = parseConfig({ source: { url: '${DATABASE_URL}' }, sink: { type: 'nats', servers: ['${NATS_HOST:-127.0.0.1}:4222'], password: '${NATS_PASSWORD}' } },
+      { DATABASE_URL: 'postgresql://app:s3cret@db/app', NATS_PASSWORD: 'hunter2' });
+    const pipeline = config.pipelines[0]!;
+    assert.equal(pipeline.source.url, 'postgresql://app:s3cret@db/app');
+    assert.deepEqual(pipeline.sink.type === 'nats' && [pipeline.sink.servers, pipeline.sink.password], [['127.0.0.1:4222'], 'hunter2']);
+    const message = problems({ source: { url: '${DATABASE_URL}' }, sink: { type: 'stdout', extra: '${NATS_PASSWORD}' } }, { NATS_PASSWORD: 'hunter2' });
+    assert.match(message, /source\.url: environment variable DATABASE_URL is not set \(used as \$\{DATABASE_URL\}\)/);
+    assert.doesNotMatch(message, /hunter2/);
+  });
+  test('defaults; single-pipeline shorthand and several pipelines; YAML and JSON files', () => {
+    const config = parseConfig({ source: { url: 'postgresql://h/db' }, sink: { type: 'file', path: '/tmp/x' } });
+    const p = config.pipelines[0]!;
+    assert.deepEqual([p.source.slot, p.source.plugin, p.onRejected, p.heartbeat && p.heartbeat.interval, config.metrics], ['pgcdc', 'pgoutput', 'dead-letter', '10s', false]);
+    const dir = mkdtempSync(join(tmpdir(), 'pgcdc-config-'));
+    writeFileSync(join(dir, 'pgcdc.yaml'), 'pipelines:\n  - source: { url: postgresql://h/a, slot: a }\n    sink: { type: stdout }\n  - source: { url: postgresql://h/b, slot: b }\n    sink: { type: file, path: /tmp/b.jsonl }\nmetrics: { port: 9187 }\n');
+    const yaml = loadConfigFile(join(dir, 'pgcdc.yaml'));
+    assert.deepEqual(yaml.pipelines.map((x) => x.source.slot), ['a', 'b']);
+    assert.deepEqual(yaml.metrics, { host: '127.0.0.1', port: 9187 });
+    writeFileSync(join(dir, 'bad.yaml'), 'source: [unclosed\n');
+    assert.throws(() => loadConfigFile(join(dir, 'bad.yaml')), /bad\.yaml: not valid YAML/);
+    writeFileSync(join(dir, 'pgcdc.json'), JSON.stringify({ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' } }));
+    assert.equal(loadConfigFile(join(dir, 'pgcdc.json')).pipelines.length, 1);
+    assert.throws(() => loadConfigFile(join(dir, 'missing.yaml')), /cannot read config .*missing\.yaml/);
+  });
+  test('durations', () => {
+    assert.deepEqual([durationMs(250), durationMs('500ms'), durationMs('10s'), durationMs('1.5m')], [250, 500, 10_000, 90_000]);
+  });
+});
