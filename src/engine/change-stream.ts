@@ -81,7 +81,6 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private stopping: Promise<void> | undefined;
   /** Frames held while the type registry refreshes (a Type message named an unknown type). */
   private held: Array<{ header: XLogDataHeader; payload: Buffer } | { keepalive: PrimaryKeepalive }> | undefined;
-  private previousCommitLsn: Lsn | undefined;
   private eventsDelivered = 0;
   private transactions = 0;
   private stopRequested = false;
@@ -306,7 +305,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
             this.tracker.register(ackLsn).confirm();
             continue;
           }
-          const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now(), this.previousCommitLsn);
+          const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now());
           const result = this.pipeline([event], undefined);
           const batch = this.makeBatch(result.events, result.deadLetters, ackLsn);
           if (batch) yield batch;
@@ -323,7 +322,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     const queued = transaction.buffer.count;
     let consumed = 0;
     try {
-      for await (const chunk of transactionEventChunks(transaction, this.identity, this.previousCommitLsn, this.batchSize, this.pipeline)) {
+      for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.pipeline)) {
         consumed += chunk.items;
         this.queuedItems -= chunk.items;
         // Only the last batch carries the transaction's end LSN: confirming it (after
@@ -336,7 +335,6 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.queuedItems -= queued - consumed; // items of aborted subtransactions, or an abandoned iteration
       transaction.buffer.dispose();
     }
-    this.previousCommitLsn = transaction.commitLsn;
     this.transactions++;
   }
 

@@ -53,13 +53,13 @@ export class TransactionEventBuilder {
   private readonly transactionId: string;
   private readonly identity: SourceIdentity;
   private readonly context: TransactionContext;
-  private readonly previousCommit: string;
+  private readonly commitLsnDecimal: string;
 
-  constructor(identity: SourceIdentity, context: TransactionContext, previousCommitLsn: Lsn | undefined) {
+  constructor(identity: SourceIdentity, context: TransactionContext) {
     this.identity = identity;
     this.context = context;
     this.transactionId = `${context.xid ?? 'null'}:${context.commitLsn ?? context.idBase}`;
-    this.previousCommit = previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`;
+    this.commitLsnDecimal = lsnDecimal(context.commitLsn);
   }
 
   build(item: PendingItem, now: number): ChangeEvent {
@@ -71,7 +71,9 @@ export class TransactionEventBuilder {
       id: `${this.context.idBase}:${position}`,
       commitMs: this.context.commitMs,
       txId: this.context.xid ?? null,
-      sequence: `[${this.previousCommit},${lsnDecimal(item.lsn)}]`,
+      // [commit LSN of this transaction, this change's LSN]: deterministic, so a
+      // re-delivered event is identical, and it orders events by commit, then change.
+      sequence: `[${this.commitLsnDecimal},${lsnDecimal(item.lsn)}]`,
       now,
       transaction: { id: this.transactionId, total_order: position, data_collection_order: tableOrder },
     });
@@ -85,7 +87,7 @@ export class TransactionEventBuilder {
  * (`idBase` names it when the plugin gives no LSN).
  */
 export function buildNonTransactionalMessageEvent(
-  item: PendingItem, identity: SourceIdentity, now: number, previousCommitLsn: Lsn | undefined,
+  item: PendingItem, identity: SourceIdentity, now: number,
   idBase?: string, writtenMs: number | null = now,
 ): ChangeEvent {
   const event = buildEnvelope(item, identity, {
@@ -94,7 +96,7 @@ export function buildNonTransactionalMessageEvent(
     // read from a file, when it was written is unknown (writtenMs null).
     commitMs: writtenMs,
     txId: null,
-    sequence: `[${previousCommitLsn === undefined ? 'null' : `"${previousCommitLsn}"`},${lsnDecimal(item.lsn)}]`,
+    sequence: `[${lsnDecimal(item.lsn)},${lsnDecimal(item.lsn)}]`,
     now,
     transaction: null,
   });

@@ -3,7 +3,6 @@
  * chunk is marked, so a caller can attach the transaction's acknowledgement
  * position to it and to nothing before (docs/lsn-and-acks.md, rule 3).
  */
-import type { Lsn } from '../core/lsn.ts';
 import type { CommittedTransaction } from '../assemble/transaction-assembler.ts';
 import type { Pipeline } from '../transform/compose.ts';
 import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
@@ -21,11 +20,10 @@ export interface EventChunk {
 export async function* transactionEventChunks(
   transaction: CommittedTransaction,
   identity: SourceIdentity,
-  previousCommitLsn: Lsn | undefined,
   batchSize: number,
   pipeline: Pipeline,
 ): AsyncGenerator<EventChunk> {
-  const builder = new TransactionEventBuilder(identity, transaction, previousCommitLsn);
+  const builder = new TransactionEventBuilder(identity, transaction);
   // Transforms see the transaction's messages before its first event (audit context).
   const scope: TransactionScope = { xid: transaction.xid, commitLsn: transaction.commitLsn, messages: transaction.buffer.messages.map((m) => m.message!) };
   let previous: EventChunk | undefined;

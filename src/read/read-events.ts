@@ -57,7 +57,6 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
   const batchSize = options.batchSize ?? 1000;
   const stats: ReadStats = { format: undefined, lines: 0, skipped: 0, firstSkippedLine: undefined, lastError: undefined };
   let messages = 0;
-  let previousCommitLsn: bigint | undefined;
   const input = options.inputName ?? 'input';
 
   const fail = (error: unknown, line: number): void => {
@@ -94,19 +93,18 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
         if (output === undefined) continue;
         if (output.kind === 'message') {
           const idBase = output.lsn === undefined ? `message${++messages}` : formatLsn(output.lsn);
-          const event = buildNonTransactionalMessageEvent(output.item, identity, Date.now(), previousCommitLsn, idBase, null);
+          const event = buildNonTransactionalMessageEvent(output.item, identity, Date.now(), idBase, null);
           const result = pipeline([event], undefined);
           if (result.events.length || result.deadLetters.length) yield result;
           continue;
         }
         try {
-          for await (const chunk of transactionEventChunks(output.transaction, identity, previousCommitLsn, batchSize, pipeline)) {
+          for await (const chunk of transactionEventChunks(output.transaction, identity, batchSize, pipeline)) {
             if (chunk.events.length || chunk.deadLetters.length) yield { events: chunk.events, deadLetters: chunk.deadLetters };
           }
         } finally {
           output.transaction.buffer.dispose();
         }
-        previousCommitLsn = output.transaction.commitLsn ?? previousCommitLsn;
       }
     }
     try {
