@@ -46,8 +46,18 @@ const natsSinkSchema = z.object({
   token: z.string().optional(),
 }).strict();
 
-export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout or nats' : undefined),
+const httpSinkSchema = z.object({
+  type: z.literal('http'),
+  url: z.url({ message: 'expected an http(s) URL' }),
+  headers: z.record(z.string(), z.string()).default({}),
+  /** HMAC-SHA256 key for the X-Pgcdc-Signature header. */
+  secret: z.string().min(1).optional(),
+  batchSize: z.number().int().positive().default(100),
+  timeout: duration.default('10s'),
+}).strict();
+
+export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats or http' : undefined),
 });
 
 export const pipelineSchema = z.object({

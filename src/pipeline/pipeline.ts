@@ -18,7 +18,7 @@ import { durationMs, type PipelineConfig } from '../config/schema.ts';
 import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
 import { createSink } from '../sink/create-sink.ts';
 import { toRecord, type TopicNaming } from '../sink/outbound-record.ts';
-import type { Sink } from '../sink/sink.ts';
+import type { Sink, SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import { StreamMetrics } from '../observe/metrics.ts';
@@ -121,7 +121,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         for await (const batch of stream) {
           if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
           const records = batch.events.map((event) => toRecord(event, this.naming));
-          await this.deliver(records);
+          const result = await this.deliver(records);
+          // Refused for good by the destination: dead letters, written before the confirm.
+          if (result && result.rejected.length > 0) {
+            this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
+          }
           batch.confirm();
           this.metrics?.observe(batch.events, batch.deadLetters);
           this.events += records.length;
@@ -159,17 +163,18 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   /** Writes until the sink confirms; retriable failures are retried with backoff, for as long as it takes. */
-  private async deliver(records: Parameters<Sink['write']>[0]): Promise<void> {
+  private async deliver(records: Parameters<Sink['write']>[0]): Promise<SinkResult | void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.sink.write(records);
+        const result = await this.sink.write(records);
         if (this.health === 'degraded') this.health = 'running';
-        return;
+        return result;
       } catch (error) {
         if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
         this.health = 'degraded';
         this.retries++;
-        const delay = this.backoff(attempt);
+        // A sink may say when to come back (HTTP Retry-After); otherwise exponential backoff.
+        const delay = Math.max(this.backoff(attempt), (error as { retryAfterMs?: number }).retryAfterMs ?? 0);
         this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });
         await this.sleep(delay);
       }

@@ -2,6 +2,7 @@
 import { durationMs, type SinkConfig } from '../config/schema.ts';
 import { FileSink } from './file-sink.ts';
 import { NatsSink } from './nats-sink.ts';
+import { HttpSink } from './http-sink.ts';
 import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
 import type { TopicNaming } from './outbound-record.ts';
@@ -12,6 +13,11 @@ export function createSink(config: SinkConfig, prefix: string): { sink: Sink; na
       return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
     case 'stdout':
       return { sink: new StdoutSink(), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
+    case 'http':
+      return {
+        sink: new HttpSink({ url: config.url, headers: config.headers, secret: config.secret, batchSize: config.batchSize, timeoutMs: durationMs(config.timeout) }),
+        naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
+      };
     case 'nats':
       return {
         sink: new NatsSink({

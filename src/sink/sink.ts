@@ -12,10 +12,16 @@
 import { CdcError } from '../core/errors.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 
+/** Records the destination refused for good (e.g. HTTP 4xx): they go to the dead-letter destination. */
+export interface SinkResult {
+  rejected: Array<{ record: OutboundRecord; reason: string }>;
+}
+
 export interface Sink {
   readonly name: string;
   open(): Promise<void>;
-  write(records: OutboundRecord[]): Promise<void>;
+  /** Resolves when every record is either durably accepted or listed as rejected. */
+  write(records: OutboundRecord[]): Promise<SinkResult | void>;
   close(): Promise<void>;
 }
 
