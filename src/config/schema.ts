@@ -56,8 +56,19 @@ const httpSinkSchema = z.object({
   timeout: duration.default('10s'),
 }).strict();
 
-export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats or http' : undefined),
+const redisSinkSchema = z.object({
+  type: z.literal('redis'),
+  url: z.string().regex(/^rediss?:\/\/./, 'expected redis://[user:password@]host:port[/db]'),
+  /** Stream key for table events: {prefix}, {schema}, {table}. */
+  key: z.string().min(1).default('{prefix}.{schema}.{table}'),
+  /** Stream key for logical decoding messages: {prefix}, {message_prefix}. */
+  messageKey: z.string().min(1).default('{prefix}.message'),
+  maxLen: z.number().int().positive().optional(),
+  timeout: duration.default('5s'),
+}).strict();
+
+export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema, redisSinkSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats, http or redis' : undefined),
 });
 
 export const pipelineSchema = z.object({

@@ -3,6 +3,7 @@ import { durationMs, type SinkConfig } from '../config/schema.ts';
 import { FileSink } from './file-sink.ts';
 import { NatsSink } from './nats-sink.ts';
 import { HttpSink } from './http-sink.ts';
+import { RedisSink } from './redis-sink.ts';
 import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
 import type { TopicNaming } from './outbound-record.ts';
@@ -17,6 +18,11 @@ export function createSink(config: SinkConfig, prefix: string): { sink: Sink; na
       return {
         sink: new HttpSink({ url: config.url, headers: config.headers, secret: config.secret, batchSize: config.batchSize, timeoutMs: durationMs(config.timeout) }),
         naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
+      };
+    case 'redis':
+      return {
+        sink: new RedisSink({ url: config.url, maxLen: config.maxLen, timeoutMs: durationMs(config.timeout) }),
+        naming: { prefix, tableTopic: config.key, messageTopic: config.messageKey },
       };
     case 'nats':
       return {
