@@ -67,8 +67,18 @@ const redisSinkSchema = z.object({
   timeout: duration.default('5s'),
 }).strict();
 
-export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema, redisSinkSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats, http or redis' : undefined),
+const postgresSinkSchema = z.object({
+  type: z.literal('postgres'),
+  url: z.string().regex(/^postgres(ql)?:\/\/./, 'expected a postgresql:// URL'),
+  mode: z.enum(['audit', 'mirror']).default('audit'),
+  /** audit mode: the events table (created when missing). */
+  table: z.string().min(1).default('public.pgcdc_events'),
+  /** mirror mode: schema of the mirror tables (default: the source table's schema). */
+  targetSchema: z.string().min(1).optional(),
+}).strict();
+
+export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema, redisSinkSchema, postgresSinkSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats, http, redis or postgres' : undefined),
 });
 
 export const pipelineSchema = z.object({

@@ -59,7 +59,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     super();
     this.config = config;
     this.name = config.name ?? config.source.slot;
-    const { sink, naming } = createSink(config.sink, config.source.name);
+    const { sink, naming } = createSink(config.sink, config.source.name, config.audit === false ? undefined : config.audit.field);
     this.sink = sink;
     this.naming = naming;
     this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;

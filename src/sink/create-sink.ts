@@ -4,11 +4,12 @@ import { FileSink } from './file-sink.ts';
 import { NatsSink } from './nats-sink.ts';
 import { HttpSink } from './http-sink.ts';
 import { RedisSink } from './redis-sink.ts';
+import { PostgresSink } from './postgres-sink.ts';
 import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
 import type { TopicNaming } from './outbound-record.ts';
 
-export function createSink(config: SinkConfig, prefix: string): { sink: Sink; naming: TopicNaming } {
+export function createSink(config: SinkConfig, prefix: string, auditField = 'auditData'): { sink: Sink; naming: TopicNaming } {
   switch (config.type) {
     case 'file':
       return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
@@ -17,6 +18,11 @@ export function createSink(config: SinkConfig, prefix: string): { sink: Sink; na
     case 'http':
       return {
         sink: new HttpSink({ url: config.url, headers: config.headers, secret: config.secret, batchSize: config.batchSize, timeoutMs: durationMs(config.timeout) }),
+        naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
+      };
+    case 'postgres':
+      return {
+        sink: new PostgresSink({ url: config.url, mode: config.mode, table: config.table, targetSchema: config.targetSchema, auditField }),
         naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
       };
     case 'redis':

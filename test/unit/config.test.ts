@@ -24,7 +24,7 @@ describe('config', () => {
     assert.match(message, /\n {2}source\.slot: expected 1-63 lower-case letters, digits and underscores/);
     assert.match(message, /\n {2}sink\.servers: expected a list of host:port/);
     assert.match(message, /\n {2}heartbeat\.interval: expected a duration like 500ms, 10s or 1m/);
-    assert.equal(problems({ source: {}, sink: { type: 'kafka' } }), 'config: sink.type: expected a sink type: file, stdout, nats, http or redis');
+    assert.equal(problems({ source: {}, sink: { type: 'kafka' } }), 'config: sink.type: expected a sink type: file, stdout, nats, http, redis or postgres');
     assert.equal(problems({ pipelines: [] }), 'config: pipelines: expected at least one pipeline');
     assert.match(problems({ pipelines: [{ source: {}, sink: { type: 'file' } }] }), /pipelines\.0\.sink\.path:/);
   });

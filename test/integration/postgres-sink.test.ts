@@ -1,0 +1,80 @@
+/** The PostgreSQL sink (audit trail and mirror), a second real server as the target. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { parseConfig } from '../../src/config/load-config.ts';
+import { createPipeline } from '../../src/pipeline/pipeline.ts';
+import { PostgresSink } from '../../src/sink/postgres-sink.ts';
+import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
+import type { ChangeEvent } from '../../src/events/change-event.ts';
+import { eventually } from '../support/collect.ts';
+import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+
+const TABLE = `CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), tags text[], meta jsonb, at timestamptz)`;
+let source: TestPostgres;
+let target: TestPostgres;
+
+before(async () => {
+  [source, target] = await Promise.all([startPostgres(latestMajor()), startPostgres(latestMajor())]);
+  await source.query(TABLE);
+  await source.query('CREATE PUBLICATION items FOR TABLE items');
+  await target.query(TABLE);
+});
+after(async () => {
+  await source?.stop();
+  await target?.stop();
+});
+
+test('audit trail: one row per event with indexed table, key, op, commit time and audit columns; a re-delivery is a no-op', async () => {
+  const config = parseConfig({
+    source: { url: source.url(), slot: 'to_audit', publication: 'items', statusInterval: '100ms' },
+    sink: { type: 'postgres', url: target.url(), mode: 'audit', table: 'public.change_log' },
+    heartbeat: false,
+  });
+  const pipeline = createPipeline(config.pipelines[0]!);
+  await pipeline.start();
+  try {
+    await source.query(`BEGIN; SELECT pg_logical_emit_message(true, 'audit', '{"user":"bob@example.com","client":"10.0.0.1"}');
+      INSERT INTO items (id, name) VALUES (1, 'apple'); UPDATE items SET name = 'Apple' WHERE id = 1; COMMIT`);
+    await source.query(`DELETE FROM items WHERE id = 1`);
+    const rows = await eventually('three audit rows', () => target.query<{ op: string; source_table: string; key: unknown; audit: unknown; commit_time: Date; event: ChangeEvent }>('SELECT * FROM change_log ORDER BY id'), (r) => r.length === 3);
+    assert.deepEqual(rows.map((r) => [r.op, r.source_table, r.key]), [['c', 'items', { id: 1 }], ['u', 'items', { id: 1 }], ['d', 'items', { id: 1 }]]);
+    assert.deepEqual(rows[0]!.audit, { user: 'bob@example.com', client: '10.0.0.1' });
+    assert.equal(rows[2]!.audit, null);
+    assert.ok(rows[0]!.commit_time instanceof Date);
+    const byUser = await target.query(`SELECT count(*)::int AS n FROM change_log WHERE audit->>'user' = 'bob@example.com'`);
+    assert.equal((byUser[0] as { n: number }).n, 2, 'queryable by audit fields');
+
+    const sink = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log', targetSchema: undefined, auditField: 'auditData' });
+    await sink.open();
+    await sink.write(rows.map((r) => toRecord(r.event, DEBEZIUM_TOPICS)));
+    await sink.close();
+    assert.equal(((await target.query('SELECT count(*)::int AS n FROM change_log'))[0] as { n: number }).n, 3, 're-delivered events change nothing');
+  } finally {
+    await pipeline.stop();
+  }
+});
+
+test('mirror: inserts, updates (including a key change), deletes and a truncate leave the target equal to the source', async () => {
+  const config = parseConfig({
+    source: { url: source.url(), slot: 'to_mirror', publication: 'items', statusInterval: '100ms' },
+    sink: { type: 'postgres', url: target.url(), mode: 'mirror' },
+    heartbeat: false,
+  });
+  const pipeline = createPipeline(config.pipelines[0]!);
+  await pipeline.start();
+  const snapshot = (db: TestPostgres) => db.query('SELECT * FROM items ORDER BY id');
+  try {
+    await source.query(`INSERT INTO items VALUES (1, 'pear', 1.50, '{a,"b c"}', '{"k":[1,2]}', '2024-01-02 03:04:05+00'), (2, 'fig', NULL, NULL, NULL, NULL), (3, 'kiwi', 9.99, '{}', 'null', 'infinity')`);
+    await source.query(`UPDATE items SET name = 'Pear', price = price + 1 WHERE id = 1`);
+    await source.query(`UPDATE items SET id = 20 WHERE id = 2`);
+    await source.query(`DELETE FROM items WHERE id = 3`);
+    const expected = await snapshot(source);
+    await eventually('the mirror to match the source', () => snapshot(target), (rows) => JSON.stringify(rows) === JSON.stringify(expected));
+    await source.query('TRUNCATE items');
+    await source.query(`INSERT INTO items (id, name) VALUES (5, 'after truncate')`);
+    const later = await snapshot(source);
+    await eventually('the mirror to follow the truncate', () => snapshot(target), (rows) => JSON.stringify(rows) === JSON.stringify(later));
+  } finally {
+    await pipeline.stop();
+  }
+});
