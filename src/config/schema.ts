@@ -91,6 +91,8 @@ export const pipelineSchema = z.object({
   heartbeat: z.union([z.literal(false), z.object({ interval: duration.default('10s'), prefix: z.string().min(1).default('heartbeat') }).strict()]).default({ interval: '10s', prefix: 'heartbeat' }),
   deadLetter: z.object({ type: z.literal('file'), path: z.string().min(1) }).strict().optional(),
   onRejected: z.enum(['dead-letter', 'stop']).default('dead-letter'),
+  /** The record value: Debezium's envelope, or CloudEvents 1.0 (structured JSON, or binary with ce_ headers). */
+  envelope: z.enum(['debezium', 'cloudevents-structured', 'cloudevents-binary']).default('debezium'),
   retry: z.object({ initialDelay: duration.default('200ms'), maxDelay: duration.default('30s') }).strict().default({ initialDelay: '200ms', maxDelay: '30s' }),
 }).strict();
 

@@ -18,6 +18,7 @@ import { durationMs, type PipelineConfig } from '../config/schema.ts';
 import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
 import { createSink } from '../sink/create-sink.ts';
 import { toRecord, type TopicNaming } from '../sink/outbound-record.ts';
+import { applyEnvelope } from '../sink/cloudevents.ts';
 import type { Sink, SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
@@ -120,7 +121,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       try {
         for await (const batch of stream) {
           if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-          const records = batch.events.map((event) => toRecord(event, this.naming));
+          const envelope = this.config.envelope;
+          const records = batch.events.map((event) => applyEnvelope(toRecord(event, this.naming), envelope));
           const result = await this.deliver(records);
           // Refused for good by the destination: dead letters, written before the confirm.
           if (result && result.rejected.length > 0) {

@@ -159,6 +159,29 @@ metrics: { port: ${port} }
     }
   });
 
+  test('CloudEvents binary mode: ce_ attributes arrive as NATS headers, the data as the message', async () => {
+    const config = writeConfig('ce.yaml', `
+source: { url: "\${DATABASE_URL}", slot: to_ce, publication: app, statusInterval: 200ms }
+sink: { type: nats, servers: ["${nats.url}"], stream: CE, streamSubjects: ["ce.>"], subject: "ce.{schema}.{table}" }
+envelope: cloudevents-binary
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('to_ce'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (500, 'CE')`);
+      const [message] = await readStream('CE', 1);
+      assert.ok(message, running.stderr());
+      assert.equal(message.headers.ce_specversion, '1.0');
+      assert.equal(message.headers.ce_type, 'io.pgcdc.change.create');
+      assert.equal(message.headers.ce_subject, 'public.orders');
+      assert.equal(message.headers.ce_id, message.headers['Nats-Msg-Id']);
+      assert.equal(JSON.parse(message.data).after.id, 500);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+  });
+
   test('bad config: every problem on its own line, exit 2, no secret in the output', async () => {
     const config = writeConfig('bad.yaml', `source: { url: "postgresql://u:topsecret@h/db", slot: Bad }\nsink: { type: nats, servers: localhost }\n`);
     const result = await startCli(['run', '--config', config]).done;
