@@ -88,6 +88,12 @@ heartbeat: false
     await eventually('three events in the file', async () => lines(out).length, (n) => n >= 3);
     const before = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
     assert.equal(await stopGracefully(running), 0, running.stderr());
+    // Not on a terminal: structured JSON logs, one object per line.
+    const logs = running.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; pipeline?: string; time: string });
+    assert.ok(logs.some((l) => /streaming slot to_file to file/.test(l.msg) && l.pipeline === 'to_file'));
+    const last = logs[logs.length - 1]!;
+    assert.match(last.msg, /stopped after 3 events/);
+    assert.equal((last as unknown as { deadLetters: number }).deadLetters, 1);
     const events = lines(out);
     assert.deepEqual(events.map((e) => `${e.op} ${e.after.id} ${e.after.status}`), ['c 1 PLACED', 'c 2 PLACED', 'u 1 PAID']);
     assert.equal(lines(dead)[0].stage, 'outbox');

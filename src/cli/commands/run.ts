@@ -4,7 +4,9 @@ import type { Command } from 'commander';
 import { Registry } from 'prom-client';
 import { loadConfigFile } from '../../config/load-config.ts';
 import { createPipeline, type Pipeline } from '../../pipeline/pipeline.ts';
-import { notice } from '../output.ts';
+import { notice, usageError } from '../output.ts';
+import { createLogger, type LogFormat } from '../../observe/logger.ts';
+import { formatLsn } from '../../core/lsn.ts';
 
 export function registerRun(program: Command): void {
   program
@@ -12,7 +14,10 @@ export function registerRun(program: Command): void {
     .description('run the pipelines of a config file: stream changes to sinks, acknowledging only what the sinks confirmed')
     .requiredOption('-c, --config <file>', 'pgcdc.yaml or pgcdc.json')
     .option('--check', 'validate the config and exit')
-    .action(async (options: { config: string; check?: boolean }) => {
+    .option('--log-format <format>', 'auto (readable on a terminal, JSON lines otherwise), json or pretty', 'auto')
+    .action(async (options: { config: string; check?: boolean; logFormat: string }) => {
+      if (!['auto', 'json', 'pretty'].includes(options.logFormat)) throw usageError(`--log-format expects auto, json or pretty, got "${options.logFormat}"`);
+      const log = createLogger(options.logFormat as LogFormat);
       const config = loadConfigFile(options.config);
       if (options.check) {
         notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
@@ -21,8 +26,8 @@ export function registerRun(program: Command): void {
       const pipelines = config.pipelines.map((p) => createPipeline(p));
       const failures: Error[] = [];
       for (const pipeline of pipelines) {
-        pipeline.on('notice', notice);
-        pipeline.on('retry', ({ name, attempt, delayMs, error }) => notice(`${name}: ${error.message}; retry ${attempt} in ${delayMs} ms`));
+        pipeline.on('notice', (message) => log.info(message, { pipeline: pipeline.name }));
+        pipeline.on('retry', ({ name, attempt, delayMs, error }) => log.warn(`${name}: ${error.message}; retry ${attempt} in ${delayMs} ms`, { pipeline: name, attempt, delayMs, code: (error as { code?: string }).code }));
         pipeline.on('error', (error) => { failures.push(error); void stopAll(); });
       }
       let stopping: Promise<void> | undefined;
@@ -33,7 +38,7 @@ export function registerRun(program: Command): void {
       try {
         for (const pipeline of pipelines) {
           await pipeline.start();
-          notice(`${pipeline.name}: streaming slot ${pipeline.currentStream!.slot} to ${pipeline.sinkName}`);
+          log.info(`${pipeline.name}: streaming slot ${pipeline.currentStream!.slot} to ${pipeline.sinkName}`, { pipeline: pipeline.name, slot: pipeline.currentStream!.slot, sink: pipeline.sinkName });
         }
         await Promise.all(pipelines.map((p) => p.done.catch(() => undefined)));
         await stopAll();
@@ -46,7 +51,10 @@ export function registerRun(program: Command): void {
         server?.close();
       }
       if (failures.length > 0) throw failures[0];
-      for (const p of pipelines) notice(`${p.name}: stopped after ${p.events} events, acknowledged up to ${p.acknowledgedLsn === undefined ? '-' : p.acknowledgedLsn.toString(16)}`);
+      for (const p of pipelines) {
+        const acknowledged = p.acknowledgedLsn === undefined ? '-' : formatLsn(p.acknowledgedLsn);
+        log.info(`${p.name}: stopped after ${p.events} events, acknowledged up to ${acknowledged}`, { pipeline: p.name, events: p.events, acknowledged, deadLetters: p.deadLetters, retries: p.retries });
+      }
     });
 }
 
