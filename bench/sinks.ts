@@ -1,0 +1,194 @@
+/**
+ * npm run bench:sinks: pgcdc run end to end, measured beside `pgcdc tail > /dev/null`
+ * on the same cluster in the same run (ratios, not absolutes: the machine is noisy).
+ *
+ *  1. Throughput: drain a W1 backlog (bench/workload.sql, N inserts + 0.4N updates +
+ *     0.2N deletes) with tail → /dev/null (reference), run → file (fsync per batch)
+ *     and run → NATS JetStream (PubAck per record). The clock stops when the sink
+ *     holds every change.
+ *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds; for
+ *     each change, (time it is readable in the sink) − (its commit time): p50, p99.
+ *
+ * Env: N (default 200000 → 320,000 changes), DURATION (default 10).
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const N = Number(process.env.N ?? 200_000);
+const DURATION = Number(process.env.DURATION ?? 10);
+const node = process.execPath;
+const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-sinks-'));
+const bin = `${root}bin/pgcdc.js`;
+const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
+
+function startNats(port: number) {
+  const child = spawn(existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
+  return child;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Counts newlines incrementally (reads only what was appended since the last call), so polling stays cheap. */
+function lineCounter(file: string): () => Promise<number> {
+  let offset = 0;
+  let lines = 0;
+  const buffer = Buffer.alloc(1 << 20);
+  return async () => {
+    if (!existsSync(file)) return 0;
+    const handle = await open(file, 'r');
+    try {
+      for (;;) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
+        if (bytesRead === 0) return lines;
+        offset += bytesRead;
+        for (let i = 0; i < bytesRead; i++) if (buffer[i] === 10) lines++;
+      }
+    } finally {
+      await handle.close();
+    }
+  };
+}
+
+async function main(): Promise<void> {
+  execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
+  const epg15 = ((await import('epg15')) as { default: never }).default;
+  const server = await startEmbeddedPostgres(epg15, { label: 'bench-sinks', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'] });
+  const natsPort = await freePort();
+  const nats = startNats(natsPort);
+  const db = new pg.Client({ connectionString: server.url() });
+  const results: string[] = [];
+  try {
+    await db.connect();
+    await db.query(readFileSync(`${root}bench/workload.sql`, 'utf8'));
+    for (const slot of ['b_tail', 'b_file', 'b_nats']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const nUpdate = Math.floor((N * 2) / 5);
+    const nDelete = Math.floor(N / 5);
+    const expected = N + nUpdate + nDelete;
+    await db.query(`CALL bench_w1(${N}, 100, ${nUpdate}, ${nDelete})`);
+    const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+    await db.query('CHECKPOINT');
+    console.error(`backlog: ${expected} changes, end ${end}`);
+
+    // 1. throughput
+    const t0 = process.hrtime.bigint();
+    execFileSync('bash', ['-c', `${node} ${shebangFlags.join(' ')} ${bin} tail '${server.url()}' --slot b_tail --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
+    const tailSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    const rates: Record<string, number> = { tail: expected / tailSeconds };
+
+    const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>) => {
+      const config = join(dir, `${name}.yaml`);
+      writeFileSync(config, `source: { url: "${server.url()}", slot: b_${name}, publication: bench_pub, createSlot: false }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
+      const started = process.hrtime.bigint();
+      const child = spawn(node, [...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'ignore'] });
+      await waitFor(`${name} to hold every change`, done, 600_000);
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+      rates[name] = expected / seconds;
+    };
+    const file = join(dir, 'events.jsonl');
+    const countLines = lineCounter(file);
+    await runOnce('file', `{ type: file, path: "${file}" }`, async () => (await countLines()) >= expected);
+    const nc = await connect({ servers: `127.0.0.1:${natsPort}` });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: 'BENCH', subjects: ['pgcdc.>'], max_bytes: 4 * 1024 ** 3 });
+    await runOnce('nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"] }`, async () => (await jsm.streams.info('BENCH')).state.messages >= expected);
+    results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
+    results.push('| consumer | changes/s | vs tail > /dev/null |', '|---|---:|---:|');
+    for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)']] as const) {
+      results.push(`| ${label} | ${Math.round(rates[name]!).toLocaleString('en-US')} | ${(rates[name]! / rates.tail!).toFixed(2)} |`);
+    }
+
+    // 2. latency at a steady 1,000 transactions/s
+    await db.query('CREATE TABLE lat (id bigserial PRIMARY KEY, v int)');
+    await db.query('CREATE PUBLICATION lat_pub FOR TABLE lat');
+    const latency: Record<string, number[]> = { file: [], nats: [] };
+    const latFile = join(dir, 'lat.jsonl');
+    writeFileSync(latFile, '');
+    const children = [
+      ['file', `{ type: file, path: "${latFile}" }`],
+      ['nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"], subject: "lat.{schema}.{table}", stream: LAT, streamSubjects: ["lat.>"] }`],
+    ].map(([name, sinkYaml]) => {
+      const config = join(dir, `lat-${name}.yaml`);
+      writeFileSync(config, `source: { url: "${server.url()}", slot: lat_${name}, publication: lat_pub }\nsink: ${sinkYaml}\nheartbeat: false\n`);
+      return spawn(node, [...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: 'ignore' });
+    });
+    await waitFor('latency slots', async () => (await db.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name LIKE 'lat_%'`)).rows[0].n === 2, 30_000);
+    const subscription = nc.subscribe('lat.>', { callback: (_error, message) => {
+      const event = JSON.parse(message.string()) as { source: { ts_ms: number } };
+      latency.nats!.push(Date.now() - event.source.ts_ms);
+    } });
+    // Follow the file as it grows.
+    let following = true;
+    const follower = (async () => {
+      const handle = await open(latFile, 'r');
+      let rest = '';
+      const buffer = Buffer.alloc(1 << 20);
+      while (following) {
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, null);
+        if (bytesRead === 0) { await new Promise((r) => setTimeout(r, 1)); continue; }
+        const now = Date.now();
+        const text = rest + buffer.toString('utf8', 0, bytesRead);
+        const lines = text.split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) latency.file!.push(now - (JSON.parse(line) as { source: { ts_ms: number } }).source.ts_ms);
+      }
+      await handle.close();
+    })();
+    // Four writers, 250 transactions/s each, one statement at a time per connection.
+    // synchronous_commit=on: with it off (the backlog settings) the walsender waits
+    // for the WAL writer (every 200 ms), which would be measured instead of pgcdc.
+    const writers = await Promise.all([0, 1, 2, 3].map(async () => {
+      const c = new pg.Client({ connectionString: server.url() });
+      await c.connect();
+      await c.query('SET synchronous_commit = on');
+      return c;
+    }));
+    const started = Date.now();
+    let sent = 0;
+    await Promise.all(writers.map(async (writer, w) => {
+      for (let k = 0; ; k++) {
+        const due = started + (k * 4) + w; // 250/s per writer, staggered
+        if (due - started >= DURATION * 1000) return;
+        const wait = due - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        await writer.query('INSERT INTO lat (v) VALUES ($1)', [k]);
+        sent++;
+      }
+    }));
+    await new Promise((r) => setTimeout(r, 2000));
+    following = false;
+    await follower;
+    subscription.unsubscribe();
+    for (const c of writers) await c.end();
+    for (const child of children) { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); }
+    await nc.close();
+    const pct = (values: number[], p: number) => { const s = [...values].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN; };
+    results.push('', `## Commit-to-sink latency at a steady 1,000 transactions/s for ${DURATION} s (${sent} transactions)\n`);
+    results.push('| sink | received | p50 ms | p99 ms |', '|---|---:|---:|---:|');
+    for (const name of ['file', 'nats'] as const) results.push(`| ${name} | ${latency[name]!.length} | ${pct(latency[name]!, 50)} | ${pct(latency[name]!, 99)} |`);
+    results.push('', 'Commit times are millisecond timestamps from the server (same machine); latency includes pgcdc reading, the sink confirming, and the reader seeing it.');
+  } finally {
+    await db.end().catch(() => undefined);
+    nats.kill('SIGTERM');
+    await server.stop();
+  }
+  console.log(results.join('\n'));
+}
+
+await main();
