@@ -17,7 +17,8 @@ import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
 import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
 import { createSink } from '../sink/create-sink.ts';
-import { toRecord, type TopicNaming } from '../sink/outbound-record.ts';
+import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outbound-record.ts';
+import type { EventBatch } from '../engine/change-stream.ts';
 import { applyEnvelope } from '../sink/cloudevents.ts';
 import type { Sink, SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
@@ -119,17 +120,25 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     while (!this.stopping) {
       const stream = this.stream!;
       try {
-        for await (const batch of stream) {
-          if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
+        for await (const group of readyGroups(stream, GROUP_EVENTS)) {
+          // Group commit: batches that were already waiting go to the sink in one
+          // write (one fsync, one round of acknowledgements) and are confirmed
+          // together, in order, afterwards. Nothing waits for more data to arrive.
           const envelope = this.config.envelope;
-          const records = batch.events.map((event) => applyEnvelope(toRecord(event, this.naming), envelope));
+          const records: OutboundRecord[] = [];
+          for (const batch of group) {
+            if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
+            for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
+          }
           const result = await this.deliver(records);
           // Refused for good by the destination: dead letters, written before the confirm.
           if (result && result.rejected.length > 0) {
             this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
           }
-          batch.confirm();
-          this.metrics?.observe(batch.events, batch.deadLetters);
+          for (const batch of group) {
+            batch.confirm();
+            this.metrics?.observe(batch.events, batch.deadLetters);
+          }
           this.events += records.length;
           reconnects = 0;
           this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
@@ -222,6 +231,49 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** The acknowledged position (for logs and tests). */
   get acknowledgedLsn(): Lsn | undefined {
     return this.stream?.tracker.safeLsn;
+  }
+}
+
+/** At most this many events per sink write when batches are grouped. */
+const GROUP_EVENTS = 5000;
+
+const NOT_READY = Symbol('not ready');
+
+/**
+ * Yields the stream's batches in groups: each group is the next batch plus every
+ * batch already available right now (up to `maxEvents`), never waiting for more.
+ */
+async function* readyGroups(stream: AsyncIterable<EventBatch>, maxEvents: number): AsyncGenerator<EventBatch[]> {
+  const iterator = stream[Symbol.asyncIterator]();
+  // Each outstanding next() gets a no-op handler: if the consumer stops (a sink
+  // error) while one is pending, its later rejection must not crash the process.
+  const next = () => {
+    const promise = iterator.next();
+    promise.catch(() => undefined);
+    return promise;
+  };
+  let pending = next();
+  try {
+    for (;;) {
+      const first = await pending;
+      if (first.done) return;
+      const group = [first.value];
+      let events = first.value.events.length;
+      pending = next();
+      let ended = false;
+      while (events < maxEvents) {
+        const ready = await Promise.race([pending, new Promise<typeof NOT_READY>((resolve) => setImmediate(() => resolve(NOT_READY)))]);
+        if (ready === NOT_READY) break;
+        if (ready.done) { ended = true; break; }
+        group.push(ready.value);
+        events += ready.value.events.length;
+        pending = next();
+      }
+      yield group;
+      if (ended) return;
+    }
+  } finally {
+    await iterator.return?.();
   }
 }
 
