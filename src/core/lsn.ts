@@ -8,9 +8,6 @@
  */
 export type Lsn = bigint;
 
-export const ZERO_LSN: Lsn = 0n;
-
-const MAX_LSN = 0xffff_ffff_ffff_ffffn;
 
 /** Formats an LSN as Postgres does (`%X/%X`): `0/16B3C8`. */
 export function formatLsn(lsn: Lsn): string {
@@ -29,18 +26,4 @@ export function parseLsn(text: string): Lsn {
 /** True when `text` is an LSN in Postgres text form. */
 export function isLsnText(text: string): boolean {
   return LSN_TEXT.test(text.trim());
-}
-
-export function maxLsn(a: Lsn, b: Lsn): Lsn {
-  return a > b ? a : b;
-}
-
-/** LSN as a plain number, exact up to 2^53 bytes of WAL (8 PiB): Debezium's `source.lsn`. */
-export function lsnToNumber(lsn: Lsn): number {
-  return Number(lsn);
-}
-
-export function assertLsn(value: bigint): Lsn {
-  if (value < 0n || value > MAX_LSN) throw new RangeError(`LSN out of range: ${value}`);
-  return value;
 }

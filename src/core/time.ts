@@ -2,7 +2,6 @@
  * Postgres timestamps on the replication protocol are microseconds since the
  * Postgres epoch, 2000-01-01T00:00:00Z. They are converted here, and only here.
  */
-export const POSTGRES_EPOCH_UNIX_MS = 946_684_800_000;
 const POSTGRES_EPOCH_UNIX_MICROS = 946_684_800_000_000n;
 
 /** Postgres-epoch microseconds → Unix epoch milliseconds (what Debezium's `ts_ms` holds). */

@@ -47,7 +47,6 @@ type QueueEntry =
 
 const SYSTEM_TYPE_OID_LIMIT = 10000;
 
-
 export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable {
   readonly slot: string;
   readonly publication: string;

@@ -20,7 +20,7 @@ import { createSink } from '../sink/create-sink.ts';
 import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outbound-record.ts';
 import type { EventBatch } from '../engine/change-stream.ts';
 import { applyEnvelope } from '../sink/cloudevents.ts';
-import type { Sink, SinkResult } from '../sink/sink.ts';
+import { SinkError, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import { StreamMetrics } from '../observe/metrics.ts';
@@ -70,7 +70,12 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   /** Starts the pipeline; resolves once it streams (or rejects with the first, non-retriable error). */
   async start(): Promise<void> {
     await this.sink.open();
-    this.stream = await ChangeStream.open(this.streamOptions());
+    try {
+      this.stream = await ChangeStream.open(this.streamOptions());
+    } catch (error) {
+      await this.sink.close();
+      throw error;
+    }
     this.metrics = new StreamMetrics(this.name, () => this.stream!.stats);
     this.health = 'running';
     this.running = this.run();
@@ -117,60 +122,74 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   private async run(): Promise<void> {
     let reconnects = 0;
-    while (!this.stopping) {
-      const stream = this.stream!;
-      try {
-        for await (const group of readyGroups(stream, GROUP_EVENTS)) {
-          // Group commit: batches that were already waiting go to the sink in one
-          // write (one fsync, one round of acknowledgements) and are confirmed
-          // together, in order, afterwards. Nothing waits for more data to arrive.
-          const envelope = this.config.envelope;
-          const records: OutboundRecord[] = [];
-          for (const batch of group) {
-            if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-            for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
+    // The stream from start() is open; after any failure it must be reopened
+    // before reading again (a stopped stream yields nothing, ever).
+    let streamOpen = true;
+    try {
+      while (!this.stopping) {
+        if (!streamOpen) {
+          try {
+            this.stream = await ChangeStream.open(this.streamOptions());
+            streamOpen = true;
+            this.health = 'running';
+          } catch (error) {
+            await this.reconnectLater(error, ++reconnects);
+            continue;
           }
-          const result = await this.deliver(records);
-          // Refused for good by the destination: dead letters, written before the confirm.
-          if (result && result.rejected.length > 0) {
-            this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
-          }
-          for (const batch of group) {
-            batch.confirm();
-            this.metrics?.observe(batch.events, batch.deadLetters);
-          }
-          this.events += records.length;
-          reconnects = 0;
-          this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
-          if (this.stopping) break;
         }
-        await stream.stop();
-        if (this.stopping) break;
-        throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
-      } catch (error) {
-        await stream.stop();
-        if (this.stopping) break;
-        if (!isCdcError(error) || !error.retriable) {
-          this.health = 'failed';
-          throw error;
-        }
-        // Reconnect: streaming resumes at the slot's confirmed position.
-        this.health = 'degraded';
-        const delay = this.backoff(++reconnects);
-        this.emit('retry', { name: this.name, attempt: reconnects, delayMs: delay, error: error as Error });
-        await this.sleep(delay);
-        if (this.stopping) break;
+        const stream = this.stream!;
         try {
-          this.stream = await ChangeStream.open(this.streamOptions());
-          this.health = 'running';
-        } catch (openError) {
-          if (!isCdcError(openError) || !openError.retriable) { this.health = 'failed'; throw openError; }
-          this.emit('retry', { name: this.name, attempt: reconnects, delayMs: delay, error: openError as Error });
+          for await (const group of readyGroups(stream, GROUP_EVENTS)) {
+            // Group commit: batches that were already waiting go to the sink in one
+            // write (one fsync, one round of acknowledgements) and are confirmed
+            // together, in order, afterwards. Nothing waits for more data to arrive.
+            const envelope = this.config.envelope;
+            const records: OutboundRecord[] = [];
+            for (const batch of group) {
+              if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
+              for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
+            }
+            const result = await this.deliver(records);
+            // Refused for good by the destination: dead letters, written before the confirm.
+            if (result && result.rejected.length > 0) {
+              this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
+            }
+            for (const batch of group) {
+              batch.confirm();
+              this.metrics?.observe(batch.events, batch.deadLetters);
+            }
+            this.events += records.length;
+            reconnects = 0;
+            this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
+            if (this.stopping) break;
+          }
+          if (this.stopping) break;
+          throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
+        } catch (error) {
+          if (this.stopping) break;
+          // Reconnect: streaming resumes at the slot's confirmed position.
+          await stream.stop();
+          streamOpen = false;
+          await this.reconnectLater(error, ++reconnects);
         }
       }
+    } finally {
+      await this.stream?.stop();
+      if (this.health !== 'failed') this.health = 'stopped';
+      await this.sink.close();
     }
-    this.health = 'stopped';
-    await this.sink.close();
+  }
+
+  /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */
+  private async reconnectLater(error: unknown, attempt: number): Promise<void> {
+    if (!isCdcError(error) || !error.retriable) {
+      this.health = 'failed';
+      throw error;
+    }
+    this.health = 'degraded';
+    const delay = this.backoff(attempt);
+    this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });
+    await this.sleep(delay);
   }
 
   /** Writes until the sink confirms; retriable failures are retried with backoff, for as long as it takes. */
@@ -185,7 +204,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         this.health = 'degraded';
         this.retries++;
         // A sink may say when to come back (HTTP Retry-After); otherwise exponential backoff.
-        const delay = Math.max(this.backoff(attempt), (error as { retryAfterMs?: number }).retryAfterMs ?? 0);
+        const delay = Math.max(this.backoff(attempt), error instanceof SinkError ? error.retryAfterMs ?? 0 : 0);
         this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });
         await this.sleep(delay);
       }

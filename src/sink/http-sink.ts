@@ -62,9 +62,10 @@ export class HttpSink implements Sink {
     if (response.ok) return undefined;
     if (response.status >= 500 || response.status === 429 || response.status === 408) {
       const retryAfter = Number(response.headers.get('retry-after'));
-      const error = new SinkError(`POST ${this.name} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, { retriable: true });
-      if (Number.isFinite(retryAfter) && retryAfter > 0) (error as SinkError & { retryAfterMs?: number }).retryAfterMs = retryAfter * 1000;
-      throw error;
+      throw new SinkError(`POST ${this.name} answered ${response.status}${text ? `: ${text.slice(0, 200)}` : ''}`, {
+        retriable: true,
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfterMs: retryAfter * 1000 } : {}),
+      });
     }
     return `HTTP ${response.status} from ${this.name}${text ? `: ${text.slice(0, 500)}` : ''}`;
   }

@@ -26,8 +26,12 @@ export interface Sink {
 }
 
 export class SinkError extends CdcError {
-  constructor(message: string, options: { retriable: boolean; cause?: unknown }) {
+  /** When the destination said when to come back (HTTP Retry-After): wait at least this long. */
+  readonly retryAfterMs: number | undefined;
+
+  constructor(message: string, options: { retriable: boolean; cause?: unknown; retryAfterMs?: number }) {
     super('PGCDC_SINK', message, options);
     this.name = 'SinkError';
+    this.retryAfterMs = options.retryAfterMs;
   }
 }

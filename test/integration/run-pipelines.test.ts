@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { startCli, type RunningCli } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
@@ -183,6 +184,32 @@ heartbeat: false
       assert.equal(message.headers.ce_subject, 'public.orders');
       assert.equal(message.headers.ce_id, message.headers['Nats-Msg-Id']);
       assert.equal(JSON.parse(message.data).after.id, 500);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+  });
+
+  test('replication connection lost, then the slot busy at the first reopen: pgcdc keeps retrying and nothing is lost', async () => {
+    const out = join(dir, 'reconnect.jsonl');
+    const config = writeConfig('reconnect.yaml', `
+source: { url: "\${DATABASE_URL}", slot: reconnect, publication: app, statusInterval: 200ms }
+sink: { type: file, path: "${out}" }
+heartbeat: false
+retry: { initialDelay: 1s, maxDelay: 2s }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('reconnect'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (700, 'before')`);
+      await eventually('the first event', async () => lines(out).length, (n) => n === 1);
+      // Drop pgcdc's replication connection, and take the slot before pgcdc can reopen it.
+      await server.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'reconnect'`);
+      const holder = await ChangeStream.open({ connection: server.url(), slot: 'reconnect', publication: 'app', heartbeat: false, createSlot: false });
+      for (let i = 701; i <= 705; i++) await server.query(`INSERT INTO orders VALUES (${i}, 'while away')`);
+      await eventually('a failed reopen (slot in use)', async () => running.stderr(), (text) => /PGCDC_SLOT_IN_USE|in use by process/.test(text), 20_000);
+      await holder.stop(); // it acknowledged nothing
+      await eventually('all six changes', async () => new Set(lines(out).map((e) => e.after.id)).size, (n) => n === 6, 30_000);
+      assert.deepEqual([...new Set(lines(out).map((e) => e.after.id))], [700, 701, 702, 703, 704, 705]);
     } finally {
       assert.equal(await stopGracefully(running), 0, running.stderr());
     }
