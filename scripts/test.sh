@@ -5,6 +5,7 @@
 # with PGCDC_TEST_MAJORS="17 18".
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+scripts/native-addons.sh
 node_modules/.bin/tsc -p tsconfig.json
 rm -rf dist && node_modules/.bin/tsc -p tsconfig.build.json
 files=("$@")

@@ -41,5 +41,11 @@ export async function main(argv: string[]): Promise<number> {
 
 const invokedDirectly = process.argv[1] !== undefined && /[\\/]cli[\\/]main\.(ts|js)$/.test(process.argv[1]);
 if (invokedDirectly) {
-  main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
+  main(process.argv.slice(2)).then((code) => {
+    // After an error, exit now: its line is written (stderr is synchronous on
+    // pipes and files), and a native client that never connected (librdkafka)
+    // would otherwise hold the process for its own 30 s timeout.
+    if (code !== 0) process.exit(code);
+    process.exitCode = code;
+  });
 }

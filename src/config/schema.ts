@@ -77,8 +77,43 @@ const postgresSinkSchema = z.object({
   targetSchema: z.string().min(1).optional(),
 }).strict();
 
-export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, natsSinkSchema, httpSinkSchema, redisSinkSchema, postgresSinkSchema], {
-  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: file, stdout, nats, http, redis or postgres' : undefined),
+const kafkaSinkSchema = z.object({
+  type: z.literal('kafka'),
+  brokers: z.array(hostPort, 'expected a list of host:port').min(1, 'expected a list of host:port'),
+  /** Topic for table events: {prefix}, {schema}, {table} (Debezium's naming). */
+  topic: z.string().min(1).default('{prefix}.{schema}.{table}'),
+  /** Topic for logical decoding messages: {prefix}, {message_prefix} (Debezium: {prefix}.message). */
+  messageTopic: z.string().min(1).default('{prefix}.message'),
+  clientId: z.string().min(1).default('pgcdc'),
+  compression: z.enum(['none', 'gzip', 'snappy', 'lz4', 'zstd']).default('none'),
+  /** How long a batch may wait for its delivery reports before it is retried. */
+  timeout: duration.default('30s'),
+  ssl: z.boolean().default(false),
+  sasl: z.object({ mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']), username: z.string().min(1), password: z.string() }).strict().optional(),
+  /** Larger record values go to the dead-letter destination. */
+  maxMessageBytes: z.number().int().positive().default(1_000_000),
+  /** librdkafka properties passed through, e.g. { "linger.ms": 5 }. */
+  librdkafka: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).default({}),
+}).strict();
+
+const rabbitMqSinkSchema = z.object({
+  type: z.literal('rabbitmq'),
+  url: z.string().regex(/^amqps?:\/\/./, 'expected amqp://[user:password@]host:port[/vhost]'),
+  exchange: z.string().default('pgcdc'),
+  exchangeType: z.enum(['topic', 'direct', 'fanout', 'headers']).default('topic'),
+  /** Declare the exchange (durable) at start. */
+  declareExchange: z.boolean().default(true),
+  /** Routing key for table events: {prefix}, {schema}, {table}. */
+  routingKey: z.string().min(1).default('{prefix}.{schema}.{table}'),
+  /** Routing key for logical decoding messages: {prefix}, {message_prefix}. */
+  messageRoutingKey: z.string().min(1).default('{prefix}.message.{message_prefix}'),
+  /** Unroutable messages come back and go to the dead-letter destination (else RabbitMQ drops them). */
+  mandatory: z.boolean().default(false),
+  timeout: duration.default('10s'),
+}).strict();
+
+export const sinkSchema = z.discriminatedUnion('type', [fileSinkSchema, stdoutSinkSchema, kafkaSinkSchema, natsSinkSchema, rabbitMqSinkSchema, httpSinkSchema, redisSinkSchema, postgresSinkSchema], {
+  error: (issue) => (issue.code === 'invalid_union' ? 'expected a sink type: kafka, nats, rabbitmq, redis, http, postgres, file or stdout' : undefined),
 });
 
 export const pipelineSchema = z.object({

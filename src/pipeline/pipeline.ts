@@ -91,6 +91,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     return this.stream?.stats;
   }
 
+  /** The sink's type (kafka, nats, ...): the `sink` label of the metrics. */
+  get sinkType(): string {
+    return this.config.sink.type;
+  }
+
   get sinkName(): string {
     return this.sink.name;
   }
@@ -153,6 +158,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             // Refused for good by the destination: dead letters, written before the confirm.
             if (result && result.rejected.length > 0) {
               this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
+              this.metrics?.deadLettered('sink', result.rejected.length);
             }
             for (const batch of group) {
               batch.confirm();
@@ -196,13 +202,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private async deliver(records: Parameters<Sink['write']>[0]): Promise<SinkResult | void> {
     for (let attempt = 1; ; attempt++) {
       try {
+        const started = performance.now();
         const result = await this.sink.write(records);
+        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, records);
         if (this.health === 'degraded') this.health = 'running';
         return result;
       } catch (error) {
         if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
         this.health = 'degraded';
         this.retries++;
+        this.metrics?.sinkRetry(this.sinkType);
         // A sink may say when to come back (HTTP Retry-After); otherwise exponential backoff.
         const delay = Math.max(this.backoff(attempt), error instanceof SinkError ? error.retryAfterMs ?? 0 : 0);
         this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });

@@ -2,6 +2,8 @@
 import { durationMs, type SinkConfig } from '../config/schema.ts';
 import { FileSink } from './file-sink.ts';
 import { NatsSink } from './nats-sink.ts';
+import { KafkaSink } from './kafka-sink.ts';
+import { RabbitMqSink } from './rabbitmq-sink.ts';
 import { HttpSink } from './http-sink.ts';
 import { RedisSink } from './redis-sink.ts';
 import { PostgresSink } from './postgres-sink.ts';
@@ -29,6 +31,32 @@ export function createSink(config: SinkConfig, prefix: string, auditField = 'aud
       return {
         sink: new RedisSink({ url: config.url, maxLen: config.maxLen, timeoutMs: durationMs(config.timeout) }),
         naming: { prefix, tableTopic: config.key, messageTopic: config.messageKey },
+      };
+    case 'kafka':
+      return {
+        sink: new KafkaSink({
+          brokers: config.brokers,
+          clientId: config.clientId,
+          timeoutMs: durationMs(config.timeout),
+          compression: config.compression,
+          ssl: config.ssl,
+          ...(config.sasl ? { sasl: config.sasl } : {}),
+          maxMessageBytes: config.maxMessageBytes,
+          librdkafka: config.librdkafka,
+        }),
+        naming: { prefix, tableTopic: config.topic, messageTopic: config.messageTopic },
+      };
+    case 'rabbitmq':
+      return {
+        sink: new RabbitMqSink({
+          url: config.url,
+          exchange: config.exchange,
+          exchangeType: config.exchangeType,
+          declareExchange: config.declareExchange,
+          mandatory: config.mandatory,
+          timeoutMs: durationMs(config.timeout),
+        }),
+        naming: { prefix, tableTopic: config.routingKey, messageTopic: config.messageRoutingKey },
       };
     case 'nats':
       return {

@@ -10,6 +10,7 @@ import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { startCli, type RunningCli } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
+import { parseLsn } from '../../src/core/lsn.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
@@ -100,7 +101,7 @@ heartbeat: false
     assert.equal(lines(dead)[0].stage, 'outbox');
     const slotAt = await confirmed('to_file');
     assert.ok(slotAt !== undefined && BigInt(`0x${slotAt.replace('/', '')}`) >= 0n);
-    assert.ok(parseLsnText(slotAt!) >= parseLsnText(before!) - 200n, `acknowledged ${slotAt} after SIGTERM`);
+    assert.ok(parseLsn(slotAt!) >= parseLsn(before!) - 200n, `acknowledged ${slotAt} after SIGTERM`);
   });
 
   test("NATS JetStream: the article's outbox message arrives on its subject with message_id and Nats-Msg-Id; table events on pgcdc.public.orders", async () => {
@@ -154,13 +155,19 @@ metrics: { port: ${port} }
       await eventually('readyz to report degraded', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 503);
       await new Promise((r) => setTimeout(r, 1000)); // several status intervals
       const whileDown = await confirmed('nats_down');
-      assert.ok(parseLsnText(whileDown!) <= parseLsnText(beforeInserts), `acknowledged ${whileDown} must not pass ${beforeInserts}: those changes were not delivered`);
+      assert.ok(parseLsn(whileDown!) <= parseLsn(beforeInserts), `acknowledged ${whileDown} must not pass ${beforeInserts}: those changes were not delivered`);
       await nats.start();
       await eventually('all eleven events in NATS', async () => (await readStream('DOWN', 11)).length, (n) => n === 11, 20_000);
       const ids = (await readStream('DOWN', 11)).map((m) => JSON.parse(m.data).after.id);
       assert.deepEqual(ids, Array.from({ length: 11 }, (_, i) => 100 + i));
       await eventually('readyz back to ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 200);
       assert.match(running.stderr(), /NATS publish failed|cannot reach NATS/);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      assert.match(metrics, /pgcdc_sink_retries_total\{slot="nats_down",sink="nats"\} [1-9]\d*/);
+      assert.match(metrics, /pgcdc_sink_records_total\{slot="nats_down",sink="nats",table="public.orders"\} 11/);
+      assert.match(metrics, /pgcdc_sink_bytes_total\{slot="nats_down",sink="nats",table="public.orders"\} [1-9]\d+/);
+      assert.match(metrics, /pgcdc_sink_write_seconds_count\{slot="nats_down",sink="nats"\} [1-9]\d*/);
+      assert.match(metrics, /pgcdc_sink_write_seconds_bucket\{le="30",slot="nats_down",sink="nats"\} [1-9]\d*/);
     } finally {
       await stopGracefully(running);
     }
@@ -224,7 +231,3 @@ retry: { initialDelay: 1s, maxDelay: 2s }
   });
 });
 
-function parseLsnText(text: string): bigint {
-  const [hi, lo] = text.split('/');
-  return (BigInt(`0x${hi}`) << 32n) | BigInt(`0x${lo}`);
-}

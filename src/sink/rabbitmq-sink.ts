@@ -1,0 +1,128 @@
+/**
+ * RabbitMQ over AMQP 0-9-1 with amqplib, on a confirm channel: `write` resolves
+ * only when the broker has confirmed every message of the batch (for persistent
+ * messages on durable queues, that means written to disk). Messages are
+ * persistent, `message_id` = the event id (consumers deduplicate on it), the
+ * routing key comes from a template (`{prefix}.{schema}.{table}` by default;
+ * outbox records bring their own), the key travels as the `pgcdc-key` header.
+ *
+ * With `mandatory`, a message no queue is bound for comes back from the broker
+ * (basic.return, always before its confirm) and goes to the dead-letter
+ * destination instead of vanishing.
+ */
+import amqp from 'amqplib';
+import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
+import type { OutboundRecord } from './outbound-record.ts';
+import { withTimeout } from '../core/timeout.ts';
+import { SinkError, type Sink, type SinkResult } from './sink.ts';
+
+export interface RabbitMqSinkOptions {
+  url: string;
+  exchange: string;
+  exchangeType: 'topic' | 'direct' | 'fanout' | 'headers';
+  /** Declare the exchange (durable) when pgcdc starts. */
+  declareExchange: boolean;
+  mandatory: boolean;
+  timeoutMs: number;
+}
+
+export class RabbitMqSink implements Sink {
+  readonly name: string;
+  private readonly options: RabbitMqSinkOptions;
+  private connection: ChannelModel | undefined;
+  private channel: ConfirmChannel | undefined;
+  /** message ids the broker returned as unroutable during the current batch. */
+  private returned = new Map<string, string>();
+  private closing = false;
+
+  constructor(options: RabbitMqSinkOptions) {
+    this.options = options;
+    const url = new URL(options.url);
+    this.name = `rabbitmq ${url.hostname}:${url.port || 5672}`;
+  }
+
+  async open(): Promise<void> {
+    const o = this.options;
+    let connection: ChannelModel;
+    try {
+      connection = await amqp.connect(o.url, { timeout: o.timeoutMs });
+    } catch (error) {
+      throw new SinkError(`cannot reach RabbitMQ at ${this.name.slice(9)}: ${(error as Error).message}; check sink.url and that the broker is up`, { retriable: !/ACCESS_REFUSED|403/i.test((error as Error).message), cause: error });
+    }
+    // A lost connection or channel is noticed here and repaired by the next write's reopen.
+    const forget = () => { if (this.connection === connection) { this.connection = undefined; this.channel = undefined; } };
+    connection.on('error', () => undefined);
+    connection.on('close', forget);
+    const channel = await connection.createConfirmChannel();
+    channel.on('error', () => undefined);
+    channel.on('close', forget);
+    channel.on('return', (message: ConsumeMessage) => {
+      const id = message.properties.messageId as string | undefined;
+      if (id !== undefined) this.returned.set(id, `unroutable: no queue is bound to exchange '${o.exchange}' for routing key '${message.fields.routingKey}'`);
+    });
+    if (o.declareExchange && o.exchange !== '') {
+      try {
+        await channel.assertExchange(o.exchange, o.exchangeType, { durable: true });
+      } catch (error) {
+        await connection.close().catch(() => undefined);
+        throw new SinkError(`RabbitMQ refused exchange '${o.exchange}': ${(error as Error).message}; it may exist with another type, set sink.exchangeType to match or sink.declareExchange: false`, { retriable: false, cause: error });
+      }
+    }
+    this.connection = connection;
+    this.channel = channel;
+  }
+
+  async write(records: OutboundRecord[]): Promise<SinkResult | void> {
+    if (this.channel === undefined) await this.open();
+    const channel = this.channel!;
+    const o = this.options;
+    this.returned.clear();
+    try {
+      for (const record of records) {
+        const headers: Record<string, string> = {};
+        for (const [name, value] of Object.entries(record.headers)) {
+          // CloudEvents' AMQP binding names attributes cloudEvents:<name>, not ce_<name>.
+          headers[name.startsWith('ce_') ? `cloudEvents:${name.slice(3)}` : name] = value;
+        }
+        if (record.key !== null) headers['pgcdc-key'] = record.key;
+        const ok = channel.publish(o.exchange, record.topic, Buffer.from(record.value), {
+          persistent: true,
+          mandatory: o.mandatory,
+          messageId: record.id,
+          contentType: 'application/json',
+          ...(record.event.source.ts_ms !== null ? { timestamp: Math.floor(record.event.source.ts_ms / 1000) } : {}),
+          ...(record.headers.type !== undefined ? { type: record.headers.type } : {}),
+          headers,
+        });
+        // The socket buffer is full: wait for it to drain rather than buffer without bound.
+        if (!ok) await new Promise<void>((resolve) => channel.once('drain', resolve));
+      }
+      await withTimeout(channel.waitForConfirms(), o.timeoutMs, `RabbitMQ did not confirm within ${o.timeoutMs} ms`);
+    } catch (error) {
+      // The channel may be half-dead (nacks, timeout): start over on a new one.
+      const connection = this.connection;
+      this.connection = undefined;
+      this.channel = undefined;
+      await connection?.close().catch(() => undefined);
+      throw new SinkError(`RabbitMQ publish failed: ${(error as Error).message}`, { retriable: true, cause: error });
+    }
+    const rejected: SinkResult['rejected'] = [];
+    if (this.returned.size > 0) {
+      for (const record of records) {
+        const reason = this.returned.get(record.id);
+        if (reason !== undefined) rejected.push({ record, reason });
+      }
+    }
+    return { rejected };
+  }
+
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const connection = this.connection;
+    this.connection = undefined;
+    this.channel = undefined;
+    await connection?.close().catch(() => undefined);
+    this.closing = false;
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * `pgcdc run` to RabbitMQ: real PostgreSQL, a real rabbitmq-server (started once
+ * for this file, 6-11 s), amqplib reading back from a bound queue.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import amqp from 'amqplib';
+import type { ConsumeMessage } from 'amqplib';
+import { startCli, type RunningCli } from '../support/cli.ts';
+import { eventually } from '../support/collect.ts';
+import { parseLsn } from '../../src/core/lsn.ts';
+import { startRabbitMq, type TestRabbitMq } from '../support/rabbitmq.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+
+let server: TestPostgres;
+let rabbit: TestRabbitMq;
+let dir: string;
+
+before(async () => {
+  [server, rabbit] = await Promise.all([startPostgres(latestMajor()), startRabbitMq()]);
+  await server.query(`CREATE TABLE orders (id int PRIMARY KEY, status text); CREATE PUBLICATION app FOR TABLE orders`);
+  dir = mkdtempSync(join(tmpdir(), 'pgcdc-rabbitmq-'));
+});
+after(async () => {
+  await rabbit?.dispose();
+  await server?.stop();
+});
+
+function writeConfig(name: string, yaml: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return path;
+}
+
+const confirmed = async (slot: string) => (await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+
+async function stopGracefully(running: RunningCli): Promise<number | null> {
+  running.child.kill('SIGTERM');
+  return (await running.done).code;
+}
+
+/** Declares a durable queue bound to `exchange` with `pattern`; returns a reader of what arrived. */
+async function bindQueue(exchange: string, queue: string, pattern: string) {
+  const connection = await amqp.connect(rabbit.url);
+  const channel = await connection.createChannel();
+  await channel.assertExchange(exchange, 'topic', { durable: true });
+  await channel.assertQueue(queue, { durable: true });
+  await channel.bindQueue(queue, exchange, pattern);
+  const received: ConsumeMessage[] = [];
+  await channel.consume(queue, (m) => { if (m) received.push(m); }, { noAck: true });
+  return { received, close: () => connection.close() };
+}
+
+describe('pgcdc run → RabbitMQ', () => {
+  test('table events and the outbox message arrive through a confirm channel: persistent, message_id = event id, routing key from the template, key and outbox headers', async () => {
+    const queue = await bindQueue('cdc', 'all', '#');
+    const config = writeConfig('rabbit.yaml', `
+source: { url: "\${DATABASE_URL}", slot: to_rabbit, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "${rabbit.url}", exchange: cdc }
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('to_rabbit'), (lsn) => lsn !== undefined);
+      await server.query(`BEGIN;
+        INSERT INTO orders VALUES (42, 'SHIPPED');
+        SELECT pg_logical_emit_message(true, 'outbox', '{"id":"298c2cc3-71bb-4d2b-b5b4-1b14006d56e6","aggregate_type":"shipment","aggregate_id":42,"payload":{"status":"SHIPPED"}}');
+        COMMIT`);
+      await server.query(`UPDATE orders SET status = 'DELIVERED' WHERE id = 42`);
+      const end = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      await eventually('three messages in the queue', async () => queue.received.length, (n) => n >= 3);
+      const [insert, outbox, update] = queue.received as [ConsumeMessage, ConsumeMessage, ConsumeMessage];
+      assert.equal(insert.fields.routingKey, 'pgcdc.public.orders');
+      assert.equal(insert.properties.deliveryMode, 2, 'persistent');
+      assert.equal(insert.properties.contentType, 'application/json');
+      assert.match(insert.properties.messageId, /^[0-9A-F]+\/[0-9A-F]+:1$/);
+      assert.equal(insert.properties.headers!['pgcdc-key'], '{"id":42}');
+      assert.deepEqual(JSON.parse(insert.content.toString()).after, { id: 42, status: 'SHIPPED' });
+      assert.equal(outbox.fields.routingKey, 'shipment');
+      assert.equal(outbox.properties.messageId, insert.properties.messageId.replace(/:1$/, ':2'), 'the event id: same commit, second event');
+      assert.equal(outbox.properties.headers!.message_id, '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6');
+      assert.equal(outbox.properties.headers!['pgcdc-key'], '42');
+      assert.equal(outbox.content.toString(), '{"status":"SHIPPED"}');
+      assert.equal(JSON.parse(update.content.toString()).op, 'u');
+      await eventually('the slot acknowledged past the update', async () => parseLsn((await confirmed('to_rabbit'))!), (lsn) => lsn >= parseLsn(end));
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+    }
+  });
+
+  test('mandatory: a message no queue is bound for comes back and goes to the dead-letter file; routed ones are delivered', async () => {
+    const queue = await bindQueue('strict', 'orders-only', 'pgcdc.public.orders');
+    const dead = join(dir, 'rabbit-dead.jsonl');
+    const config = writeConfig('mandatory.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_mandatory, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "${rabbit.url}", exchange: strict, mandatory: true }
+deadLetter: { type: file, path: "${dead}" }
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('rabbit_mandatory'), (lsn) => lsn !== undefined);
+      await server.query(`BEGIN; INSERT INTO orders VALUES (7, 'A'); SELECT pg_logical_emit_message(true, 'nobody-listens', 'hello'); INSERT INTO orders VALUES (8, 'B'); COMMIT`);
+      await eventually('two routed messages', async () => queue.received.length, (n) => n >= 2);
+      assert.deepEqual(queue.received.map((m) => JSON.parse(m.content.toString()).after.id), [7, 8]);
+      const letter = await eventually('the dead letter', async () => (existsSync(dead) ? readFileSync(dead, 'utf8').trim() : ''), (t) => t !== '');
+      const parsed = JSON.parse(letter);
+      assert.match(parsed.reason, /unroutable: no queue is bound to exchange 'strict' for routing key 'pgcdc\.message\.nobody-listens'/);
+      assert.equal(parsed.event.message.prefix, 'nobody-listens');
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+    }
+  });
+
+  test('connection to RabbitMQ cut: nothing acknowledged past what was confirmed, a new connection after it heals, every change arrives once in order', async () => {
+    const queue = await bindQueue('partition', 'p', '#');
+    const proxy = await startTcpProxy(Number(new URL(rabbit.url).port));
+    const config = writeConfig('partition.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_partition, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "amqp://guest:guest@127.0.0.1:${proxy.port}", exchange: partition, timeout: 2s }
+retry: { initialDelay: 100ms, maxDelay: 500ms }
+heartbeat: false
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('rabbit_partition'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (300, 'before')`);
+      await eventually('the first message', async () => queue.received.length, (n) => n === 1);
+      proxy.partition();
+      const beforeInserts = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      for (let id = 301; id <= 305; id++) await server.query(`INSERT INTO orders VALUES (${id}, 'during')`);
+      await eventually('a failed attempt', async () => running.stderr(), (t) => /RabbitMQ publish failed|cannot reach RabbitMQ/.test(t));
+      await new Promise((r) => setTimeout(r, 600));
+      const whileCut = await confirmed('rabbit_partition');
+      assert.ok(parseLsn(whileCut!) <= parseLsn(beforeInserts), `acknowledged ${whileCut} must not pass ${beforeInserts}`);
+      proxy.heal();
+      await eventually('all six messages', async () => queue.received.length, (n) => n >= 6, 20_000);
+      assert.deepEqual(queue.received.map((m) => JSON.parse(m.content.toString()).after.id), [300, 301, 302, 303, 304, 305]);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+      await proxy.close();
+    }
+  });
+
+  test('wrong credentials: one line that says what to check, exit 8', async () => {
+    const config = writeConfig('badauth.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_badauth, publication: app }
+sink: { type: rabbitmq, url: "${rabbit.url.replace('guest:guest', 'guest:wrong')}" }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    const result = await running.done;
+    assert.equal(result.code, 8, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /cannot reach RabbitMQ at 127\.0\.0\.1:\d+: .*ACCESS_REFUSED.*check sink\.url/);
+    assert.doesNotMatch(result.stderr, /wrong/, 'the password is never printed');
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * A real RabbitMQ broker (Debian's rabbitmq-server), started once per test file
+ * with its own node name, ports and directories, as ../shared/TESTING.md
+ * describes: its own epmd on a free loopback port first, then the server; ready
+ * when the AMQP port accepts. Stopped by pid, never by name.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { waitForPort } from './server-process.ts';
+
+export interface TestRabbitMq {
+  url: string;
+  dispose(): Promise<void>;
+}
+
+export async function startRabbitMq(): Promise<TestRabbitMq> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-rabbitmq-'));
+  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  for (const sub of ['home', 'mnesia', 'log']) mkdirSync(join(dir, sub));
+  writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.default = 127.0.0.1:${port}\n`);
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  const epmd = spawn('epmd', ['-address', '127.0.0.1', '-port', String(epmdPort)], { stdio: 'ignore' });
+  await waitForPort(epmdPort, 5000, 'epmd');
+  const env = {
+    ...process.env,
+    HOME: join(dir, 'home'),
+    RABBITMQ_NODENAME: `pgcdc-test-${port}@localhost`,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    ERL_EPMD_PORT: String(epmdPort),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS: '-kernel inet_dist_use_interface {127,0,0,1}',
+  };
+  const server: ChildProcess = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  server.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const stopAll = async () => {
+    // rabbitmq-server is a shell script that execs erl: kill the whole process group.
+    if (server.exitCode === null && server.pid !== undefined) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      try { process.kill(-server.pid, 'SIGTERM'); } catch { /* already gone */ }
+      await exited;
+    }
+    if (epmd.exitCode === null) {
+      const exited = new Promise((resolve) => epmd.once('exit', resolve));
+      epmd.kill('SIGTERM');
+      await exited;
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitForPort(port, 60_000, 'rabbitmq-server');
+  } catch (error) {
+    await stopAll();
+    throw new Error(`${(error as Error).message}: ${stderr.slice(-2000)}`);
+  }
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, dispose: stopAll };
+}
