@@ -6,9 +6,47 @@
  * name paths and variables, not values.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { CdcError } from '../core/errors.ts';
-import { configSchema, type PgcdcConfig } from './schema.ts';
+import { configSchema, type PgcdcConfig, type PgcdcConfigInput, type SinglePipelineConfigInput } from './schema.ts';
+
+const CODE_CONFIG = /\.(ts|mts|js|mjs)$/;
+
+/**
+ * Loads any config: YAML or JSON (loadConfigFile), or pgcdc.config.ts / .js /
+ * .mjs, whose default export is the config (or a function returning it, maybe
+ * async) and whose transforms may be functions. TypeScript configs run through
+ * Node's type stripping (Node 22.18+, 23.6+).
+ */
+export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<PgcdcConfig> {
+  if (!CODE_CONFIG.test(path)) return loadConfigFile(path, env);
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolve(path)).href)) as { default?: unknown };
+  } catch (error) {
+    throw new CdcError('PGCDC_CONFIG', `cannot load config ${path}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+  }
+  let raw = module.default;
+  if (typeof raw === 'function') raw = await (raw as () => unknown)();
+  if (raw === undefined) throw new CdcError('PGCDC_CONFIG', `${path}: export the config as the default export (export default defineConfig({...}))`);
+  return resolveModulePaths(parseConfig(raw, env, path), path);
+}
+
+/** Types a pgcdc.config.ts: `export default defineConfig({ source: ..., sink: ..., transforms: [fn] })`. */
+export function defineConfig<T extends PgcdcConfigInput | SinglePipelineConfigInput>(config: T): T {
+  return config;
+}
+
+/** Transform module paths are relative to the config file. */
+function resolveModulePaths(config: PgcdcConfig, configPath: string): PgcdcConfig {
+  const base = dirname(resolve(configPath));
+  for (const pipeline of config.pipelines) {
+    pipeline.transforms = pipeline.transforms.map((t) => (typeof t === 'string' ? resolve(base, t) : t));
+  }
+  return config;
+}
 
 const PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
@@ -25,7 +63,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   } catch (error) {
     throw new CdcError('PGCDC_CONFIG', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
-  return parseConfig(raw, env, path);
+  return resolveModulePaths(parseConfig(raw, env, path), path);
 }
 
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, origin = 'config'): PgcdcConfig {

@@ -3,6 +3,7 @@
  * every mistake is reported with its path and what was expected.
  */
 import { z } from 'zod';
+import type { Transform } from '../transform/transform.ts';
 
 const hostPort = z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port');
 const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'expected a duration like 500ms, 10s or 1m')]);
@@ -127,6 +128,15 @@ export const pipelineSchema = z.object({
   deadLetter: z.object({ type: z.literal('file'), path: z.string().min(1) }).strict().optional(),
   onRejected: z.enum(['dead-letter', 'stop']).default('dead-letter'),
   /** The record value: Debezium's envelope, or CloudEvents 1.0 (structured JSON, or binary with ce_ headers). */
+  /**
+   * Your transforms, run after the built-in ones, in order: module paths
+   * (default export: a function or a list of them; relative to the config file)
+   * or, in pgcdc.config.ts, the functions themselves.
+   */
+  transforms: z.array(z.union([
+    z.string().min(1),
+    z.custom<Transform>((value) => typeof value === 'function', 'expected a module path or a function (event, context) => event | event[] | null'),
+  ])).default([]),
   envelope: z.enum(['debezium', 'cloudevents-structured', 'cloudevents-binary']).default('debezium'),
   retry: z.object({ initialDelay: duration.default('200ms'), maxDelay: duration.default('30s') }).strict().default({ initialDelay: '200ms', maxDelay: '30s' }),
 }).strict();
@@ -137,6 +147,11 @@ export const configSchema = z.object({
 }).strict();
 
 export type PgcdcConfig = z.infer<typeof configSchema>;
+/** What a config file may contain (defaults not yet applied): the type of `defineConfig()`. */
+export type PgcdcConfigInput = z.input<typeof configSchema>;
+export type PipelineConfigInput = z.input<typeof pipelineSchema>;
+/** A file with one pipeline may write it at the top level. */
+export type SinglePipelineConfigInput = PipelineConfigInput & { metrics?: PgcdcConfigInput['metrics'] };
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type Duration = z.infer<typeof duration>;

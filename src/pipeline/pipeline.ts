@@ -24,6 +24,8 @@ import { SinkError, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import { StreamMetrics } from '../observe/metrics.ts';
+import { loadTransforms } from '../transform/load-transforms.ts';
+import type { NamedTransform } from '../transform/compose.ts';
 
 export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
 
@@ -50,6 +52,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private stopping = false;
   private running: Promise<void> | undefined;
   private wakeRetry: (() => void) | undefined;
+  /** The configured user transforms, loaded at start. */
+  private transforms: NamedTransform[] = [];
   /** Prometheus metrics of this pipeline (available after start). */
   metrics: StreamMetrics | undefined;
   health: PipelineHealth = 'starting';
@@ -69,6 +73,11 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 
   /** Starts the pipeline; resolves once it streams (or rejects with the first, non-retriable error). */
   async start(): Promise<void> {
+    this.transforms = [];
+    for (const [i, t] of this.config.transforms.entries()) {
+      if (typeof t === 'string') this.transforms.push(...await loadTransforms([t]));
+      else this.transforms.push({ name: t.name || `transforms[${i}]`, transform: t });
+    }
     await this.sink.open();
     try {
       this.stream = await ChangeStream.open(this.streamOptions());
@@ -121,6 +130,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       audit: c.audit,
       heartbeat: c.heartbeat === false ? false : { intervalMs: durationMs(c.heartbeat.interval), prefix: c.heartbeat.prefix },
       onRejected: c.onRejected,
+      transforms: this.transforms,
       onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
     };
   }

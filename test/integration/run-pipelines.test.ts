@@ -1,6 +1,6 @@
 /** `pgcdc run`: real PostgreSQL, a real nats-server with JetStream, a real JetStream consumer reading back. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -194,6 +194,56 @@ heartbeat: false
     } finally {
       assert.equal(await stopGracefully(running), 0, running.stderr());
     }
+  });
+
+  test('pgcdc.config.ts: the config is code, its transforms are functions; a YAML config names transform modules relative to itself', async () => {
+    const out = join(dir, 'ts-config.jsonl');
+    const index = new URL('../../src/index.ts', import.meta.url).href;
+    writeFileSync(join(dir, 'pgcdc.config.ts'), `
+import { defineConfig } from '${index}';
+import type { ChangeEvent } from '${index}';
+
+const shout = (event: ChangeEvent) => {
+  if (event.after && typeof event.after.status === 'string') event.after.status = event.after.status.toUpperCase();
+  return event;
+};
+
+export default defineConfig({
+  source: { url: process.env.DATABASE_URL, slot: 'ts_config', publication: 'app', statusInterval: '200ms' },
+  sink: { type: 'file', path: ${JSON.stringify(out)} },
+  heartbeat: false,
+  transforms: [shout, (event: ChangeEvent) => (event.after?.id === 13 ? null : event)],
+});
+`);
+    const running = startCli(['run', '--config', join(dir, 'pgcdc.config.ts')], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('ts_config'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (12, 'quiet'), (13, 'dropped'), (14, 'also quiet')`);
+      await eventually('two events', async () => lines(out).length, (n) => n >= 2);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+    assert.deepEqual(lines(out).map((e) => `${e.after.id} ${e.after.status}`), ['12 QUIET', '14 ALSO QUIET']);
+
+    const sub = join(dir, 'conf');
+    mkdirSync(sub, { recursive: true });
+    writeFileSync(join(sub, 'mask.mjs'), `export default (event) => { if (event.after) event.after.status = '***'; return event; };`);
+    const yamlOut = join(dir, 'yaml-transform.jsonl');
+    writeFileSync(join(sub, 'pgcdc.yaml'), `
+source: { url: "\${DATABASE_URL}", slot: yaml_transform, publication: app, statusInterval: 200ms }
+sink: { type: file, path: "${yamlOut}" }
+transforms: ["./mask.mjs"]
+heartbeat: false
+`);
+    const second = startCli(['run', '--config', join(sub, 'pgcdc.yaml')], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('yaml_transform'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (15, 'secret')`);
+      await eventually('one event', async () => lines(yamlOut).length, (n) => n >= 1);
+    } finally {
+      assert.equal(await stopGracefully(second), 0, second.stderr());
+    }
+    assert.equal(lines(yamlOut)[0].after.status, '***');
   });
 
   test('replication connection lost, then the slot busy at the first reopen: pgcdc keeps retrying and nothing is lost', async () => {

@@ -2,7 +2,7 @@
 import { createServer, type Server } from 'node:http';
 import type { Command } from 'commander';
 import { Registry } from 'prom-client';
-import { loadConfigFile } from '../../config/load-config.ts';
+import { loadConfig } from '../../config/load-config.ts';
 import { createPipeline, type Pipeline } from '../../pipeline/pipeline.ts';
 import { notice, usageError } from '../output.ts';
 import { createLogger, type LogFormat } from '../../observe/logger.ts';
@@ -18,7 +18,7 @@ export function registerRun(program: Command): void {
     .action(async (options: { config: string; check?: boolean; logFormat: string }) => {
       if (!['auto', 'json', 'pretty'].includes(options.logFormat)) throw usageError(`--log-format expects auto, json or pretty, got "${options.logFormat}"`);
       const log = createLogger(options.logFormat as LogFormat);
-      const config = loadConfigFile(options.config);
+      const config = await loadConfig(options.config);
       if (options.check) {
         notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
         return;

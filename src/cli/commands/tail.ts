@@ -4,7 +4,7 @@ import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import { ChangeStream } from '../../engine/change-stream.ts';
 import { lsnOption, list, positiveInteger, positiveSeconds } from '../options.ts';
 import { notice, usageError } from '../output.ts';
-import { loadTransforms } from '../load-transforms.ts';
+import { loadTransforms } from '../../transform/load-transforms.ts';
 import { openAppendWriter } from '../../sink/stdout-writer.ts';
 import { StreamMetrics } from '../../observe/metrics.ts';
 import { serveMetrics } from '../../observe/metrics-server.ts';

@@ -2,8 +2,8 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CdcError } from '../core/errors.ts';
-import type { NamedTransform } from '../transform/compose.ts';
-import type { Transform } from '../transform/transform.ts';
+import type { NamedTransform } from './compose.ts';
+import type { Transform } from './transform.ts';
 
 export async function loadTransforms(files: string[]): Promise<NamedTransform[]> {
   const transforms: NamedTransform[] = [];
