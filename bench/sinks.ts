@@ -3,9 +3,10 @@
  * on the same cluster in the same run (ratios, not absolutes: the machine is noisy).
  *
  *  1. Throughput: drain a W1 backlog (bench/workload.sql, N inserts + 0.4N updates +
- *     0.2N deletes) with tail → /dev/null (reference), run → file (fsync per batch)
- *     and run → NATS JetStream (PubAck per record). The clock stops when the sink
- *     holds every change.
+ *     0.2N deletes) with tail → /dev/null (reference), run → file (fsync per batch),
+ *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD) and
+ *     run → Kafka (librdkafka's mock cluster hosted by kcat: a protocol peer, not a
+ *     broker with disks). The clock stops when the sink holds every change.
  *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds; for
  *     each change, (time it is readable in the sink) − (its commit time): p50, p99.
  *
@@ -20,7 +21,10 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { Redis } from 'ioredis';
 import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.ts';
+import { startKafkaMock } from '../test/support/kafka.ts';
+import { startRedis } from '../test/support/redis.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -64,18 +68,29 @@ function lineCounter(file: string): () => Promise<number> {
   };
 }
 
+/** Records in a topic of the mock cluster: the sum of its partitions' end offsets (kcat -Q, timestamp -1). */
+function kafkaEndOffsets(bootstrap: string, topic: string): number {
+  const args = ['-Q', '-b', bootstrap];
+  for (let p = 0; p < 4; p++) args.push('-t', `${topic}:${p}:-1`);
+  let out = '';
+  try { out = execFileSync('kcat', args, { stdio: ['ignore', 'pipe', 'ignore'] }).toString(); } catch { return 0; }
+  return [...out.matchAll(/offset (\d+)/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
 async function main(): Promise<void> {
   execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
   const epg15 = ((await import('epg15')) as { default: never }).default;
   const server = await startEmbeddedPostgres(epg15, { label: 'bench-sinks', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'] });
   const natsPort = await freePort();
   const nats = startNats(natsPort);
+  const [redisServer, kafka] = await Promise.all([startRedis(), startKafkaMock()]);
+  const redis = new Redis(redisServer.url);
   const db = new pg.Client({ connectionString: server.url() });
   const results: string[] = [];
   try {
     await db.connect();
     await db.query(readFileSync(`${root}bench/workload.sql`, 'utf8'));
-    for (const slot of ['b_tail', 'b_file', 'b_nats']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    for (const slot of ['b_tail', 'b_file', 'b_nats', 'b_redis', 'b_kafka']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const nUpdate = Math.floor((N * 2) / 5);
     const nDelete = Math.floor(N / 5);
     const expected = N + nUpdate + nDelete;
@@ -108,27 +123,57 @@ async function main(): Promise<void> {
     const jsm = await jetstreamManager(nc);
     await jsm.streams.add({ name: 'BENCH', subjects: ['pgcdc.>'], max_bytes: 4 * 1024 ** 3 });
     await runOnce('nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"] }`, async () => (await jsm.streams.info('BENCH')).state.messages >= expected);
+    await runOnce('redis', `{ type: redis, url: "${redisServer.url}" }`, async () => (await redis.xlen('pgcdc.public.bench_items')) >= expected);
+    await runOnce('kafka', `{ type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"] }`, async () => kafkaEndOffsets(kafka.bootstrap, 'pgcdc.public.bench_items') >= expected);
     results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
     results.push('| consumer | changes/s | vs tail > /dev/null |', '|---|---:|---:|');
-    for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)']] as const) {
+    for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)'], ['redis', 'pgcdc run → Redis Streams (XADD)'], ['kafka', 'pgcdc run → Kafka mock cluster (acks=all)']] as const) {
       results.push(`| ${label} | ${Math.round(rates[name]!).toLocaleString('en-US')} | ${(rates[name]! / rates.tail!).toFixed(2)} |`);
     }
 
     // 2. latency at a steady 1,000 transactions/s
     await db.query('CREATE TABLE lat (id bigserial PRIMARY KEY, v int)');
     await db.query('CREATE PUBLICATION lat_pub FOR TABLE lat');
-    const latency: Record<string, number[]> = { file: [], nats: [] };
+    const latency: Record<string, number[]> = { file: [], nats: [], redis: [], kafka: [] };
     const latFile = join(dir, 'lat.jsonl');
     writeFileSync(latFile, '');
     const children = [
       ['file', `{ type: file, path: "${latFile}" }`],
       ['nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"], subject: "lat.{schema}.{table}", stream: LAT, streamSubjects: ["lat.>"] }`],
+      ['redis', `{ type: redis, url: "${redisServer.url}", key: "lat.{schema}.{table}" }`],
+      ['kafka', `{ type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"], topic: "lat.{schema}.{table}" }`],
     ].map(([name, sinkYaml]) => {
       const config = join(dir, `lat-${name}.yaml`);
       writeFileSync(config, `source: { url: "${server.url()}", slot: lat_${name}, publication: lat_pub }\nsink: ${sinkYaml}\nheartbeat: false\n`);
       return spawn(node, [...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: 'ignore' });
     });
-    await waitFor('latency slots', async () => (await db.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name LIKE 'lat_%'`)).rows[0].n === 2, 30_000);
+    await waitFor('latency slots', async () => (await db.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name LIKE 'lat_%'`)).rows[0].n === 4, 30_000);
+    // Redis: a blocking XREAD loop; Kafka: kcat consuming unbuffered, one value per line.
+    let readingRedis = true;
+    const redisReader = (async () => {
+      const reader = new Redis(redisServer.url);
+      let last = '0';
+      while (readingRedis) {
+        const reply = await reader.xread('COUNT', 1000, 'BLOCK', 200, 'STREAMS', 'lat.public.lat', last);
+        const now = Date.now();
+        for (const [, entries] of reply ?? []) {
+          for (const [id, fields] of entries) {
+            last = id;
+            const value = fields[fields.indexOf('value') + 1]!;
+            latency.redis!.push(now - (JSON.parse(value) as { source: { ts_ms: number } }).source.ts_ms);
+          }
+        }
+      }
+      reader.disconnect();
+    })();
+    const kcat = spawn('kcat', ['-b', kafka.bootstrap, '-C', '-u', '-q', '-X', 'fetch.wait.max.ms=5', '-o', 'beginning', '-t', 'lat.public.lat', '-f', '%s\\n'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let kafkaRest = '';
+    kcat.stdout!.on('data', (chunk: Buffer) => {
+      const now = Date.now();
+      const lines = (kafkaRest + chunk.toString()).split('\n');
+      kafkaRest = lines.pop()!;
+      for (const line of lines) if (line) latency.kafka!.push(now - (JSON.parse(line) as { source: { ts_ms: number } }).source.ts_ms);
+    });
     const subscription = nc.subscribe('lat.>', { callback: (_error, message) => {
       const event = JSON.parse(message.string()) as { source: { ts_ms: number } };
       latency.nats!.push(Date.now() - event.source.ts_ms);
@@ -175,17 +220,23 @@ async function main(): Promise<void> {
     following = false;
     await follower;
     subscription.unsubscribe();
+    readingRedis = false;
+    await redisReader;
+    kcat.kill('SIGTERM');
     for (const c of writers) await c.end();
     for (const child of children) { child.kill('SIGTERM'); await new Promise((r) => child.once('exit', r)); }
     await nc.close();
     const pct = (values: number[], p: number) => { const s = [...values].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN; };
     results.push('', `## Commit-to-sink latency at a steady 1,000 transactions/s for ${DURATION} s (${sent} transactions)\n`);
     results.push('| sink | received | p50 ms | p99 ms |', '|---|---:|---:|---:|');
-    for (const name of ['file', 'nats'] as const) results.push(`| ${name} | ${latency[name]!.length} | ${pct(latency[name]!, 50)} | ${pct(latency[name]!, 99)} |`);
+    for (const name of ['file', 'nats', 'redis', 'kafka'] as const) results.push(`| ${name} | ${latency[name]!.length} | ${pct(latency[name]!, 50)} | ${pct(latency[name]!, 99)} |`);
     results.push('', 'Commit times are millisecond timestamps from the server (same machine); latency includes pgcdc reading, the sink confirming, and the reader seeing it.');
   } finally {
     await db.end().catch(() => undefined);
     nats.kill('SIGTERM');
+    redis.disconnect();
+    await redisServer.dispose();
+    await kafka.dispose();
     await server.stop();
   }
   console.log(results.join('\n'));

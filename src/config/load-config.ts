@@ -6,7 +6,7 @@
  * name paths and variables, not values.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { CdcError } from '../core/errors.ts';
@@ -39,11 +39,12 @@ export function defineConfig<T extends PgcdcConfigInput | SinglePipelineConfigIn
   return config;
 }
 
-/** Transform module paths are relative to the config file. */
+/** Transform modules and snapshot state files are relative to the config file. */
 function resolveModulePaths(config: PgcdcConfig, configPath: string): PgcdcConfig {
   const base = dirname(resolve(configPath));
   for (const pipeline of config.pipelines) {
     pipeline.transforms = pipeline.transforms.map((t) => (typeof t === 'string' ? resolve(base, t) : t));
+    pipeline.snapshot.stateFile = resolve(base, pipeline.snapshot.stateFile ?? join('.pgcdc', `${pipeline.source.slot}.snapshot.json`));
   }
   return config;
 }

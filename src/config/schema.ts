@@ -128,6 +128,15 @@ export const pipelineSchema = z.object({
   deadLetter: z.object({ type: z.literal('file'), path: z.string().min(1) }).strict().optional(),
   onRejected: z.enum(['dead-letter', 'stop']).default('dead-letter'),
   /** The record value: Debezium's envelope, or CloudEvents 1.0 (structured JSON, or binary with ce_ headers). */
+  /** Existing rows as op "r" events before streaming (docs/snapshots.md). */
+  snapshot: z.object({
+    mode: z.enum(['initial', 'never', 'initial_only', 'always']).default('initial'),
+    chunkSize: z.number().int().positive().default(10_000),
+    tables: z.array(z.string().min(1)).optional(),
+    keys: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
+    /** Progress, for resuming an interrupted snapshot (default .pgcdc/<slot>.snapshot.json beside the config file). */
+    stateFile: z.string().min(1).optional(),
+  }).strict().default({ mode: 'initial', chunkSize: 10_000 }),
   /**
    * Your transforms, run after the built-in ones, in order: module paths
    * (default export: a function or a list of them; relative to the config file)

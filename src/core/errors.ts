@@ -28,6 +28,7 @@ export type ErrorCode =
   | 'PGCDC_REJECTED_EVENT'
   | 'PGCDC_BAD_INPUT'
   | 'PGCDC_CONFIG'
+  | 'PGCDC_SNAPSHOT'
   | 'PGCDC_SINK'
   | 'PGCDC_POSTGRES';
 
@@ -68,6 +69,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_REJECTED_EVENT: EXIT_CODES.rejected,
   PGCDC_BAD_INPUT: EXIT_CODES.protocol,
   PGCDC_CONFIG: EXIT_CODES.usage,
+  PGCDC_SNAPSHOT: EXIT_CODES.configuration,
   PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
 };

@@ -7,6 +7,29 @@ import type { FilterOptions } from '../transform/event-filter.ts';
 import type { OutboxOptions } from '../transform/outbox-router.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { HeartbeatOptions } from './heartbeat.ts';
+import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+
+export type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+
+export interface SnapshotOptions {
+  /**
+   * initial: read the tables when pgcdc creates the slot (and resume an
+   * interrupted snapshot); never; initial_only: the snapshot, then end without
+   * streaming; always: at every start (from a new transaction when the slot
+   * already exists). Default: never for the library and `tail`, initial for `run`.
+   */
+  mode?: 'initial' | 'never' | 'initial_only' | 'always';
+  /** Rows per chunk (one query, one batch; default 10,000). */
+  chunkSize?: number;
+  /** Tables to read ("schema.table"); default the publication's tables. */
+  tables?: string[];
+  /** Unique key columns for tables without a primary key: { "public.events": ["id"] }. */
+  keys?: Record<string, string[]>;
+  /** Where progress is kept so an interrupted snapshot resumes (without it, an interrupted snapshot is not resumed). */
+  stateFile?: string;
+  /** After each confirmed chunk. */
+  onProgress?: (progress: SnapshotProgress) => void;
+}
 
 export interface ChangeStreamOptions {
   /**
@@ -70,6 +93,8 @@ export interface ChangeStreamOptions {
   slotHealthIntervalMs?: number;
   /** Warn (onNotice) when the slot retains more WAL than this (default 1 GiB). */
   retainedWalWarnBytes?: number;
+  /** Read existing rows first (op "r" events) before streaming; see SnapshotOptions. */
+  snapshot?: SnapshotOptions;
   /** Diagnostics (slot created, publication created, slot health warnings, ...). */
   onNotice?: (message: string) => void;
 }
@@ -88,6 +113,8 @@ export interface EventBatch {
 }
 
 export interface StreamStats {
+  /** The initial snapshot's progress, once it has started. */
+  snapshot: SnapshotProgress | undefined;
   slot: string;
   startLsn: Lsn;
   safeLsn: Lsn;

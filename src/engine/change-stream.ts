@@ -33,7 +33,8 @@ import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 import { buildTransforms } from './build-transforms.ts';
 import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { prepareSource, type PreparedSource } from './prepare-source.ts';
+import { prepareSource, type PlannedSnapshot, type PreparedSource } from './prepare-source.ts';
+import { readSnapshotChunks, type SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { SlotHealthMonitor } from './slot-health.ts';
 import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
 import { TextAssembler } from '../assemble/text-assembler.ts';
@@ -84,6 +85,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private transactions = 0;
   private stopRequested = false;
   private untilLsn: Lsn | undefined;
+  private snapshot: PlannedSnapshot | undefined;
+  private snapshotProgress: SnapshotProgress | undefined;
+  private readonly converter: ValueConverter;
 
   private constructor(init: PreparedSource & { options: ChangeStreamOptions }) {
     this.options = init.options;
@@ -99,6 +103,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.publicationNewerThanSlot = init.publicationNewerThanSlot;
     this.tracker = new AckTracker(init.startLsn);
     this.untilLsn = init.options.untilLsn;
+    this.snapshot = init.snapshot;
     this.batchSize = init.options.batchSize ?? 1000;
     this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
     this.pipeline = composeTransforms(buildTransforms(init.options));
@@ -117,7 +122,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.deliverHeartbeats = false;
     }
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
-    const converter = new ValueConverter(this.registry);
+    const converter = this.converter = new ValueConverter(this.registry);
     const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
     const budget = {
       toastPlaceholder: init.options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
@@ -279,6 +284,13 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   // ---- consumer side --------------------------------------------------------------------------
 
   async *[Symbol.asyncIterator](): AsyncIterator<EventBatch> {
+    // The snapshot comes first. Meanwhile the stream's changes (all after the
+    // snapshot's position) wait in the queue, and past its limit in the server.
+    if (this.snapshot !== undefined) {
+      yield* this.snapshotBatches(this.snapshot);
+      if (this.stopRequested) return;
+    }
+    if (this.options.snapshot?.mode === 'initial_only') return;
     for (;;) {
       if (this.stopRequested) return;
       const entry = this.queue.shift();
@@ -317,6 +329,55 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     }
   }
 
+  private async *snapshotBatches(plan: PlannedSnapshot): AsyncGenerator<EventBatch> {
+    const state = plan.state;
+    const tablesDone = () => plan.tables.filter((t) => state.tables[`${t.schema}.${t.table}`]?.done).length;
+    const totalRows = () => Object.values(state.tables).reduce((n, t) => n + t.rows, 0);
+    const report = (table: string, estimatedRows: number) => {
+      this.snapshotProgress = { table, rows: state.tables[table]?.rows ?? 0, estimatedRows, tablesDone: tablesDone(), tables: plan.tables.length, done: state.done };
+      this.options.snapshot?.onProgress?.(this.snapshotProgress);
+      if (state.done) this.options.onNotice?.(`initial snapshot done: ${totalRows()} rows from ${plan.tables.length} table(s)`);
+    };
+    let chunks = 0;
+    try {
+      for await (const chunk of readSnapshotChunks({
+        sql: plan.sql, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
+        identity: this.identity, converter: this.converter, kind: 'initial',
+      })) {
+        chunks++;
+        const name = `${chunk.table.schema}.${chunk.table.table}`;
+        const rows = chunk.events.length;
+        const result = this.pipeline(chunk.events, undefined);
+        // Progress is saved only once the chunk's events are confirmed (delivered):
+        // a crash before that reads the chunk again. Confirms come in order, so the
+        // last chunk's confirm is the one that finds every table done.
+        const confirmed = () => {
+          const progress = state.tables[name] ??= { rows: 0, done: false };
+          progress.after = chunk.lastKey;
+          progress.rows += rows;
+          progress.done = chunk.tableDone;
+          state.done = tablesDone() === plan.tables.length;
+          plan.stateFile?.write(state);
+          report(name, chunk.table.estimatedRows);
+        };
+        const batch = this.makeBatch(result.events, result.deadLetters, undefined, confirmed);
+        if (batch) yield batch;
+        if (this.stopRequested) return;
+      }
+      if (chunks === 0) {
+        // Nothing to read (empty tables, or everything was already confirmed).
+        for (const t of plan.tables) (state.tables[`${t.schema}.${t.table}`] ??= { rows: 0, done: true }).done = true;
+        state.done = true;
+        plan.stateFile?.write(state);
+        report('', 0);
+      }
+    } finally {
+      this.snapshot = undefined;
+      await plan.sql.query('COMMIT').catch(() => undefined);
+      await plan.sql.close();
+    }
+  }
+
   private async *transactionBatches(transaction: CommittedTransaction): AsyncGenerator<EventBatch> {
     const queued = transaction.buffer.count;
     let consumed = 0;
@@ -342,19 +403,20 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
    * it is handed out. An empty batch (all filtered out) is confirmed at once and
    * not handed out, so filtered transactions still let the position advance.
    */
-  private makeBatch(events: ChangeEvent[], deadLetters: DeadLetter[], endLsn: Lsn | undefined): EventBatch | undefined {
+  private makeBatch(events: ChangeEvent[], deadLetters: DeadLetter[], endLsn: Lsn | undefined, onConfirmed?: () => void): EventBatch | undefined {
     if (deadLetters.length > 0 && this.options.onRejected === 'stop') {
       // Not registered, never confirmed: the slot stays before this batch.
       const first = deadLetters[0]!;
       throw new CdcError('PGCDC_REJECTED_EVENT', `event ${first.event.id} rejected by ${first.stage}: ${first.reason}; fix the producer, or let rejected events go to the dead-letter destination`);
     }
     const ticket = this.tracker.register(endLsn);
+    const confirm = onConfirmed === undefined ? ticket.confirm : () => { ticket.confirm(); onConfirmed(); };
     if (events.length === 0 && deadLetters.length === 0) {
-      ticket.confirm();
+      confirm();
       return undefined;
     }
     this.eventsDelivered += events.length;
-    return { events, deadLetters, endLsn, confirm: ticket.confirm };
+    return { events, deadLetters, endLsn, confirm };
   }
 
   /**
@@ -398,6 +460,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       retainedWalBytes: this.slotHealth.retainedWalBytes,
       walStatus: this.slotHealth.walStatus,
       heartbeatsSent: this.heartbeat?.sent ?? 0,
+      snapshot: this.snapshotProgress,
     };
   }
 
@@ -419,6 +482,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.queue.length = 0;
       if (!this.ended) this.push({ kind: 'end', error: undefined });
       await this.sql.close();
+      await this.snapshot?.sql.close();
     })();
     return this.stopping;
   }

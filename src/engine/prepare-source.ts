@@ -14,6 +14,23 @@ import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../s
 import { SqlConnection } from '../source/sql-connection.ts';
 import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 import type { ChangeStreamOptions } from './change-stream-types.ts';
+import { beginSnapshotTransaction } from '../snapshot/initial-snapshot.ts';
+import { SnapshotStateFile, type SnapshotState } from '../snapshot/snapshot-state.ts';
+import { snapshotTables, type SnapshotTable } from '../snapshot/snapshot-tables.ts';
+
+/** A snapshot to read before streaming, in its own repeatable-read transaction (already begun). */
+export interface PlannedSnapshot {
+  sql: SqlConnection;
+  tables: SnapshotTable[];
+  state: SnapshotState;
+  stateFile: SnapshotStateFile | undefined;
+  /** The position the snapshot's events carry (the slot's consistent point, or its position). */
+  lsn: Lsn;
+  chunkSize: number;
+  /** Read in the slot's exported snapshot: exactly consistent with the stream. */
+  exported: boolean;
+  resumed: boolean;
+}
 
 export interface PreparedSource {
   replication: ReplicationConnection;
@@ -28,6 +45,7 @@ export interface PreparedSource {
   slotCreated: boolean;
   /** pgcdc created the publication for a slot that already existed (see change-stream onEnd). */
   publicationNewerThanSlot: boolean;
+  snapshot: PlannedSnapshot | undefined;
 }
 
 export async function prepareSource(options: ChangeStreamOptions): Promise<PreparedSource> {
@@ -38,6 +56,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
   const context = { slot, publication };
   const sql = await SqlConnection.open(target, context);
   let replication: ReplicationConnection | undefined;
+  let snapshotSql: SqlConnection | undefined;
+  let slotCreatedHere: string | undefined;
   try {
     const server = await checkServer(sql);
     const plugin = options.plugin ?? 'pgoutput';
@@ -55,6 +75,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     replication = await ReplicationConnection.open(target, context);
     let startLsn: Lsn;
     let slotCreated = false;
+    let exportedSnapshot: string | undefined;
+    const snapshotMode = options.snapshot?.mode ?? 'never';
     const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
     if (existing !== undefined) {
       checkSlotUsable(existing, plugin, server.database);
@@ -63,13 +85,50 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
       }
-      startLsn = await replication.createSlot(slot, plugin, options.temporary ?? false);
+      const created = await replication.createSlot(slot, plugin, options.temporary ?? false, snapshotMode !== 'never');
+      startLsn = created.consistentPoint;
+      exportedSnapshot = created.snapshotName;
       slotCreated = true;
+      if (snapshotMode !== 'never') slotCreatedHere = slot;
       options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
     }
-    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated };
+    let snapshot: PlannedSnapshot | undefined;
+    if (snapshotMode !== 'never') {
+      const stateFile = options.snapshot?.stateFile ? new SnapshotStateFile(options.snapshot.stateFile) : undefined;
+      const saved = stateFile?.read();
+      const resumable = !slotCreated && saved !== undefined && saved.slot === slot && !saved.done;
+      if (slotCreated || resumable || snapshotMode === 'always') {
+        // The exported snapshot must be imported before the replication
+        // connection's next command (START_REPLICATION) releases it.
+        snapshotSql = await SqlConnection.open(target, context);
+        await beginSnapshotTransaction(snapshotSql, exportedSnapshot);
+        const tables = await snapshotTables(snapshotSql, {
+          publication, serverVersionNum: server.versionNum,
+          ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
+          ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
+        });
+        const state: SnapshotState = resumable ? saved : { slot, lsn: formatLsn(startLsn), startedAt: new Date().toISOString(), tables: {}, done: false };
+        // Written before any row is read: a crash from here on finds an unfinished
+        // snapshot to resume, never a slot that looks done.
+        if (!resumable) stateFile?.write(state);
+        snapshot = {
+          sql: snapshotSql, tables, state, stateFile, lsn: startLsn,
+          chunkSize: options.snapshot?.chunkSize ?? 10_000,
+          exported: exportedSnapshot !== undefined, resumed: resumable,
+        };
+        options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(startLsn)}${exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
+      }
+    }
+    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot };
   } catch (error) {
+    await snapshotSql?.close();
     await replication?.close();
+    if (slotCreatedHere !== undefined) {
+      // The snapshot could not start on a slot created moments ago: drop it, so the
+      // next start creates it again and snapshots, rather than finding a slot
+      // whose rows were never read.
+      await sql.query('SELECT pg_drop_replication_slot($1)', [slotCreatedHere]).catch(() => undefined);
+    }
     await sql.close();
     throw error;
   }

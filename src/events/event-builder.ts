@@ -32,6 +32,11 @@ function attachMeta(event: ChangeEvent, meta: EventMeta): void {
   (event as WithMeta)[META] = meta;
 }
 
+/** For events built elsewhere (snapshot rows). */
+export function attachEventMeta(event: ChangeEvent, meta: EventMeta): void {
+  attachMeta(event, meta);
+}
+
 /** Sets where the event goes (outbox router). */
 export function setRoute(event: ChangeEvent, route: Route): void {
   const meta = (event as WithMeta)[META];

@@ -12,6 +12,8 @@
  * connection restarts the stream from the slot's position after a backoff.
  */
 import { EventEmitter } from 'node:events';
+import { join } from 'node:path';
+import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
@@ -40,6 +42,7 @@ export interface PipelineEvents {
   retry: [{ name: string; attempt: number; delayMs: number; error: Error }];
   error: [Error];
   notice: [string];
+  snapshot: [SnapshotProgress & { name: string }];
 }
 
 export class Pipeline extends EventEmitter<PipelineEvents> {
@@ -131,6 +134,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       heartbeat: c.heartbeat === false ? false : { intervalMs: durationMs(c.heartbeat.interval), prefix: c.heartbeat.prefix },
       onRejected: c.onRejected,
       transforms: this.transforms,
+      snapshot: {
+        mode: c.snapshot.mode,
+        chunkSize: c.snapshot.chunkSize,
+        stateFile: c.snapshot.stateFile ?? join('.pgcdc', `${c.source.slot}.snapshot.json`),
+        ...(c.snapshot.tables ? { tables: c.snapshot.tables } : {}),
+        ...(c.snapshot.keys ? { keys: c.snapshot.keys } : {}),
+        onProgress: (progress) => this.emit('snapshot', { name: this.name, ...progress }),
+      },
       onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
     };
   }
@@ -180,6 +191,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             if (this.stopping) break;
           }
           if (this.stopping) break;
+          // initial_only: the snapshot was the whole job.
+          if (this.config.snapshot.mode === 'initial_only') break;
           throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
         } catch (error) {
           if (this.stopping) break;

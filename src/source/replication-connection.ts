@@ -64,9 +64,17 @@ export class ReplicationConnection {
    * this connection. No snapshot is exported: streaming starts at the slot's
    * consistent point.
    */
-  async createSlot(name: string, plugin: string, temporary: boolean): Promise<Lsn> {
-    const [row] = await this.query(`CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL ${quoteIdent(plugin)} NOEXPORT_SNAPSHOT`);
-    return parseLsn(String(row?.consistent_point));
+  /**
+   * Creates the slot. With `exportSnapshot`, the server also exports the snapshot
+   * in which the slot became consistent: a transaction that imports it (SET
+   * TRANSACTION SNAPSHOT) sees exactly the data before the slot's first change.
+   * The export lives only until this connection's next command, so import it
+   * before starting replication.
+   */
+  async createSlot(name: string, plugin: string, temporary: boolean, exportSnapshot = false): Promise<{ consistentPoint: Lsn; snapshotName: string | undefined }> {
+    const [row] = await this.query(`CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL ${quoteIdent(plugin)} ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`);
+    const snapshotName = row?.snapshot_name;
+    return { consistentPoint: parseLsn(String(row?.consistent_point)), snapshotName: typeof snapshotName === 'string' ? snapshotName : undefined };
   }
 
   /**

@@ -27,6 +27,20 @@ export class SqlConnection {
     }
   }
 
+  /**
+   * Rows as arrays of the server's text output, untouched (no type parsing), with
+   * each column's type OID: the same text pgoutput sends, so snapshot rows are
+   * converted by the same converters as streamed ones.
+   */
+  async queryText(sql: string, params: unknown[] = []): Promise<{ columns: Array<{ name: string; typeOid: number }>; rows: Array<Array<string | null>> }> {
+    try {
+      const result = await this.client.query({ text: sql, values: params, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } } as pg.QueryConfig);
+      return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID })), rows: result.rows as Array<Array<string | null>> };
+    } catch (error) {
+      throw classifyPostgresError(error, this.context);
+    }
+  }
+
   async close(): Promise<void> {
     await this.client.end().catch(() => undefined);
   }

@@ -1,0 +1,42 @@
+/**
+ * Snapshot rows as `op: "r"` events, Debezium's read events: `before` null,
+ * `source.snapshot` "true" ("last" on the final row of an initial snapshot,
+ * "incremental" for incremental snapshots), `source.lsn` the position the
+ * snapshot belongs to, no transaction. The id is deterministic (position, table,
+ * key), so a chunk delivered again after a crash carries the same ids.
+ */
+import type { JsonObject } from '../core/json.ts';
+import { formatLsn, type Lsn } from '../core/lsn.ts';
+import type { ChangeEvent, EventSource } from './change-event.ts';
+import { attachEventMeta, type SourceIdentity } from './event-builder.ts';
+
+export function buildSnapshotEvent(
+  identity: SourceIdentity, schema: string, table: string, row: JsonObject, key: JsonObject,
+  lsn: Lsn, readMs: number, kind: EventSource['snapshot'],
+): ChangeEvent {
+  const lsnText = Number.isSafeInteger(Number(lsn)) ? String(Number(lsn)) : lsn.toString();
+  const event: ChangeEvent = {
+    id: `${formatLsn(lsn)}:r:${schema}.${table}:${JSON.stringify(key)}`,
+    op: 'r',
+    before: null,
+    after: row,
+    source: {
+      version: identity.version,
+      connector: 'postgresql',
+      name: identity.name,
+      ts_ms: readMs,
+      snapshot: kind,
+      db: identity.db,
+      sequence: `[null,"${lsnText}"]`,
+      schema,
+      table,
+      txId: null,
+      lsn: Number(lsn),
+      xmin: null,
+    },
+    ts_ms: readMs,
+    transaction: null,
+  };
+  attachEventMeta(event, { key, commitLsn: lsn, lsn });
+  return event;
+}

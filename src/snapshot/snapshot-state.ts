@@ -1,0 +1,55 @@
+/**
+ * Where an initial snapshot stands, kept in a small JSON file so an interrupted
+ * snapshot resumes from its last confirmed chunk. Written only after a chunk's
+ * events were confirmed by the consumer (the sink), atomically (temporary file,
+ * fsync, rename): a crash leaves the previous state or the new one, never half.
+ */
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CdcError } from '../core/errors.ts';
+
+export interface TableProgress {
+  /** Key of the last confirmed row, as text (the keyset position to go on from). */
+  after?: Array<string | null>;
+  rows: number;
+  done: boolean;
+}
+
+export interface SnapshotState {
+  slot: string;
+  /** The slot's position the snapshot belongs to (its consistent point when pgcdc created it). */
+  lsn: string;
+  startedAt: string;
+  tables: Record<string, TableProgress>;
+  done: boolean;
+}
+
+export class SnapshotStateFile {
+  readonly path: string;
+
+  constructor(path: string) {
+    this.path = path;
+  }
+
+  read(): SnapshotState | undefined {
+    if (!existsSync(this.path)) return undefined;
+    try {
+      return JSON.parse(readFileSync(this.path, 'utf8')) as SnapshotState;
+    } catch (error) {
+      throw new CdcError('PGCDC_SNAPSHOT', `snapshot state ${this.path} is unreadable (${(error as Error).message}); delete it to snapshot again from the start`, { cause: error });
+    }
+  }
+
+  write(state: SnapshotState): void {
+    mkdirSync(dirname(this.path), { recursive: true });
+    const temporary = `${this.path}.tmp`;
+    const fd = openSync(temporary, 'w');
+    try {
+      writeSync(fd, `${JSON.stringify(state, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temporary, this.path);
+  }
+}

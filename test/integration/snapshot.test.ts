@@ -1,0 +1,146 @@
+/** Initial snapshots against a real PostgreSQL: the slot's exported snapshot, chunks, resume, modes. */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+import { ChangeStream } from '../../src/engine/change-stream.ts';
+import type { ChangeEvent } from '../../src/events/change-event.ts';
+import { runCli, startCli } from '../support/cli.ts';
+import { collectEvents, eventually } from '../support/collect.ts';
+import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+
+let server: TestPostgres;
+let dir: string;
+
+before(async () => {
+  server = await startPostgres(latestMajor());
+  dir = mkdtempSync(join(tmpdir(), 'pgcdc-snapshot-'));
+});
+after(async () => {
+  await server?.stop();
+});
+
+const lines = (file: string): ChangeEvent[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
+
+describe('initial snapshot', () => {
+  test("snapshot and stream meet exactly: rows inserted by a concurrent writer while the slot is created appear once, as 'r' or as 'c', never both, never neither", async () => {
+    await server.query(`CREATE TABLE meet (id int PRIMARY KEY, v text); CREATE PUBLICATION meet_pub FOR TABLE meet;
+      INSERT INTO meet SELECT g, 'old' FROM generate_series(1, 3000) g`);
+    const writer = new pg.Client({ connectionString: server.url() });
+    await writer.connect();
+    let next = 3001;
+    let writing = true;
+    const writes = (async () => {
+      while (writing) await writer.query('INSERT INTO meet VALUES ($1, $2)', [next++, 'new']);
+    })();
+    await new Promise((r) => setTimeout(r, 200));
+    const stream = await ChangeStream.open({ connection: server.url(), slot: 'meet', publication: 'meet_pub', heartbeat: false, snapshot: { mode: 'initial', chunkSize: 700 } });
+    await new Promise((r) => setTimeout(r, 300));
+    writing = false;
+    await writes;
+    await writer.end();
+    const total = next - 1;
+    const events = await collectEvents(stream, total, 30_000);
+    await stream.stop();
+    const seen = new Map<number, string[]>();
+    for (const e of events) {
+      const id = e.after!.id as number;
+      seen.set(id, [...(seen.get(id) ?? []), e.op]);
+    }
+    assert.equal(seen.size, total, 'every row exactly once');
+    for (const [id, ops] of seen) assert.equal(ops.length, 1, `row ${id}: ${ops}`);
+    const reads = events.filter((e) => e.op === 'r');
+    assert.ok(reads.length >= 3000 && reads.length < total, `${reads.length} read, ${total - reads.length} streamed: the writer ran on both sides of the slot's creation`);
+    // All reads come first, then the stream; reads are in key order, chunk after chunk.
+    assert.ok(events.slice(0, reads.length).every((e) => e.op === 'r'));
+    assert.deepEqual(reads.map((e) => e.after!.id), [...reads.map((e) => e.after!.id as number)].sort((a, b) => a - b));
+    assert.ok(reads.slice(0, -1).every((e) => e.source.snapshot === 'true' && e.before === null));
+    assert.equal(reads.at(-1)!.source.snapshot, 'last');
+    assert.equal(reads[0]!.source.lsn, Number(stream.startLsn));
+    assert.match(reads[0]!.id, /^[0-9A-F]+\/[0-9A-F]+:r:public\.meet:\{"id":1\}$/);
+    assert.ok(events.slice(reads.length).every((e) => e.op === 'c' && e.source.snapshot === 'false'));
+  });
+
+  test('values in snapshot rows equal the same rows streamed; publication column lists and row filters apply', async () => {
+    await server.query(`CREATE TABLE typed (id int PRIMARY KEY, amount numeric(12,2), at timestamptz, tags text[], doc jsonb, secret text, total int GENERATED ALWAYS AS (id * 2) STORED);
+      CREATE PUBLICATION typed_pub FOR TABLE typed (id, amount, at, tags, doc) WHERE (id < 100);
+      INSERT INTO typed (id, amount, at, tags, doc, secret) VALUES (1, 12.5, '2026-01-02 03:04:05.678+00', '{a,"b c"}', '{"k": [1, 2.50]}', 'x'), (200, 1, now(), '{}', '{}', 'y')`);
+    const stream = await ChangeStream.open({ connection: server.url(), slot: 'typed', publication: 'typed_pub', heartbeat: false, snapshot: { mode: 'initial' } });
+    await server.query(`INSERT INTO typed (id, amount, at, tags, doc, secret) VALUES (2, 12.5, '2026-01-02 03:04:05.678+00', '{a,"b c"}', '{"k": [1, 2.50]}', 'x')`);
+    const [read, streamed] = await collectEvents(stream, 2);
+    await stream.stop();
+    assert.equal(read!.op, 'r');
+    assert.equal(streamed!.op, 'c');
+    assert.deepEqual({ ...read!.after, id: 2 }, streamed!.after);
+    assert.deepEqual(Object.keys(read!.after!), ['id', 'amount', 'at', 'tags', 'doc']);
+  });
+
+  test('a table without a primary key: one clear error naming snapshot.keys; with the key named, it is read', async () => {
+    await server.query(`CREATE TABLE nokey (code text NOT NULL UNIQUE, n int); CREATE PUBLICATION nokey_pub FOR TABLE nokey; INSERT INTO nokey VALUES ('a', 1), ('b', 2)`);
+    await assert.rejects(ChangeStream.open({ connection: server.url(), slot: 'nokey1', publication: 'nokey_pub', heartbeat: false, snapshot: { mode: 'initial' } }),
+      (error: Error & { code?: string }) => error.code === 'PGCDC_SNAPSHOT' && /public\.nokey has no primary key.*snapshot\.keys: \{ "public\.nokey": \[column, \.\.\.\] \}/.test(error.message));
+    // The slot created for it is dropped again: a later start must snapshot, not find a slot whose rows were never read.
+    assert.deepEqual(await server.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'nokey1'`), []);
+    const stream = await ChangeStream.open({ connection: server.url(), slot: 'nokey2', publication: 'nokey_pub', heartbeat: false, snapshot: { mode: 'initial', keys: { 'public.nokey': ['code'] } } });
+    const events = await collectEvents(stream, 2);
+    await stream.stop();
+    assert.deepEqual(events.map((e) => e.after!.code), ['a', 'b']);
+  });
+
+  test('pgcdc run: an interrupted snapshot (SIGKILL) resumes from its last confirmed chunk, not from the start; every row arrives', async () => {
+    const rows = 30_000;
+    await server.query(`CREATE TABLE big (id int PRIMARY KEY, payload text); CREATE PUBLICATION big_pub FOR TABLE big;
+      INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, ${rows}) g`);
+    const out = join(dir, 'big.jsonl');
+    const config = join(dir, 'big.yaml');
+    writeFileSync(config, `
+source: { url: "\${DATABASE_URL}", slot: big, publication: big_pub, statusInterval: 200ms }
+sink: { type: file, path: "${out}" }
+snapshot: { chunkSize: 1000 }
+heartbeat: false
+`);
+    const stateFile = join(dir, '.pgcdc', 'big.snapshot.json');
+    const state = () => (existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number; done: boolean }> } : undefined);
+    const first = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    await eventually('some chunks confirmed', async () => state()?.tables['public.big']?.rows ?? 0, (n) => n >= 3000, 30_000);
+    first.child.kill('SIGKILL');
+    await first.done;
+    const confirmedAtKill = state()!.tables['public.big']!.rows;
+    assert.ok(!state()!.done, 'killed before the snapshot finished');
+    const linesAtKill = lines(out).length;
+    assert.ok(linesAtKill >= confirmedAtKill);
+    await server.query(`INSERT INTO big VALUES (${rows + 1}, 'after the kill')`);
+    const second = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('every row in the file', async () => new Set(lines(out).map((e) => e.after?.id)).size, (n) => n >= rows + 1, 60_000);
+    } finally {
+      second.child.kill('SIGTERM');
+      assert.equal((await second.done).code, 0, second.stderr());
+    }
+    assert.match(second.stderr(), /resuming the initial snapshot/);
+    const all = lines(out);
+    const readBySecond = all.slice(linesAtKill).filter((e) => e.op === 'r').length;
+    assert.ok(readBySecond <= rows - confirmedAtKill + 1000, `the second run read ${readBySecond} rows; ${rows - confirmedAtKill} were left`);
+    assert.ok(state()!.done);
+    const last = all.filter((e) => e.op === 'r').at(-1)!;
+    assert.equal(last.source.snapshot, 'last');
+    assert.equal(all.at(-1)!.op, 'c', 'the stream continues after the snapshot');
+  });
+
+  test('modes: never reads nothing; initial_only reads and exits 0 without streaming', async () => {
+    await server.query(`CREATE TABLE modes (id int PRIMARY KEY); CREATE PUBLICATION modes_pub FOR TABLE modes; INSERT INTO modes VALUES (1), (2)`);
+    const never = await ChangeStream.open({ connection: server.url(), slot: 'modes_never', publication: 'modes_pub', heartbeat: false, snapshot: { mode: 'never' } });
+    await server.query(`INSERT INTO modes VALUES (3)`);
+    const [first] = await collectEvents(never, 1);
+    await never.stop();
+    assert.equal(first!.op, 'c');
+    const out = join(dir, 'modes.jsonl');
+    const config = join(dir, 'modes.yaml');
+    writeFileSync(config, `source: { url: "\${DATABASE_URL}", slot: modes_only, publication: modes_pub }\nsink: { type: file, path: "${out}" }\nsnapshot: { mode: initial_only }\nheartbeat: false\n`);
+    const result = await runCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(lines(out).map((e) => `${e.op} ${e.after!.id} ${e.source.snapshot}`), ['r 1 true', 'r 2 true', 'r 3 last']);
+  });
+});
