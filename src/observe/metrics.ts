@@ -48,6 +48,15 @@ export class StreamMetrics {
     gauge('pgcdc_received_bytes', 'pgoutput bytes received', (s) => s.bytesReceived);
     gauge('pgcdc_heartbeats_sent', 'Heartbeat messages written', (s) => s.heartbeatsSent);
     new Gauge({
+      name: 'pgcdc_snapshot_rows', help: 'Rows of the initial snapshot confirmed so far, for the table being read', labelNames: ['slot', 'table'], registers: [registry],
+      collect() {
+        const snapshot = stats().snapshot;
+        if (snapshot !== undefined && snapshot.table !== '') this.set({ slot, table: snapshot.table }, snapshot.rows);
+      },
+    });
+    gauge('pgcdc_snapshot_tables_done', 'Tables the initial snapshot has finished', (s) => s.snapshot?.tablesDone);
+    gauge('pgcdc_snapshot_done', '1 once the initial snapshot is complete', (s) => (s.snapshot === undefined ? undefined : s.snapshot.done ? 1 : 0));
+    new Gauge({
       name: 'pgcdc_slot_wal_status', help: "The slot's wal_status (1 for the current one)", labelNames: ['slot', 'status'], registers: [registry],
       collect() {
         const current = stats().walStatus;

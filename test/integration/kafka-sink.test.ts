@@ -51,6 +51,7 @@ sink:
   type: kafka
   brokers: [${kafka.bootstrap.split(',').map((b) => `"${b}"`).join(', ')}]
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -79,6 +80,7 @@ heartbeat: false
 source: { url: "\${DATABASE_URL}", slot: kafka_order, publication: app, statusInterval: 200ms }
 sink: { type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"], topic: "order.{table}" }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -114,6 +116,7 @@ source: { url: "\${DATABASE_URL}", slot: kafka_big, publication: app, statusInte
 sink: { type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"], topic: "big.{table}", maxMessageBytes: 2000 }
 deadLetter: { type: file, path: "${dead}" }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {

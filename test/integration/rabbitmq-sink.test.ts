@@ -62,6 +62,7 @@ describe('pgcdc run → RabbitMQ', () => {
 source: { url: "\${DATABASE_URL}", slot: to_rabbit, publication: app, statusInterval: 200ms }
 sink: { type: rabbitmq, url: "${rabbit.url}", exchange: cdc }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -101,6 +102,7 @@ source: { url: "\${DATABASE_URL}", slot: rabbit_mandatory, publication: app, sta
 sink: { type: rabbitmq, url: "${rabbit.url}", exchange: strict, mandatory: true }
 deadLetter: { type: file, path: "${dead}" }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -126,6 +128,7 @@ source: { url: "\${DATABASE_URL}", slot: rabbit_partition, publication: app, sta
 sink: { type: rabbitmq, url: "amqp://guest:guest@127.0.0.1:${proxy.port}", exchange: partition, timeout: 2s }
 retry: { initialDelay: 100ms, maxDelay: 500ms }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {

@@ -81,6 +81,7 @@ deadLetter:
   type: file
   path: ${dead}
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     await eventually('the pipeline to create its slot', () => confirmed('to_file'), (lsn) => lsn !== undefined);
@@ -114,6 +115,7 @@ sink:
   streamSubjects: ["pgcdc.>", "outbox.>"]
 outbox: { topicTemplate: "outbox.{aggregate_type}" }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -142,6 +144,7 @@ source: { url: "\${DATABASE_URL}", slot: nats_down, publication: app, statusInte
 sink: { type: nats, servers: ["${nats.url}"], stream: DOWN, streamSubjects: ["down.>"], subject: "down.{schema}.{table}", timeout: 1s }
 retry: { initialDelay: 100ms, maxDelay: 1s }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 metrics: { port: ${port} }
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
@@ -179,6 +182,7 @@ source: { url: "\${DATABASE_URL}", slot: to_ce, publication: app, statusInterval
 sink: { type: nats, servers: ["${nats.url}"], stream: CE, streamSubjects: ["ce.>"], subject: "ce.{schema}.{table}" }
 envelope: cloudevents-binary
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -212,6 +216,7 @@ export default defineConfig({
   source: { url: process.env.DATABASE_URL, slot: 'ts_config', publication: 'app', statusInterval: '200ms' },
   sink: { type: 'file', path: ${JSON.stringify(out)} },
   heartbeat: false,
+  snapshot: { mode: 'never' },
   transforms: [shout, (event: ChangeEvent) => (event.after?.id === 13 ? null : event)],
 });
 `);
@@ -234,6 +239,7 @@ source: { url: "\${DATABASE_URL}", slot: yaml_transform, publication: app, statu
 sink: { type: file, path: "${yamlOut}" }
 transforms: ["./mask.mjs"]
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 `);
     const second = startCli(['run', '--config', join(sub, 'pgcdc.yaml')], { DATABASE_URL: server.url() });
     try {
@@ -252,6 +258,7 @@ heartbeat: false
 source: { url: "\${DATABASE_URL}", slot: reconnect, publication: app, statusInterval: 200ms }
 sink: { type: file, path: "${out}" }
 heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
 retry: { initialDelay: 1s, maxDelay: 2s }
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });

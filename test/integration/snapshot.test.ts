@@ -92,7 +92,7 @@ describe('initial snapshot', () => {
   test('pgcdc run: an interrupted snapshot (SIGKILL) resumes from its last confirmed chunk, not from the start; every row arrives', async () => {
     const rows = 30_000;
     await server.query(`CREATE TABLE big (id int PRIMARY KEY, payload text); CREATE PUBLICATION big_pub FOR TABLE big;
-      INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, ${rows}) g`);
+      INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, ${rows}) g; ANALYZE big`);
     const out = join(dir, 'big.jsonl');
     const config = join(dir, 'big.yaml');
     writeFileSync(config, `
@@ -120,6 +120,8 @@ heartbeat: false
       assert.equal((await second.done).code, 0, second.stderr());
     }
     assert.match(second.stderr(), /resuming the initial snapshot/);
+    // Not a terminal: progress as log lines (rows, estimate, rate).
+    assert.match(second.stderr(), /"msg":"big: snapshot public\.big [\d,]+\/[\d,]+ rows, [\d,]+ rows\/s/);
     const all = lines(out);
     const readBySecond = all.slice(linesAtKill).filter((e) => e.op === 'r').length;
     assert.ok(readBySecond <= rows - confirmedAtKill + 1000, `the second run read ${readBySecond} rows; ${rows - confirmedAtKill} were left`);

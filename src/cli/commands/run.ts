@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load-config.ts';
 import { createPipeline, type Pipeline } from '../../pipeline/pipeline.ts';
 import { notice, usageError } from '../output.ts';
 import { createLogger, type LogFormat } from '../../observe/logger.ts';
+import { snapshotProgressReporter } from '../../observe/snapshot-progress.ts';
 import { formatLsn } from '../../core/lsn.ts';
 
 export function registerRun(program: Command): void {
@@ -29,6 +30,10 @@ export function registerRun(program: Command): void {
         pipeline.on('notice', (message) => log.info(message, { pipeline: pipeline.name }));
         pipeline.on('retry', ({ name, attempt, delayMs, error }) => log.warn(`${name}: ${error.message}; retry ${attempt} in ${delayMs} ms`, { pipeline: name, attempt, delayMs, code: (error as { code?: string }).code }));
         pipeline.on('error', (error) => { failures.push(error); void stopAll(); });
+        pipeline.on('snapshot', snapshotProgressReporter(process.stderr.isTTY === true, {
+          line: (text) => process.stderr.write(text),
+          log: (text, fields) => log.info(text, fields),
+        }));
       }
       let stopping: Promise<void> | undefined;
       const stopAll = () => (stopping ??= Promise.all(pipelines.map((p) => p.stop())).then(() => undefined));
