@@ -24,7 +24,12 @@ describe('config', () => {
     assert.match(message, /\n {2}source\.slot: expected 1-63 lower-case letters, digits and underscores/);
     assert.match(message, /\n {2}sink\.servers: expected a list of host:port/);
     assert.match(message, /\n {2}heartbeat\.interval: expected a duration like 500ms, 10s or 1m/);
-    assert.equal(problems({ source: {}, sink: { type: 'kafka' } }), 'config: sink.type: expected a sink type: file, stdout, nats, http, redis or postgres');
+    assert.equal(problems({ source: {}, sink: { type: 'pulsar' } }), 'config: sink.type: expected a sink type: kafka, nats, rabbitmq, redis, http, postgres, file or stdout');
+    assert.equal(problems({ source: {}, sink: { type: 'kafka', brokers: ['kafka-1'] } }), 'config: sink.brokers.0: expected host:port');
+    assert.equal(problems({ source: {}, sink: { type: 'kafka' } }), 'config: sink.brokers: expected a list of host:port');
+    assert.match(problems({ source: {}, sink: { type: 'rabbitmq', url: 'http://x' } }), /sink\.url: expected amqp:\/\/\[user:password@\]host:port\[\/vhost\]/);
+    assert.match(problems({ source: {}, sink: { type: 'file', path: '/x' }, snapshot: { mode: 'sometimes' } }), /snapshot\.mode: /);
+    assert.match(problems({ source: {}, sink: { type: 'file', path: '/x' }, transforms: [42] }), /transforms\.0: /);
     assert.equal(problems({ pipelines: [] }), 'config: pipelines: expected at least one pipeline');
     assert.match(problems({ pipelines: [{ source: {}, sink: { type: 'file' } }] }), /pipelines\.0\.sink\.path:/);
   });
