@@ -18,6 +18,7 @@ export class StreamMetrics {
   private readonly sinkBytes: Counter<'slot' | 'sink' | 'table'>;
   private readonly sinkWriteSeconds: Histogram<'slot' | 'sink'>;
   private readonly sinkRetries: Counter<'slot' | 'sink'>;
+  private readonly lagSeconds: Gauge<'slot'>;
   private readonly slot: string;
 
   constructor(slot: string, stats: () => StreamStats) {
@@ -31,6 +32,7 @@ export class StreamMetrics {
       name: 'pgcdc_sink_write_seconds', help: 'Time from handing a batch to the sink to its confirmation (successful writes)', labelNames: ['slot', 'sink'], registers: [registry],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     });
+    this.lagSeconds = new Gauge({ name: 'pgcdc_lag_seconds', help: "Time from the commit of the newest change in the last confirmed sink write to that confirmation (Debezium's MilliSecondsBehindSource, in seconds)", labelNames: ['slot'], registers: [registry] });
     this.sinkRetries = new Counter({ name: 'pgcdc_sink_retries_total', help: 'Sink writes that failed and were retried', labelNames: ['slot', 'sink'], registers: [registry] });
     const gauge = (name: string, help: string, read: (s: StreamStats) => number | undefined) =>
       new Gauge({
@@ -87,6 +89,12 @@ export class StreamMetrics {
   /** A successful sink write: its duration and what it carried, per table. */
   observeSinkWrite(sink: string, seconds: number, records: ReadonlyArray<{ value: string; event: ChangeEvent }>): void {
     this.sinkWriteSeconds.observe({ slot: this.slot, sink }, seconds);
+    let newestCommit = 0;
+    for (const record of records) {
+      const committed = record.event.source.ts_ms;
+      if (committed !== null && committed > newestCommit && record.event.op !== 'r') newestCommit = committed;
+    }
+    if (newestCommit > 0) this.lagSeconds.set({ slot: this.slot }, Math.max(0, (Date.now() - newestCommit) / 1000));
     const totals = new Map<string, { records: number; bytes: number }>();
     for (const record of records) {
       const table = tableLabel(record.event);

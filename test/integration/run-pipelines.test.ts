@@ -169,6 +169,7 @@ metrics: { port: ${port} }
       assert.match(metrics, /pgcdc_sink_retries_total\{slot="nats_down",sink="nats"\} [1-9]\d*/);
       assert.match(metrics, /pgcdc_sink_records_total\{slot="nats_down",sink="nats",table="public.orders"\} 11/);
       assert.match(metrics, /pgcdc_sink_bytes_total\{slot="nats_down",sink="nats",table="public.orders"\} [1-9]\d+/);
+      assert.match(metrics, /pgcdc_lag_seconds\{slot="nats_down"\} \d/);
       assert.match(metrics, /pgcdc_sink_write_seconds_count\{slot="nats_down",sink="nats"\} [1-9]\d*/);
       assert.match(metrics, /pgcdc_sink_write_seconds_bucket\{le="30",slot="nats_down",sink="nats"\} [1-9]\d*/);
     } finally {
