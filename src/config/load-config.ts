@@ -6,10 +6,11 @@
  * name paths and variables, not values.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { CdcError } from '../core/errors.ts';
+import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import { configSchema, type PgcdcConfig, type PgcdcConfigInput, type SinglePipelineConfigInput } from './schema.ts';
 
 const CODE_CONFIG = /\.(ts|mts|js|mjs)$/;
@@ -31,7 +32,7 @@ export async function loadConfig(path: string, env: NodeJS.ProcessEnv = process.
   let raw = module.default;
   if (typeof raw === 'function') raw = await (raw as () => unknown)();
   if (raw === undefined) throw new CdcError('PGCDC_CONFIG', `${path}: export the config as the default export (export default defineConfig({...}))`);
-  return resolveModulePaths(parseConfig(raw, env, path), path);
+  return resolveRelativePaths(parseConfig(raw, env, path), path);
 }
 
 /** Types a pgcdc.config.ts: `export default defineConfig({ source: ..., sink: ..., transforms: [fn] })`. */
@@ -40,11 +41,11 @@ export function defineConfig<T extends PgcdcConfigInput | SinglePipelineConfigIn
 }
 
 /** Transform modules and snapshot state files are relative to the config file. */
-function resolveModulePaths(config: PgcdcConfig, configPath: string): PgcdcConfig {
+function resolveRelativePaths(config: PgcdcConfig, configPath: string): PgcdcConfig {
   const base = dirname(resolve(configPath));
   for (const pipeline of config.pipelines) {
     pipeline.transforms = pipeline.transforms.map((t) => (typeof t === 'string' ? resolve(base, t) : t));
-    pipeline.snapshot.stateFile = resolve(base, pipeline.snapshot.stateFile ?? join('.pgcdc', `${pipeline.source.slot}.snapshot.json`));
+    pipeline.snapshot.stateFile = resolve(base, pipeline.snapshot.stateFile ?? defaultSnapshotStateFile(pipeline.source.slot));
   }
   return config;
 }
@@ -64,7 +65,7 @@ export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.en
   } catch (error) {
     throw new CdcError('PGCDC_CONFIG', `${path}: not valid ${path.endsWith('.json') ? 'JSON' : 'YAML'}: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
-  return resolveModulePaths(parseConfig(raw, env, path), path);
+  return resolveRelativePaths(parseConfig(raw, env, path), path);
 }
 
 export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, origin = 'config'): PgcdcConfig {

@@ -85,6 +85,12 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
       }
+      if (snapshotMode !== 'never' && !options.temporary) {
+        // Written before the slot exists: a kill -9 anywhere between creating the
+        // slot and reading its first row leaves an unfinished snapshot to resume,
+        // never a slot whose rows look read.
+        stateFileOf(options)?.write(newSnapshotState(slot, 'before slot creation'));
+      }
       const created = await replication.createSlot(slot, plugin, options.temporary ?? false, snapshotMode !== 'never');
       startLsn = created.consistentPoint;
       exportedSnapshot = created.snapshotName;
@@ -94,7 +100,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     }
     let snapshot: PlannedSnapshot | undefined;
     if (snapshotMode !== 'never') {
-      const stateFile = options.snapshot?.stateFile ? new SnapshotStateFile(options.snapshot.stateFile) : undefined;
+      const stateFile = stateFileOf(options);
       const saved = stateFile?.read();
       const resumable = !slotCreated && saved !== undefined && saved.slot === slot && !saved.done;
       if (slotCreated || resumable || snapshotMode === 'always') {
@@ -107,9 +113,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
           ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
           ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
         });
-        const state: SnapshotState = resumable ? saved : { slot, lsn: formatLsn(startLsn), startedAt: new Date().toISOString(), tables: {}, done: false };
-        // Written before any row is read: a crash from here on finds an unfinished
-        // snapshot to resume, never a slot that looks done.
+        const state: SnapshotState = resumable ? saved : newSnapshotState(slot, formatLsn(startLsn));
+        // Written before any row is read (`always` on an existing slot included).
         if (!resumable) stateFile?.write(state);
         snapshot = {
           sql: snapshotSql, tables, state, stateFile, lsn: startLsn,
@@ -132,6 +137,14 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     await sql.close();
     throw error;
   }
+}
+
+function stateFileOf(options: ChangeStreamOptions): SnapshotStateFile | undefined {
+  return options.snapshot?.stateFile ? new SnapshotStateFile(options.snapshot.stateFile) : undefined;
+}
+
+function newSnapshotState(slot: string, lsn: string): SnapshotState {
+  return { slot, lsn, startedAt: new Date().toISOString(), tables: {}, done: false };
 }
 
 /**

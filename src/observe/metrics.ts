@@ -83,29 +83,35 @@ export class StreamMetrics {
       const [op, table] = key.split('\u0000') as [string, string];
       this.events.inc({ slot: this.slot, table, op }, n);
     }
-    for (const d of deadLetters) this.deadLetters.inc({ slot: this.slot, stage: d.stage });
+    this.observeDeadLetters(deadLetters);
   }
 
-  /** A successful sink write: its duration and what it carried, per table. */
+  /**
+   * A successful sink write (`pgcdc run`): its duration, the lag, and what it
+   * carried per table and operation, counted in one pass and then added once per
+   * label set. It also counts `pgcdc_events_total`: in a pipeline the events
+   * handed out are exactly the records written.
+   */
   observeSinkWrite(sink: string, seconds: number, records: ReadonlyArray<{ value: string; event: ChangeEvent }>): void {
     this.sinkWriteSeconds.observe({ slot: this.slot, sink }, seconds);
     let newestCommit = 0;
+    const totals = new Map<string, { table: string; op: string; records: number; bytes: number }>();
     for (const record of records) {
-      const committed = record.event.source.ts_ms;
-      if (committed !== null && committed > newestCommit && record.event.op !== 'r') newestCommit = committed;
-    }
-    if (newestCommit > 0) this.lagSeconds.set({ slot: this.slot }, Math.max(0, (Date.now() - newestCommit) / 1000));
-    const totals = new Map<string, { records: number; bytes: number }>();
-    for (const record of records) {
-      const table = tableLabel(record.event);
-      let t = totals.get(table);
-      if (t === undefined) totals.set(table, t = { records: 0, bytes: 0 });
+      const event = record.event;
+      const committed = event.source.ts_ms;
+      if (committed !== null && committed > newestCommit && event.op !== 'r') newestCommit = committed;
+      const table = tableLabel(event);
+      const key = `${event.op}\u0000${table}`;
+      let t = totals.get(key);
+      if (t === undefined) totals.set(key, t = { table, op: event.op, records: 0, bytes: 0 });
       t.records++;
       t.bytes += record.value.length; // UTF-16 units: exact for ASCII JSON, cheap to count
     }
-    for (const [table, t] of totals) {
-      this.sinkRecords.inc({ slot: this.slot, sink, table }, t.records);
-      this.sinkBytes.inc({ slot: this.slot, sink, table }, t.bytes);
+    if (newestCommit > 0) this.lagSeconds.set({ slot: this.slot }, Math.max(0, (Date.now() - newestCommit) / 1000));
+    for (const t of totals.values()) {
+      this.events.inc({ slot: this.slot, table: t.table, op: t.op }, t.records);
+      this.sinkRecords.inc({ slot: this.slot, sink, table: t.table }, t.records);
+      this.sinkBytes.inc({ slot: this.slot, sink, table: t.table }, t.bytes);
     }
   }
 
@@ -115,6 +121,11 @@ export class StreamMetrics {
 
   deadLettered(stage: string, n: number): void {
     this.deadLetters.inc({ slot: this.slot, stage }, n);
+  }
+
+  /** Dead letters of transforms, by the stage that rejected them. */
+  observeDeadLetters(deadLetters: DeadLetter[]): void {
+    for (const d of deadLetters) this.deadLetters.inc({ slot: this.slot, stage: d.stage });
   }
 }
 

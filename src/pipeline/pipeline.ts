@@ -12,7 +12,7 @@
  * connection restarts the stream from the slot's position after a backoff.
  */
 import { EventEmitter } from 'node:events';
-import { join } from 'node:path';
+import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
@@ -137,7 +137,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       snapshot: {
         mode: c.snapshot.mode,
         chunkSize: c.snapshot.chunkSize,
-        stateFile: c.snapshot.stateFile ?? join('.pgcdc', `${c.source.slot}.snapshot.json`),
+        stateFile: c.snapshot.stateFile ?? defaultSnapshotStateFile(c.source.slot),
         ...(c.snapshot.tables ? { tables: c.snapshot.tables } : {}),
         ...(c.snapshot.keys ? { keys: c.snapshot.keys } : {}),
         onProgress: (progress) => this.emit('snapshot', { name: this.name, ...progress }),
@@ -183,7 +183,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             }
             for (const batch of group) {
               batch.confirm();
-              this.metrics?.observe(batch.events, batch.deadLetters);
+              if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
             }
             this.events += records.length;
             reconnects = 0;
@@ -227,7 +227,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       try {
         const started = performance.now();
         const result = await this.sink.write(records);
-        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, records);
+        // Counted as confirmed: what the sink took, not what it refused for good.
+        const refused = result && result.rejected.length > 0 ? new Set(result.rejected.map((r) => r.record)) : undefined;
+        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, refused ? records.filter((r) => !refused.has(r)) : records);
         if (this.health === 'degraded') this.health = 'running';
         return result;
       } catch (error) {

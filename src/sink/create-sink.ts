@@ -9,23 +9,23 @@ import { RedisSink } from './redis-sink.ts';
 import { PostgresSink } from './postgres-sink.ts';
 import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
-import type { TopicNaming } from './outbound-record.ts';
+import { DEBEZIUM_TOPICS, type TopicNaming } from './outbound-record.ts';
 
 export function createSink(config: SinkConfig, prefix: string, auditField = 'auditData'): { sink: Sink; naming: TopicNaming } {
   switch (config.type) {
     case 'file':
-      return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
+      return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { ...DEBEZIUM_TOPICS, prefix } };
     case 'stdout':
-      return { sink: new StdoutSink(), naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' } };
+      return { sink: new StdoutSink(), naming: { ...DEBEZIUM_TOPICS, prefix } };
     case 'http':
       return {
         sink: new HttpSink({ url: config.url, headers: config.headers, secret: config.secret, batchSize: config.batchSize, timeoutMs: durationMs(config.timeout) }),
-        naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
+        naming: { ...DEBEZIUM_TOPICS, prefix },
       };
     case 'postgres':
       return {
         sink: new PostgresSink({ url: config.url, mode: config.mode, table: config.table, targetSchema: config.targetSchema, auditField }),
-        naming: { prefix, tableTopic: '{prefix}.{schema}.{table}', messageTopic: '{prefix}.message' },
+        naming: { ...DEBEZIUM_TOPICS, prefix },
       };
     case 'redis':
       return {

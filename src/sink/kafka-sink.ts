@@ -59,7 +59,7 @@ export class KafkaSink implements Sink {
     const o = this.options;
     // Probe the bootstrap brokers over TCP first: a librdkafka client that never
     // reaches a broker blocks its own teardown (and process exit) for 30 s.
-    const unreachable = await firstReachable(o.brokers, Math.min(o.timeoutMs, 5000));
+    const unreachable = await whyUnreachable(o.brokers, Math.min(o.timeoutMs, 5000));
     if (unreachable !== undefined) {
       throw new SinkError(`cannot reach Kafka (${unreachable}); check sink.brokers and that the brokers are up`, { retriable: true });
     }
@@ -101,8 +101,9 @@ export class KafkaSink implements Sink {
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
-    const producer = this.producer;
-    if (producer === undefined) throw new SinkError('Kafka sink is not open', { retriable: true });
+    // No producer after a fatal error: start a new one (its failure is retried like any other).
+    if (this.producer === undefined) await this.open();
+    const producer = this.producer!;
     const rejected: SinkResult['rejected'] = [];
     // One list per topic, in batch order: librdkafka keeps that order per partition.
     const byTopic = new Map<string, KafkaJS.Message[]>();
@@ -124,8 +125,7 @@ export class KafkaSink implements Sink {
         if (fatal) {
           // A fatal idempotence error ends this producer; the next attempt starts a new one.
           this.producer = undefined;
-          await producer.disconnect().catch(() => undefined);
-          await this.open().catch(() => undefined);
+          await withTimeout(producer.disconnect(), 5000).catch(() => undefined);
         }
         throw new SinkError(`Kafka did not acknowledge the batch: ${this.describe(error)}`, { retriable: true, cause: error });
       }
@@ -149,7 +149,7 @@ export class KafkaSink implements Sink {
 }
 
 /** Undefined when some bootstrap broker accepts a TCP connection; otherwise why none did. */
-async function firstReachable(brokers: string[], timeoutMs: number): Promise<string | undefined> {
+async function whyUnreachable(brokers: string[], timeoutMs: number): Promise<string | undefined> {
   const attempts = brokers.map((broker) => new Promise<string | undefined>((resolve) => {
     const colon = broker.lastIndexOf(':');
     const socket = tcpConnect({ host: broker.slice(0, colon), port: Number(broker.slice(colon + 1)) });

@@ -12,7 +12,7 @@
  * the same JetStream semantics (docs/benchmarks.md). The JetStream client is
  * still used for what is not hot: stream lookup and creation.
  */
-import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
@@ -42,7 +42,6 @@ export class NatsSink implements Sink {
   private readonly options: NatsSinkOptions;
   private connection: NatsConnection | undefined;
   private inbox = '';
-  private subscription: Subscription | undefined;
   private pending: PendingBatch | undefined;
   /** Reply numbers grow across batches, so a late PubAck of an abandoned batch is never mistaken for a current one. */
   private sequence = 0;
@@ -66,7 +65,8 @@ export class NatsSink implements Sink {
       throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${(error as Error).message}; check sink.servers and that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
     }
     this.inbox = createInbox();
-    this.subscription = this.connection.subscribe(`${this.inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
+    // Closed with the connection (drain).
+    this.connection.subscribe(`${this.inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
     if (this.options.stream) {
       const manager = await jetstreamManager(this.connection);
       try {
@@ -140,7 +140,6 @@ export class NatsSink implements Sink {
   async close(): Promise<void> {
     const connection = this.connection;
     this.connection = undefined;
-    this.subscription = undefined;
     if (connection === undefined) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

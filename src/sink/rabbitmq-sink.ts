@@ -33,7 +33,6 @@ export class RabbitMqSink implements Sink {
   private channel: ConfirmChannel | undefined;
   /** message ids the broker returned as unroutable during the current batch. */
   private returned = new Map<string, string>();
-  private closing = false;
 
   constructor(options: RabbitMqSinkOptions) {
     this.options = options;
@@ -117,12 +116,9 @@ export class RabbitMqSink implements Sink {
   }
 
   async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
     const connection = this.connection;
     this.connection = undefined;
     this.channel = undefined;
     await connection?.close().catch(() => undefined);
-    this.closing = false;
   }
 }

@@ -5,7 +5,7 @@
  * fsync, rename): a crash leaves the previous state or the new one, never half.
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CdcError } from '../core/errors.ts';
 
 export interface TableProgress {
@@ -22,6 +22,11 @@ export interface SnapshotState {
   startedAt: string;
   tables: Record<string, TableProgress>;
   done: boolean;
+}
+
+/** `.pgcdc/<slot>.snapshot.json`, relative to `base` (the config file's folder) or the working directory. */
+export function defaultSnapshotStateFile(slot: string, base = '.'): string {
+  return join(base, '.pgcdc', `${slot}.snapshot.json`);
 }
 
 export class SnapshotStateFile {

@@ -7,11 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import { formatLsn, parseLsn } from '../../src/core/lsn.ts';
 import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
-const confirmed = async (slot: string) =>
-  (await server.query<{ lsn: string | null }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+const confirmed = (slot: string) => confirmedLsn(server, slot);
 
 before(async () => {
   server = await startPostgres(latestMajor());
@@ -26,7 +26,7 @@ describe('pgcdc tail', () => {
   test('--format json prints one Debezium event per line; --max-events acknowledges only whole printed transactions', async () => {
     await runCli(['slot', 'create', server.url(), '--slot', 'maxev']);
     await server.query(`INSERT INTO users VALUES (1, 'a'), (2, 'b')`);
-    const afterFirst = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const afterFirst = await currentWalLsn(server);
     await server.query(`INSERT INTO users VALUES (3, 'c'), (4, 'd')`);
     const run = await runCli(['tail', server.url(), '--slot', 'maxev', '--publication', 'cli', '--format', 'json', '--max-events', '3', '--status-interval', '0.1']);
     assert.equal(run.code, 0, run.stderr);
@@ -77,7 +77,7 @@ describe('pgcdc tail', () => {
     await new Promise((r) => setTimeout(r, 1000));
     await server.query(`INSERT INTO users VALUES (20, 'sig')`);
     await waitForOutput(running, (out) => out.includes('"sig"'));
-    const printedUpTo = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const printedUpTo = await currentWalLsn(server);
     running.child.kill('SIGINT');
     const result = await running.done;
     assert.equal(result.code, 0, result.stderr);

@@ -9,6 +9,7 @@ import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { eventually } from '../support/collect.ts';
+import { currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 interface Received { headers: Record<string, string | string[] | undefined>; body: string; status: number }
@@ -82,7 +83,7 @@ test('HTTP webhook: signed batches with an Idempotency-Key, retried on 503, 4xx 
     const letter = JSON.parse(readFileSync(dead, 'utf8').trim().split('\n')[0]!) as { reason: string; stage: string; event: { after: { id: number } } };
     assert.match(letter.reason, /^HTTP 400 from http http:\/\/127\.0\.0\.1:\d+: unknown table$/);
     assert.equal(letter.event.after.id, 7);
-    const lsn = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const lsn = await currentWalLsn(server);
     await eventually('the slot to pass everything handled', async () => (await server.query<{ ok: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn - 200 AS ok FROM pg_replication_slots WHERE slot_name = 'hooks'`, [lsn]))[0]!.ok, (ok) => ok);
   } finally {
     await pipeline.stop();

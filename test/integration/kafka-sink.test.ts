@@ -3,19 +3,21 @@
  * (no Kafka broker runs here, ../shared/TESTING.md), and kcat reading back.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli, startCli, type RunningCli } from '../support/cli.ts';
+import { configWriter, runCli, startCli, stopGracefully } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startKafkaMock, type TestKafka } from '../support/kafka.ts';
+import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
 let kafka: TestKafka;
 let dir: string;
+const writeConfig = (name: string, text: string) => configWriter(dir)(name, text);
 
 before(async () => {
   server = await startPostgres(latestMajor());
@@ -28,18 +30,9 @@ after(async () => {
   await server?.stop();
 });
 
-function writeConfig(name: string, yaml: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, yaml);
-  return path;
-}
 
-const confirmed = async (slot: string) => (await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+const confirmed = (slot: string) => confirmedLsn(server, slot);
 
-async function stopGracefully(running: RunningCli): Promise<number | null> {
-  running.child.kill('SIGTERM');
-  return (await running.done).code;
-}
 
 const SHIPMENT = '{"customer_id":7398,"item_id":8123,"status":"SHIPPED","numberOfPackages":3,"address":"Bob Summers, 12 Main St., 90210, Los Angeles/CA, US"}';
 
@@ -87,7 +80,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       await eventually('the pipeline to create its slot', () => confirmed('kafka_order'), (lsn) => lsn !== undefined);
       await server.query(`INSERT INTO orders SELECT g, 'v0' FROM generate_series(1000, 1004) g`);
       for (let v = 1; v <= 39; v++) await server.query(`UPDATE orders SET status = 'v${v}' WHERE id BETWEEN 1000 AND 1004`);
-      const end = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      const end = await currentWalLsn(server);
       const out = await eventually('200 records', () => kafka.consume('order.orders', '%p\\t%k\\t%s\\n'), (o) => o.trim().split('\n').length >= 200);
       const byKey = new Map<string, { partitions: Set<string>; statuses: string[] }>();
       for (const line of out.trim().split('\n')) {

@@ -3,22 +3,24 @@
  * for this file, 6-11 s), amqplib reading back from a bound queue.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { ConsumeMessage } from 'amqplib';
-import { startCli, type RunningCli } from '../support/cli.ts';
+import { configWriter, startCli, stopGracefully } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startRabbitMq, type TestRabbitMq } from '../support/rabbitmq.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
 let rabbit: TestRabbitMq;
 let dir: string;
+const writeConfig = (name: string, text: string) => configWriter(dir)(name, text);
 
 before(async () => {
   [server, rabbit] = await Promise.all([startPostgres(latestMajor()), startRabbitMq()]);
@@ -30,18 +32,9 @@ after(async () => {
   await server?.stop();
 });
 
-function writeConfig(name: string, yaml: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, yaml);
-  return path;
-}
 
-const confirmed = async (slot: string) => (await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+const confirmed = (slot: string) => confirmedLsn(server, slot);
 
-async function stopGracefully(running: RunningCli): Promise<number | null> {
-  running.child.kill('SIGTERM');
-  return (await running.done).code;
-}
 
 /** Declares a durable queue bound to `exchange` with `pattern`; returns a reader of what arrived. */
 async function bindQueue(exchange: string, queue: string, pattern: string) {
@@ -72,7 +65,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
         SELECT pg_logical_emit_message(true, 'outbox', '{"id":"298c2cc3-71bb-4d2b-b5b4-1b14006d56e6","aggregate_type":"shipment","aggregate_id":42,"payload":{"status":"SHIPPED"}}');
         COMMIT`);
       await server.query(`UPDATE orders SET status = 'DELIVERED' WHERE id = 42`);
-      const end = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      const end = await currentWalLsn(server);
       await eventually('three messages in the queue', async () => queue.received.length, (n) => n >= 3);
       const [insert, outbox, update] = queue.received as [ConsumeMessage, ConsumeMessage, ConsumeMessage];
       assert.equal(insert.fields.routingKey, 'pgcdc.public.orders');
@@ -136,7 +129,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       await server.query(`INSERT INTO orders VALUES (300, 'before')`);
       await eventually('the first message', async () => queue.received.length, (n) => n === 1);
       proxy.partition();
-      const beforeInserts = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      const beforeInserts = await currentWalLsn(server);
       for (let id = 301; id <= 305; id++) await server.query(`INSERT INTO orders VALUES (${id}, 'during')`);
       await eventually('a failed attempt', async () => running.stderr(), (t) => /RabbitMQ publish failed|cannot reach RabbitMQ/.test(t));
       await new Promise((r) => setTimeout(r, 600));

@@ -5,18 +5,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
-import { startCli, type RunningCli } from '../support/cli.ts';
+import { configWriter, startCli, stopGracefully } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
+import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
 let nats: TestNats;
 let dir: string;
+const writeConfig = (name: string, text: string) => configWriter(dir)(name, text);
 
 before(async () => {
   server = await startPostgres(latestMajor());
@@ -29,19 +31,10 @@ after(async () => {
   await server?.stop();
 });
 
-function writeConfig(name: string, yaml: string): string {
-  const path = join(dir, name);
-  writeFileSync(path, yaml);
-  return path;
-}
 
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
-const confirmed = async (slot: string) => (await server.query<{ lsn: string }>('SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = $1', [slot]))[0]?.lsn;
+const confirmed = (slot: string) => confirmedLsn(server, slot);
 
-async function stopGracefully(running: RunningCli): Promise<number | null> {
-  running.child.kill('SIGTERM');
-  return (await running.done).code;
-}
 
 async function readStream(streamName: string, expected: number) {
   const nc = await connect({ servers: nats.url });
@@ -89,7 +82,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     await server.query(`SELECT pg_logical_emit_message(true, 'outbox', 'not json')`);
     await server.query(`UPDATE orders SET status = 'PAID' WHERE id = 1`);
     await eventually('three events in the file', async () => lines(out).length, (n) => n >= 3);
-    const before = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const before = await currentWalLsn(server);
     assert.equal(await stopGracefully(running), 0, running.stderr());
     // Not on a terminal: structured JSON logs, one object per line.
     const logs = running.stderr().trim().split('\n').map((l) => JSON.parse(l) as { level: number; msg: string; pipeline?: string; time: string });
@@ -153,7 +146,7 @@ metrics: { port: ${port} }
       await server.query(`INSERT INTO orders VALUES (100, 'A')`);
       await eventually('the first event in NATS', async () => (await readStream('DOWN', 1)).length, (n) => n === 1);
       await nats.stop();
-      const beforeInserts = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+      const beforeInserts = await currentWalLsn(server);
       for (let i = 101; i <= 110; i++) await server.query(`INSERT INTO orders VALUES (${i}, 'B')`);
       await eventually('readyz to report degraded', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 503);
       await new Promise((r) => setTimeout(r, 1000)); // several status intervals
@@ -169,6 +162,7 @@ metrics: { port: ${port} }
       assert.match(metrics, /pgcdc_sink_retries_total\{slot="nats_down",sink="nats"\} [1-9]\d*/);
       assert.match(metrics, /pgcdc_sink_records_total\{slot="nats_down",sink="nats",table="public.orders"\} 11/);
       assert.match(metrics, /pgcdc_sink_bytes_total\{slot="nats_down",sink="nats",table="public.orders"\} [1-9]\d+/);
+      assert.match(metrics, /pgcdc_events_total\{slot="nats_down",table="public.orders",op="c"\} 11/);
       assert.match(metrics, /pgcdc_lag_seconds\{slot="nats_down"\} \d/);
       assert.match(metrics, /pgcdc_sink_write_seconds_count\{slot="nats_down",sink="nats"\} [1-9]\d*/);
       assert.match(metrics, /pgcdc_sink_write_seconds_bucket\{le="30",slot="nats_down",sink="nats"\} [1-9]\d*/);

@@ -131,6 +131,23 @@ heartbeat: false
     assert.equal(all.at(-1)!.op, 'c', 'the stream continues after the snapshot');
   });
 
+  test('killed between creating the slot and reading the first row: the state file written before the slot makes the next start read every row', async () => {
+    await server.query(`CREATE TABLE early (id int PRIMARY KEY); CREATE PUBLICATION early_pub FOR TABLE early; INSERT INTO early SELECT generate_series(1, 50)`);
+    const stateFile = join(dir, 'early.snapshot.json');
+    // What a kill -9 right after CREATE_REPLICATION_SLOT leaves: the slot, and the state written just before it.
+    const notices: string[] = [];
+    const crashed = await ChangeStream.open({ connection: server.url(), slot: 'early', publication: 'early_pub', heartbeat: false, snapshot: { mode: 'initial', stateFile }, onNotice: (m) => notices.push(m) });
+    assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).done, false);
+    await crashed.stop(); // nothing read, nothing confirmed
+    writeFileSync(stateFile, JSON.stringify({ slot: 'early', lsn: 'before slot creation', startedAt: new Date().toISOString(), tables: {}, done: false }));
+    const restarted = await ChangeStream.open({ connection: server.url(), slot: 'early', publication: 'early_pub', heartbeat: false, snapshot: { mode: 'initial', stateFile }, onNotice: (m) => notices.push(m) });
+    const events = await collectEvents(restarted, 50);
+    await restarted.stop();
+    assert.deepEqual(events.map((e) => e.after!.id), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.ok(notices.some((m) => /resuming the initial snapshot/.test(m)), notices.join('\n'));
+    assert.equal(JSON.parse(readFileSync(stateFile, 'utf8')).done, true);
+  });
+
   test('modes: never reads nothing; initial_only reads and exits 0 without streaming', async () => {
     await server.query(`CREATE TABLE modes (id int PRIMARY KEY); CREATE PUBLICATION modes_pub FOR TABLE modes; INSERT INTO modes VALUES (1), (2)`);
     const never = await ChangeStream.open({ connection: server.url(), slot: 'modes_never', publication: 'modes_pub', heartbeat: false, snapshot: { mode: 'never' } });

@@ -10,6 +10,7 @@ import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { eventMeta } from '../../src/events/event-builder.ts';
 import { collectEvents, eventually } from '../support/collect.ts';
 import { startPostgres, testMajors, type TestPostgres } from '../support/postgres.ts';
+import { currentWalLsn } from '../support/slots.ts';
 
 for (const major of testMajors()) {
   describe(`streaming on PostgreSQL ${major}`, () => {
@@ -206,7 +207,7 @@ for (const major of testMajors()) {
       try {
         const start = stream.startLsn;
         await server.query(`INSERT INTO unpublished SELECT generate_series(1, 20000)`);
-        const lsn = (await server.query<{ lsn: string }>('SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+        const lsn = await currentWalLsn(server);
         await eventually('the slot to pass the unpublished writes',
           async () => (await server.query<{ lsn: string }>(`SELECT confirmed_flush_lsn::text AS lsn FROM pg_replication_slots WHERE slot_name = 'idle'`))[0]!.lsn,
           (confirmed) => parseLsn(confirmed) >= parseLsn(lsn!), 20_000);

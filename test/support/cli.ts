@@ -1,5 +1,7 @@
 /** Runs the pgcdc CLI as a child process, as a user would. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -48,4 +50,19 @@ export async function waitForOutput(running: RunningCli, predicate: (stdout: str
 /** The lines of stderr that are errors (notices start with "pgcdc: " too, but not "pgcdc: error"). */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.includes('error'));
+}
+
+/** SIGTERM, as a service manager stops pgcdc; resolves with the exit code. */
+export async function stopGracefully(running: RunningCli): Promise<number | null> {
+  running.child.kill('SIGTERM');
+  return (await running.done).code;
+}
+
+/** Writes config files into `dir`; returns each file's path. */
+export function configWriter(dir: string): (name: string, text: string) => string {
+  return (name, text) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
 }
