@@ -165,16 +165,25 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         }
         const stream = this.stream!;
         try {
-          for await (const group of readyGroups(stream, GROUP_EVENTS)) {
-            // Group commit: batches that were already waiting go to the sink in one
-            // write (one fsync, one round of acknowledgements) and are confirmed
-            // together, in order, afterwards. Nothing waits for more data to arrive.
-            const envelope = this.config.envelope;
-            const records: OutboundRecord[] = [];
-            for (const batch of group) {
-              if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-              for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
-            }
+          // Read-ahead: while the sink confirms group N, group N+1 is read from the
+          // stream and turned into records (the CPU-heavy part: events, envelopes,
+          // JSON). Writes stay strictly one at a time and in order, so order per key
+          // holds and a retried write never races a later one; group N+1 is handed
+          // to the sink only after group N is confirmed. If the loop ends early, the
+          // prepared group is simply never confirmed, and is read again from the slot.
+          const groups = readyGroups(stream, GROUP_EVENTS)[Symbol.asyncIterator]();
+          const prepareNext = () => {
+            const prepared = groups.next().then((next) => (next.done ? undefined : this.prepare(next.value)));
+            prepared.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
+            return prepared;
+          };
+          let upcoming = prepareNext();
+          for (;;) {
+            const current = await upcoming;
+            if (current === undefined) break;
+            upcoming = prepareNext();
+            const { group, records } = current;
+            for (const batch of group) if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
             const result = await this.deliver(records);
             // Refused for good by the destination: dead letters, written before the confirm.
             if (result && result.rejected.length > 0) {
@@ -207,6 +216,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
       if (this.health !== 'failed') this.health = 'stopped';
       await this.sink.close();
     }
+  }
+
+  /**
+   * A group's outbound records. Group commit: batches that were already waiting
+   * go to the sink in one write (one fsync, one round of acknowledgements) and are
+   * confirmed together, in order, afterwards. Nothing waits for more data to arrive.
+   */
+  private prepare(group: EventBatch[]): { group: EventBatch[]; records: OutboundRecord[] } {
+    const envelope = this.config.envelope;
+    const records: OutboundRecord[] = [];
+    for (const batch of group) {
+      for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
+    }
+    return { group, records };
   }
 
   /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */

@@ -3,10 +3,19 @@
  * resolves (so a confirmed batch survives a crash of the machine), rotated by
  * size (`path` → `path.1`, `path.2`, ...). A re-delivered batch after a crash is
  * appended again: readers deduplicate on the event id (in each line's `id`).
+ *
+ * The write and the fsync run on libuv's thread pool, not on the main thread:
+ * while the disk syncs, the pipeline prepares the next group (read-ahead), which
+ * a blocking fsyncSync would stall.
  */
-import { closeSync, existsSync, fsyncSync, openSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsync, openSync, renameSync, statSync, write } from 'node:fs';
+import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
+
+const writeAsync = (fd: number, data: Buffer, offset: number, length: number): Promise<number> =>
+  new Promise((resolve, reject) => write(fd, data, offset, length, null, (error, written) => (error ? reject(error) : resolve(written))));
+const fsyncAsync = promisify(fsync);
 
 export interface FileSinkOptions {
   path: string;
@@ -41,8 +50,9 @@ export class FileSink implements Sink {
     try {
       if (this.options.rotateBytes > 0 && this.size > 0 && this.size + data.length > this.options.rotateBytes) this.rotate();
       let offset = 0;
-      while (offset < data.length) offset += writeSync(this.fd, data, offset, data.length - offset);
-      if (this.options.fsync) fsyncSync(this.fd);
+      const fd = this.fd;
+      while (offset < data.length) offset += await writeAsync(fd, data, offset, data.length - offset);
+      if (this.options.fsync) await fsyncAsync(fd);
       this.size += data.length;
     } catch (error) {
       throw new SinkError(`cannot write ${this.options.path}: ${(error as Error).message}`, { retriable: true, cause: error });

@@ -4,18 +4,27 @@
  * duplicate window. `write` resolves when every publish of the batch has its
  * PubAck.
  *
- * Hot path written by hand: `js.publish()` of @nats-io/jetstream costs about
- * 80 µs of CPU per record in Node (a request object, a timer and a promise each)
- * and capped the sink near 10,000 records/s. Here the batch goes out as plain
- * core publishes on one connection, in order, each with a reply subject under
- * one inbox subscription that collects the PubAcks: about 11 µs per record, and
- * the same JetStream semantics (docs/benchmarks.md). The JetStream client is
- * still used for what is not hot: stream lookup and creation.
+ * Hot path written by hand (docs/benchmarks.md):
+ * - `js.publish()` of @nats-io/jetstream costs about 80 µs of CPU per record in
+ *   Node (a request object, a timer and a promise each) and capped the sink near
+ *   10,000 records/s. Here a batch goes out as plain core publishes on one
+ *   connection, in order, each with the batch's reply subject under one inbox
+ *   subscription that counts the PubAcks.
+ * - Even core `publish()` encodes three strings, builds a headers object and
+ *   copies four small buffers per record; with 2 CPUs shared with nats-server and
+ *   PostgreSQL that was a third of pgcdc's time. So the batch's HPUB frames
+ *   (NATS client protocol: `HPUB subject reply hdr_len total_len`, headers,
+ *   payload) are written as one string, encoded once, and handed to the
+ *   connection's protocol handler, which sends them exactly as it sends its own
+ *   publishes (buffered while reconnecting, flushed in order). That handler is
+ *   internal to @nats-io/nats-core (pinned in package.json; a test asserts the
+ *   raw path is taken); without it the sink falls back to public `publish()`.
+ * The JetStream client is still used for what is not hot: stream lookup and creation.
  */
 import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
-import { SinkError, type Sink } from './sink.ts';
+import { SinkError, type Sink, type SinkResult } from './sink.ts';
 
 export interface NatsSinkOptions {
   servers: string[];
@@ -30,26 +39,38 @@ export interface NatsSinkOptions {
 
 /** The PubAcks of the batch being written. */
 interface PendingBatch {
-  /** Per reply number: still waiting for its PubAck. */
-  waiting: Set<number>;
+  /** PubAcks still to come (all of the batch's publishes share one reply subject). */
+  waiting: number;
   failure: string | undefined;
   noStream: boolean;
   settle: () => void;
+}
+
+/** The part of nats-core's protocol handler the raw path uses (internal API, version pinned). */
+interface RawProtocol {
+  sendCommand(command: Uint8Array): void;
 }
 
 export class NatsSink implements Sink {
   readonly name: string;
   private readonly options: NatsSinkOptions;
   private connection: NatsConnection | undefined;
+  private protocol: RawProtocol | undefined;
+  private maxPayload = 1024 * 1024;
   private inbox = '';
   private pending: PendingBatch | undefined;
-  /** Reply numbers grow across batches, so a late PubAck of an abandoned batch is never mistaken for a current one. */
-  private sequence = 0;
+  /** Reply subjects carry the batch number: a late PubAck of an abandoned batch is never counted for the current one. */
+  private batchNumber = 0;
   private readonly decoder = new TextDecoder();
 
   constructor(options: NatsSinkOptions) {
     this.options = options;
     this.name = `nats ${options.servers.join(',')}`;
+  }
+
+  /** True when batches go out through the raw protocol path (the fast one). */
+  get usesRawProtocol(): boolean {
+    return this.protocol !== undefined;
   }
 
   async open(): Promise<void> {
@@ -64,6 +85,9 @@ export class NatsSink implements Sink {
     } catch (error) {
       throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${(error as Error).message}; check sink.servers and that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
     }
+    const protocol = (this.connection as unknown as { protocol?: Partial<RawProtocol> }).protocol;
+    this.protocol = typeof protocol?.sendCommand === 'function' ? protocol as RawProtocol : undefined;
+    this.maxPayload = this.connection.info?.max_payload ?? this.maxPayload;
     this.inbox = createInbox();
     // Closed with the connection (drain).
     this.connection.subscribe(`${this.inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
@@ -77,27 +101,42 @@ export class NatsSink implements Sink {
     }
   }
 
-  async write(records: OutboundRecord[]): Promise<void> {
+  async write(records: OutboundRecord[]): Promise<SinkResult | void> {
     const connection = this.connection;
     if (connection === undefined) throw new SinkError('NATS sink is not open', { retriable: true });
     if (records.length === 0) return;
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const batch: PendingBatch = { waiting: new Set(), failure: undefined, noStream: false, settle };
+    const reply = `${this.inbox}.${++this.batchNumber}`;
+    const rejected: SinkResult['rejected'] = [];
+    const batch: PendingBatch = { waiting: 0, failure: undefined, noStream: false, settle };
     this.pending = batch;
     try {
+      const frames: string[] = [];
       for (const record of records) {
-        const reply = ++this.sequence;
-        batch.waiting.add(reply);
-        const h = natsHeaders();
-        h.set('Nats-Msg-Id', record.id);
-        for (const [k, v] of Object.entries(record.headers)) h.set(k, v);
-        if (record.key !== null) h.set('Pgcdc-Key', record.key);
-        connection.publish(record.topic, record.value, { reply: `${this.inbox}.${reply}`, headers: h });
+        const headerLines = headerBlock(record);
+        const problem = typeof headerLines === 'string' ? invalidSubject(record.topic) : headerLines.reason;
+        if (problem !== undefined) { rejected.push({ record, reason: problem }); continue; }
+        const header = headerLines as string;
+        // Header text is ASCII except for user-supplied values; measure it only when it has to be.
+        const headerBytes = isAscii(header) ? header.length : Buffer.byteLength(header);
+        const total = headerBytes + Buffer.byteLength(record.value);
+        if (total > this.maxPayload) {
+          rejected.push({ record, reason: `record of ${total} bytes exceeds the NATS server's max_payload (${this.maxPayload} bytes)` });
+          continue;
+        }
+        batch.waiting++;
+        if (this.protocol) frames.push(`HPUB ${record.topic} ${reply} ${headerBytes} ${total}\r\n${header}${record.value}\r\n`);
+        else connection.publish(record.topic, record.value, { reply, headers: toNatsHeaders(record) });
       }
+      if (this.protocol && frames.length > 0) this.protocol.sendCommand(Buffer.from(frames.join('')));
     } catch (error) {
       this.pending = undefined;
       throw new SinkError(`NATS publish failed: ${(error as Error).message}`, { retriable: true, cause: error });
+    }
+    if (batch.waiting === 0) {
+      this.pending = undefined;
+      return { rejected };
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -107,7 +146,7 @@ export class NatsSink implements Sink {
     clearTimeout(timer);
     this.pending = undefined;
     if (timedOut) {
-      throw new SinkError(`NATS publish failed: no PubAck for ${batch.waiting.size} of ${records.length} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
+      throw new SinkError(`NATS publish failed: no PubAck for ${batch.waiting} of ${records.length - rejected.length} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
     }
     if (batch.failure !== undefined) {
       // No stream for the subject is a configuration problem, unless pgcdc creates
@@ -115,25 +154,27 @@ export class NatsSink implements Sink {
       const retriable = !batch.noStream || this.options.stream !== undefined;
       throw new SinkError(`NATS publish failed: ${batch.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
     }
+    return { rejected };
   }
 
   private onPubAck(msg: Msg): void {
     const batch = this.pending;
-    const reply = Number(msg.subject.slice(this.inbox.length + 1));
-    if (batch === undefined || !batch.waiting.delete(reply)) return;
+    if (batch === undefined || batch.waiting === 0 || !msg.subject.endsWith(`.${this.batchNumber}`)) return;
+    batch.waiting--;
     if (msg.headers?.code === 503) {
       batch.failure ??= 'no responders: no JetStream stream captures this subject';
       batch.noStream = true;
     } else {
-      const text = this.decoder.decode(msg.data);
       // A PubAck is {"stream":..,"seq":..[,"duplicate":true]}; a failure is {"error":{..}}.
-      if (!text.startsWith('{"stream"')) {
+      // Only the first bytes are decoded on the hot path.
+      if (!(msg.data[0] === 0x7b && msg.data[2] === 0x73 && this.decoder.decode(msg.data.subarray(0, 9)) === '{"stream"')) {
+        const text = this.decoder.decode(msg.data);
         let description = text;
         try { description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? text; } catch { /* keep the raw text */ }
         batch.failure ??= description;
       }
     }
-    if (batch.waiting.size === 0) batch.settle();
+    if (batch.waiting === 0) batch.settle();
   }
 
   /** Drains pending publishes, but never waits long: with the server gone, drain() would wait forever. */
@@ -149,4 +190,47 @@ export class NatsSink implements Sink {
     clearTimeout(timer);
     await connection.close().catch(() => undefined);
   }
+}
+
+/** NATS headers of a record: Nats-Msg-Id, the record's own headers, Pgcdc-Key. */
+function headerEntries(record: OutboundRecord): Array<[string, string]> {
+  const entries: Array<[string, string]> = [['Nats-Msg-Id', record.id]];
+  for (const [k, v] of Object.entries(record.headers)) entries.push([k, v]);
+  if (record.key !== null) entries.push(['Pgcdc-Key', record.key]);
+  return entries;
+}
+
+// Header names: printable ASCII without ':' or spaces; values: no CR or LF (they end a header line).
+const HEADER_NAME = /^[!-9;-~]+$/;
+const LINE_BREAK = /[\r\n]/;
+
+/** The NATS/1.0 header block of a record's HPUB frame, or why it cannot be sent. */
+function headerBlock(record: OutboundRecord): string | { reason: string } {
+  let block = 'NATS/1.0\r\n';
+  for (const [name, value] of headerEntries(record)) {
+    if (!HEADER_NAME.test(name)) return { reason: `header name ${JSON.stringify(name)} is not a valid NATS header name` };
+    if (LINE_BREAK.test(value)) return { reason: `header ${name} contains a line break, which NATS headers cannot carry` };
+    block += `${name}: ${value}\r\n`;
+  }
+  return `${block}\r\n`;
+}
+
+const SUBJECT_SPACE = /[\s]/;
+
+function invalidSubject(subject: string): string | undefined {
+  if (subject.length === 0 || SUBJECT_SPACE.test(subject)) return `subject ${JSON.stringify(subject)} is not a valid NATS subject (empty or containing whitespace)`;
+  return undefined;
+}
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+function isAscii(text: string): boolean {
+  return !NON_ASCII.test(text);
+}
+
+function toNatsHeaders(record: OutboundRecord) {
+  const h = natsHeaders();
+  for (const [name, value] of headerEntries(record)) h.set(name, value);
+  return h;
 }

@@ -1,0 +1,136 @@
+/**
+ * The NATS sink's raw protocol path against a real nats-server with JetStream:
+ * what a JetStream consumer reads back is exactly what was written (subjects,
+ * headers, bytes, order), redelivery is deduplicated, and records NATS cannot
+ * carry are refused one by one instead of failing the batch forever.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { NatsSink } from '../../src/sink/nats-sink.ts';
+import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
+import type { ChangeEvent } from '../../src/events/change-event.ts';
+import { startNats, type TestNats } from '../support/nats.ts';
+
+let nats: TestNats;
+
+before(async () => {
+  nats = await startNats();
+});
+
+after(async () => {
+  await nats?.dispose();
+});
+
+function record(id: string, topic: string, value: string, key: string | null, headers: Record<string, string> = {}): OutboundRecord {
+  // The sink reads only the record's own fields; the event rides along for dead letters.
+  return { id, topic, key, headers, value, event: { id } as unknown as ChangeEvent };
+}
+
+async function readStream(stream: string, count: number) {
+  const nc = await connect({ servers: nats.url });
+  try {
+    const consumer = await jetstream(nc).consumers.get(stream);
+    const messages: Array<{ subject: string; headers: Record<string, string>; data: string }> = [];
+    const deadline = Date.now() + 10_000;
+    while (messages.length < count && Date.now() < deadline) {
+      const batch = await consumer.fetch({ max_messages: count - messages.length, expires: 1000 });
+      for await (const m of batch) {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of m.headers ?? []) headers[k] = v.join(',');
+        messages.push({ subject: m.subject, headers, data: m.string() });
+      }
+    }
+    return messages;
+  } finally {
+    await nc.close();
+  }
+}
+
+describe('NATS sink', () => {
+  test('batches go out as raw HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'RAW', streamSubjects: ['raw.>'], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      // With @nats-io/nats-core as pinned, the fast path must be the one taken.
+      assert.equal(sink.usesRawProtocol, true);
+      const records = [
+        record('0/10:1', 'raw.public.t', '{"after":{"name":"Zoë ✓ 日本"}}', '{"id":1}'),
+        record('0/10:2', 'raw.shipment', '{"order":42}', '42', { message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6', 'ce_type': 'Shipment' }),
+        record('0/10:3', 'raw.public.t', '', '{"id":"clé"}'),
+        ...Array.from({ length: 500 }, (_, i) => record(`0/20:${i}`, 'raw.public.t', JSON.stringify({ i, pad: 'x'.repeat(i) }), JSON.stringify({ id: i }))),
+      ];
+      const result = await sink.write(records);
+      assert.deepEqual(result, { rejected: [] });
+      const read = await readStream('RAW', records.length);
+      assert.equal(read.length, records.length);
+      assert.deepEqual(read.slice(0, 3), [
+        { subject: 'raw.public.t', headers: { 'Nats-Msg-Id': '0/10:1', 'Pgcdc-Key': '{"id":1}' }, data: '{"after":{"name":"Zoë ✓ 日本"}}' },
+        { subject: 'raw.shipment', headers: { 'Nats-Msg-Id': '0/10:2', message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6', ce_type: 'Shipment', 'Pgcdc-Key': '42' }, data: '{"order":42}' },
+        { subject: 'raw.public.t', headers: { 'Nats-Msg-Id': '0/10:3', 'Pgcdc-Key': '{"id":"clé"}' }, data: '' },
+      ]);
+      assert.deepEqual(read.slice(3).map((m) => JSON.parse(m.data).i), Array.from({ length: 500 }, (_, i) => i));
+
+      // A retry of the same batch (same event ids) is dropped by JetStream's duplicate window.
+      await sink.write(records);
+      const nc = await connect({ servers: nats.url });
+      const info = await (await jetstreamManager(nc)).streams.info('RAW');
+      await nc.close();
+      assert.equal(info.state.messages, records.length);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('a record over max_payload or with a header NATS cannot carry is refused with the reason; the rest of the batch is delivered', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'REFUSE', streamSubjects: ['refuse.>'], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      const big = record('0/30:2', 'refuse.t', JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }), null);
+      const badHeader = record('0/30:3', 'refuse.t', '{}', null, { note: 'two\r\nlines' });
+      const badSubject = record('0/30:4', 'refuse.has space', '{}', null);
+      const result = await sink.write([record('0/30:1', 'refuse.t', '{"n":1}', null), big, badHeader, badSubject, record('0/30:5', 'refuse.t', '{"n":5}', null)]);
+      assert.ok(result);
+      assert.deepEqual(result.rejected.map((r) => r.record.id), ['0/30:2', '0/30:3', '0/30:4']);
+      assert.match(result.rejected[0]!.reason, /exceeds the NATS server's max_payload \(1048576 bytes\)/);
+      assert.match(result.rejected[1]!.reason, /header note contains a line break/);
+      assert.match(result.rejected[2]!.reason, /not a valid NATS subject/);
+      const read = await readStream('REFUSE', 2);
+      assert.deepEqual(read.map((m) => m.data), ['{"n":1}', '{"n":5}']);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('without the internal protocol handler (a future nats-core) the public publish() fallback delivers the same records', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'FALLBACK', streamSubjects: ['fallback.>'], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      (sink as unknown as { protocol: undefined }).protocol = undefined;
+      assert.equal(sink.usesRawProtocol, false);
+      const result = await sink.write([record('0/50:1', 'fallback.t', '{"name":"Zoë"}', '{"id":1}', { message_id: 'm-1' }), record('0/50:2', 'fallback.t', '{"n":2}', null)]);
+      assert.deepEqual(result, { rejected: [] });
+      assert.deepEqual(await readStream('FALLBACK', 2), [
+        { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:1', message_id: 'm-1', 'Pgcdc-Key': '{"id":1}' }, data: '{"name":"Zoë"}' },
+        { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:2' }, data: '{"n":2}' },
+      ]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('no stream for the subject: the write fails with a readable, non-retriable error', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: undefined, streamSubjects: [], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      await assert.rejects(sink.write([record('0/40:1', 'nowhere.t', '{}', null)]), (error: Error & { retriable?: boolean }) => {
+        assert.match(error.message, /no JetStream stream captures this subject; create a JetStream stream for these subjects, or set sink\.stream/);
+        assert.equal(error.retriable, false);
+        return true;
+      });
+    } finally {
+      await sink.close();
+    }
+  });
+});
