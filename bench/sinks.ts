@@ -152,11 +152,11 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
     if (ts >= since) latency[name]!.push(now - ts);
   };
   if (group.includes('redis')) {
-    // A blocking XREAD loop, starting at the stream's end.
+    // A blocking XREAD loop from the stream's start (the stream is new: only this group writes it).
     let reading = true;
     const reader = new Redis(redisUrl);
     const done = (async () => {
-      let last = '$';
+      let last = '0';
       while (reading) {
         const reply = await reader.xread('COUNT', 1000, 'BLOCK', 200, 'STREAMS', 'lat.public.lat', last);
         const now = Date.now();
@@ -173,7 +173,7 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
   }
   if (group.includes('kafka')) {
     // kcat consuming unbuffered, one value per line.
-    const kcat = spawn('kcat', ['-b', kafkaBootstrap, '-C', '-u', '-q', '-X', 'fetch.wait.max.ms=5', '-o', 'end', '-t', 'lat.public.lat', '-f', '%s\\n'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const kcat = spawn('kcat', ['-b', kafkaBootstrap, '-C', '-u', '-q', '-X', 'fetch.wait.max.ms=5', '-o', 'beginning', '-t', 'lat.public.lat', '-f', '%s\\n'], { stdio: ['ignore', 'pipe', 'ignore'] });
     let rest = '';
     kcat.stdout!.on('data', (chunk: Buffer) => {
       const now = Date.now();

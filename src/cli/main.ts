@@ -8,6 +8,7 @@ import { registerEmit } from './commands/emit.ts';
 import { registerRead } from './commands/read.ts';
 import { registerRun } from './commands/run.ts';
 import { registerSlot } from './commands/slot.ts';
+import { registerSnapshot } from './commands/snapshot.ts';
 import { registerTail } from './commands/tail.ts';
 import { reportError } from './output.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerRun(program);
   registerTail(program);
   registerSlot(program);
+  registerSnapshot(program);
   registerRead(program);
   registerEmit(program);
   registerDemo(program);

@@ -136,7 +136,11 @@ export const pipelineSchema = z.object({
     keys: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
     /** Progress, for resuming an interrupted snapshot (default .pgcdc/<slot>.snapshot.json beside the config file). */
     stateFile: z.string().min(1).optional(),
-  }).strict().default({ mode: 'initial', chunkSize: 10_000 }),
+    /** Incremental snapshots on `pgcdc.signal` messages (docs/snapshots.md). */
+    signals: z.boolean().default(true),
+    /** Rows per incremental chunk: held in memory until the chunk's high watermark. */
+    incrementalChunkSize: z.number().int().positive().default(1024),
+  }).strict().default({ mode: 'initial', chunkSize: 10_000, signals: true, incrementalChunkSize: 1024 }),
   /**
    * Your transforms, run after the built-in ones, in order: module paths
    * (default export: a function or a list of them; relative to the config file)

@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'PGCDC_BAD_INPUT'
   | 'PGCDC_CONFIG'
   | 'PGCDC_SNAPSHOT'
+  | 'PGCDC_BAD_SIGNAL'
   | 'PGCDC_SINK'
   | 'PGCDC_POSTGRES';
 
@@ -70,6 +71,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_BAD_INPUT: EXIT_CODES.protocol,
   PGCDC_CONFIG: EXIT_CODES.usage,
   PGCDC_SNAPSHOT: EXIT_CODES.configuration,
+  PGCDC_BAD_SIGNAL: EXIT_CODES.usage,
   PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
 };

@@ -8,8 +8,10 @@ import type { OutboxOptions } from '../transform/outbox-router.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { HeartbeatOptions } from './heartbeat.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
 
 export type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+export type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
 
 export interface SnapshotOptions {
   /**
@@ -29,6 +31,15 @@ export interface SnapshotOptions {
   stateFile?: string;
   /** After each confirmed chunk. */
   onProgress?: (progress: SnapshotProgress) => void;
+  /**
+   * Incremental snapshots on `pgcdc.signal` messages (docs/snapshots.md); default
+   * true. Set false to ignore signals.
+   */
+  signals?: boolean;
+  /** Rows per incremental chunk (default 1,024): a chunk's rows wait in memory for its high watermark. */
+  incrementalChunkSize?: number;
+  /** After each confirmed incremental chunk. */
+  onIncrementalProgress?: (progress: IncrementalProgress) => void;
 }
 
 export interface ChangeStreamOptions {
@@ -115,6 +126,8 @@ export interface EventBatch {
 export interface StreamStats {
   /** The initial snapshot's progress, once it has started. */
   snapshot: SnapshotProgress | undefined;
+  /** The incremental snapshot's last confirmed chunk, once one was. */
+  incrementalSnapshot: IncrementalProgress | undefined;
   slot: string;
   startLsn: Lsn;
   safeLsn: Lsn;

@@ -35,6 +35,8 @@ import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stre
 import { Heartbeat } from './heartbeat.ts';
 import { prepareSource, type PlannedSnapshot, type PreparedSource } from './prepare-source.ts';
 import { readSnapshotChunks, type SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+import { IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, type IncrementalState } from '../snapshot/incremental-snapshot.ts';
+import { incrementalStateFileFor, SnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import { SlotHealthMonitor } from './slot-health.ts';
 import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
 import { TextAssembler } from '../assemble/text-assembler.ts';
@@ -88,6 +90,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private snapshot: PlannedSnapshot | undefined;
   private snapshotProgress: SnapshotProgress | undefined;
   private readonly converter: ValueConverter;
+  /** Incremental snapshots on signals (undefined when signals are off). */
+  private readonly incremental: IncrementalSnapshot | undefined;
 
   private constructor(init: PreparedSource & { options: ChangeStreamOptions }) {
     this.options = init.options;
@@ -129,6 +133,23 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       memoryBudgetBytes: init.options.memoryBudgetBytes ?? 64 * 1024 * 1024,
       ...(init.options.spillDir ? { spillDir: init.options.spillDir } : {}),
     };
+    const snapshotOptions = init.options.snapshot;
+    if (snapshotOptions?.signals !== false) {
+      this.incremental = new IncrementalSnapshot({
+        slot: init.slot,
+        publication: init.publication,
+        serverVersionNum: init.server.versionNum,
+        chunkSize: snapshotOptions?.incrementalChunkSize ?? 1024,
+        ...(snapshotOptions?.keys ? { keys: snapshotOptions.keys } : {}),
+        identity: this.identity,
+        converter,
+        openSql: init.openSql,
+        emitMessage: async (prefix, content) => { await init.sql.query('SELECT pg_logical_emit_message(false, $1, $2)', [prefix, content]); },
+        stateFile: snapshotOptions?.stateFile ? new SnapshotStateFile<IncrementalState>(incrementalStateFileFor(snapshotOptions.stateFile)) : undefined,
+        onNotice: (message) => init.options.onNotice?.(message),
+        ...(snapshotOptions?.onIncrementalProgress ? { onProgress: snapshotOptions.onIncrementalProgress } : {}),
+      });
+    }
     const plugin = init.options.plugin ?? 'pgoutput';
     this.decoder = plugin === 'pgoutput'
       ? new PgOutputStreamDecoder(new TransactionAssembler({ relations, ...budget, onSchemaMessage: (message) => this.onSchemaMessage(message) }))
@@ -164,6 +185,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.statusTimer.unref();
     this.heartbeat?.start();
     this.slotHealth.start();
+    this.incremental?.start();
   }
 
   /**
@@ -311,7 +333,23 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
           // Acknowledging a message's own LSN would replay it after a restart
           // (decoding resumes at records >= the confirmed position): ack one past it.
           const ackLsn = entry.lsn === undefined ? undefined : entry.lsn + 1n;
-          if (entry.item.message!.prefix === this.heartbeatPrefix && !this.deliverHeartbeats) {
+          const prefix = entry.item.message!.prefix;
+          if ((prefix === SIGNAL_PREFIX || prefix === WATERMARK_PREFIX) && entry.lsn !== undefined) {
+            // pgcdc's own control messages (any slot's): never delivered as events.
+            const chunk = this.incremental === undefined ? undefined
+              : prefix === SIGNAL_PREFIX ? void this.incremental.onSignal(entry.item.message!.content, entry.lsn)
+              : this.incremental.onWatermark(entry.item.message!.content, entry.lsn);
+            if (chunk === undefined) {
+              this.tracker.register(ackLsn).confirm();
+              continue;
+            }
+            // A chunk's rows, at its high watermark: acknowledged like the events around them.
+            const result = this.pipeline(chunk.events, undefined);
+            const batch = this.makeBatch(result.events, result.deadLetters, ackLsn, chunk.onConfirmed);
+            if (batch) yield batch;
+            continue;
+          }
+          if (prefix === this.heartbeatPrefix && !this.deliverHeartbeats) {
             // Our own heartbeat: its only job is to move the slot.
             this.tracker.register(ackLsn).confirm();
             continue;
@@ -382,7 +420,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     const queued = transaction.buffer.count;
     let consumed = 0;
     try {
-      for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.pipeline)) {
+      const incremental = this.incremental;
+      const observe = incremental?.active ? (xid: number | undefined, events: readonly ChangeEvent[]) => incremental.observe(xid, events) : undefined;
+      for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.pipeline, observe)) {
         consumed += chunk.items;
         this.queuedItems -= chunk.items;
         // Only the last batch carries the transaction's end LSN: confirming it (after
@@ -461,6 +501,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       walStatus: this.slotHealth.walStatus,
       heartbeatsSent: this.heartbeat?.sent ?? 0,
       snapshot: this.snapshotProgress,
+      incrementalSnapshot: this.incremental?.progress,
     };
   }
 
@@ -475,6 +516,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       if (this.statusTimer) clearInterval(this.statusTimer);
       await this.heartbeat?.stop();
       await this.slotHealth.stop();
+      await this.incremental?.close();
       this.session.sendStatus(this.tracker.safeLsn);
       await this.replication.close();
       this.decoder.reset();

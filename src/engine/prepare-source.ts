@@ -46,6 +46,8 @@ export interface PreparedSource {
   /** pgcdc created the publication for a slot that already existed (see change-stream onEnd). */
   publicationNewerThanSlot: boolean;
   snapshot: PlannedSnapshot | undefined;
+  /** Opens another SQL connection to the same server (incremental snapshot chunks). */
+  openSql: () => Promise<SqlConnection>;
 }
 
 export async function prepareSource(options: ChangeStreamOptions): Promise<PreparedSource> {
@@ -124,7 +126,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
         options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(startLsn)}${exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
       }
     }
-    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot };
+    const openSql = () => SqlConnection.open(target, context);
+    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
   } catch (error) {
     await snapshotSql?.close();
     await replication?.close();

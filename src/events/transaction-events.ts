@@ -22,6 +22,8 @@ export async function* transactionEventChunks(
   identity: SourceIdentity,
   batchSize: number,
   pipeline: Pipeline,
+  /** Sees every chunk's events as built, before the transforms (the incremental snapshot's window). */
+  observe?: (xid: number | undefined, events: readonly ChangeEvent[]) => void,
 ): AsyncGenerator<EventChunk> {
   const builder = new TransactionEventBuilder(identity, transaction);
   // Transforms see the transaction's messages before its first event (audit context).
@@ -31,6 +33,7 @@ export async function* transactionEventChunks(
     const now = Date.now();
     const events = new Array<ChangeEvent>(items.length);
     for (let i = 0; i < items.length; i++) events[i] = builder.build(items[i]!, now);
+    observe?.(transaction.xid, events);
     const result = pipeline(events, scope);
     if (previous !== undefined) yield previous;
     previous = { events: result.events, deadLetters: result.deadLetters, items: items.length, last: false };

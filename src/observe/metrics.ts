@@ -59,6 +59,14 @@ export class StreamMetrics {
     gauge('pgcdc_snapshot_tables_done', 'Tables the initial snapshot has finished', (s) => s.snapshot?.tablesDone);
     gauge('pgcdc_snapshot_done', '1 once the initial snapshot is complete', (s) => (s.snapshot === undefined ? undefined : s.snapshot.done ? 1 : 0));
     new Gauge({
+      name: 'pgcdc_incremental_snapshot_rows', help: 'Rows of the incremental snapshot confirmed so far, per table', labelNames: ['slot', 'table'], registers: [registry],
+      collect() {
+        const progress = stats().incrementalSnapshot;
+        if (progress !== undefined) this.set({ slot, table: progress.table }, progress.rows);
+      },
+    });
+    gauge('pgcdc_incremental_snapshot_tables_queued', 'Tables the incremental snapshot has still to finish (the one being read included)', (s) => s.incrementalSnapshot?.tablesQueued);
+    new Gauge({
       name: 'pgcdc_slot_wal_status', help: "The slot's wal_status (1 for the current one)", labelNames: ['slot', 'status'], registers: [registry],
       collect() {
         const current = stats().walStatus;

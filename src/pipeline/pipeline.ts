@@ -14,6 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
@@ -43,6 +44,7 @@ export interface PipelineEvents {
   error: [Error];
   notice: [string];
   snapshot: [SnapshotProgress & { name: string }];
+  incrementalSnapshot: [IncrementalProgress & { name: string }];
 }
 
 export class Pipeline extends EventEmitter<PipelineEvents> {
@@ -141,6 +143,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         ...(c.snapshot.tables ? { tables: c.snapshot.tables } : {}),
         ...(c.snapshot.keys ? { keys: c.snapshot.keys } : {}),
         onProgress: (progress) => this.emit('snapshot', { name: this.name, ...progress }),
+        signals: c.snapshot.signals,
+        incrementalChunkSize: c.snapshot.incrementalChunkSize,
+        onIncrementalProgress: (progress) => this.emit('incrementalSnapshot', { name: this.name, ...progress }),
       },
       onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
     };

@@ -29,23 +29,29 @@ export function defaultSnapshotStateFile(slot: string, base = '.'): string {
   return join(base, '.pgcdc', `${slot}.snapshot.json`);
 }
 
-export class SnapshotStateFile {
+/** `<state>.incremental.json` beside the initial snapshot's state file: the incremental snapshot's queue and progress. */
+export function incrementalStateFileFor(snapshotStateFile: string): string {
+  return `${snapshotStateFile.replace(/(\.snapshot)?\.json$/, '')}.incremental.json`;
+}
+
+/** A snapshot's state (initial: SnapshotState; incremental: IncrementalState) in a JSON file. */
+export class SnapshotStateFile<State = SnapshotState> {
   readonly path: string;
 
   constructor(path: string) {
     this.path = path;
   }
 
-  read(): SnapshotState | undefined {
+  read(): State | undefined {
     if (!existsSync(this.path)) return undefined;
     try {
-      return JSON.parse(readFileSync(this.path, 'utf8')) as SnapshotState;
+      return JSON.parse(readFileSync(this.path, 'utf8')) as State;
     } catch (error) {
       throw new CdcError('PGCDC_SNAPSHOT', `snapshot state ${this.path} is unreadable (${(error as Error).message}); delete it to snapshot again from the start`, { cause: error });
     }
   }
 
-  write(state: SnapshotState): void {
+  write(state: State): void {
     mkdirSync(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.tmp`;
     const fd = openSync(temporary, 'w');

@@ -30,6 +30,13 @@ export function registerRun(program: Command): void {
         pipeline.on('notice', (message) => log.info(message, { pipeline: pipeline.name }));
         pipeline.on('retry', ({ name, attempt, delayMs, error }) => log.warn(`${name}: ${error.message}; retry ${attempt} in ${delayMs} ms`, { pipeline: name, attempt, delayMs, code: (error as { code?: string }).code }));
         pipeline.on('error', (error) => { failures.push(error); void stopAll(); });
+        let lastIncrementalLog = 0;
+        pipeline.on('incrementalSnapshot', ({ name, table, rows, estimatedRows, tablesQueued }) => {
+          // At most every 10 s: a chunk is confirmed every few milliseconds.
+          if (Date.now() - lastIncrementalLog < 10_000) return;
+          lastIncrementalLog = Date.now();
+          log.info(`${name}: incremental snapshot of ${table}: ${rows} rows${estimatedRows > 0 ? ` of about ${estimatedRows}` : ''}, ${tablesQueued} table(s) queued`, { pipeline: name, table, rows, estimatedRows, tablesQueued });
+        });
         pipeline.on('snapshot', snapshotProgressReporter(process.stderr.isTTY === true, {
           line: (text) => process.stderr.write(text),
           log: (text, fields) => log.info(text, fields),

@@ -1,0 +1,442 @@
+/**
+ * Incremental snapshots, DBLog-style (Debezium's semantics): a table is re-read
+ * in key-ordered chunks while streaming goes on, and each chunk is merged into
+ * the stream so that a consumer applying events in order ends with the table.
+ *
+ * Per chunk (reader: its own read-only connection; emitter: the stream's SQL connection):
+ *
+ *   reader:  BEGIN REPEATABLE READ READ ONLY; SELECT pg_current_snapshot()   -- snapshot S taken
+ *   emitter: pg_logical_emit_message(false, 'pgcdc.watermark', low)        -- L, in the WAL after S
+ *   reader:  SELECT ... WHERE key > last ORDER BY key LIMIT n               -- the chunk, as of S
+ *   emitter: pg_logical_emit_message(false, 'pgcdc.watermark', high)       -- H
+ *   reader:  COMMIT
+ *
+ * The reader is read-only so that a signal's `where` condition cannot change data.
+ *
+ * On the stream side the chunk's rows are held until H arrives, then emitted
+ * there as `op: "r"` events (source.snapshot "incremental"), minus every row
+ * whose key the stream changed in a way S did not see:
+ * - any change between L and H: its transaction committed after S was taken
+ *   (a transaction S sees committed before S, so before L), so the streamed
+ *   change is newer than the chunk's row: the stream wins;
+ * - a change just before L from a transaction S does not see (committed between
+ *   taking S and writing L, or still finishing its commit when S was taken): the
+ *   stream already delivered the newer state, so the older row must not follow
+ *   it. These are found by transaction id against S (xmin, xmax, in-progress
+ *   list) in the last RECENT_LIMIT changes of the table before L.
+ * Changes after H come after the row in the stream, as they should. Rows are
+ * emitted at H, so they are acknowledged like any other event at that position.
+ *
+ * Signals are logical decoding messages with prefix `pgcdc.signal` (no signal
+ * table to create); watermarks carry the slot's name and a random token per
+ * chunk, so other slots and a restarted pgcdc ignore them. Progress (the table
+ * queue and the last confirmed key) is saved once a chunk's events are
+ * confirmed; after a crash the unconfirmed chunk is read again.
+ */
+import { randomUUID } from 'node:crypto';
+import { CdcError } from '../core/errors.ts';
+import type { JsonObject } from '../core/json.ts';
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
+import type { TextConverter, ValueConverter } from '../decode/values/convert.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import type { SourceIdentity } from '../events/event-builder.ts';
+import { buildSnapshotEvent } from '../events/snapshot-event.ts';
+import { parseTableName } from '../source/publications.ts';
+import type { SqlConnection } from '../source/sql-connection.ts';
+import { chunkQuery, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
+import type { SnapshotStateFile } from './snapshot-state.ts';
+
+export const SIGNAL_PREFIX = 'pgcdc.signal';
+export const WATERMARK_PREFIX = 'pgcdc.watermark';
+
+/** Changes of the table remembered from before a chunk's low watermark (see above). */
+const RECENT_LIMIT = 10_000;
+/** After a failed chunk read (connection lost, ...), try again after this long. */
+const RETRY_MS = 5_000;
+
+export type SnapshotSignal =
+  | { type: 'execute-snapshot'; tables: string[]; where?: string; slot?: string }
+  | { type: 'stop-snapshot'; tables?: string[]; slot?: string }
+  | { type: 'pause-snapshot'; slot?: string }
+  | { type: 'resume-snapshot'; slot?: string };
+
+/** Parses a `pgcdc.signal` message; throws PGCDC_BAD_SIGNAL with what was expected. */
+export function parseSignal(content: string): SnapshotSignal {
+  let value: unknown;
+  try {
+    value = JSON.parse(content);
+  } catch {
+    throw new CdcError('PGCDC_BAD_SIGNAL', `signal is not JSON: ${content.slice(0, 120)}`);
+  }
+  const v = value as Record<string, unknown>;
+  const slot = typeof v.slot === 'string' ? { slot: v.slot } : {};
+  const tables = Array.isArray(v.tables) && v.tables.every((t) => typeof t === 'string' && t.length > 0) ? v.tables as string[] : undefined;
+  switch (v?.type) {
+    case 'execute-snapshot':
+      if (tables === undefined || tables.length === 0) throw new CdcError('PGCDC_BAD_SIGNAL', 'execute-snapshot needs "tables": ["schema.table", ...]');
+      if (v.where !== undefined && typeof v.where !== 'string') throw new CdcError('PGCDC_BAD_SIGNAL', '"where" must be an SQL condition as a string');
+      return { type: 'execute-snapshot', tables, ...(typeof v.where === 'string' && v.where.trim() ? { where: v.where } : {}), ...slot };
+    case 'stop-snapshot':
+      return { type: 'stop-snapshot', ...(tables ? { tables } : {}), ...slot };
+    case 'pause-snapshot':
+    case 'resume-snapshot':
+      return { type: v.type, ...slot };
+    default:
+      throw new CdcError('PGCDC_BAD_SIGNAL', `unknown signal type ${JSON.stringify(v?.type)}; expected execute-snapshot, stop-snapshot, pause-snapshot or resume-snapshot`);
+  }
+}
+
+/** What is saved between runs: the queue of tables and how far the first one is confirmed. */
+export interface IncrementalState {
+  slot: string;
+  /** The last signal handled: a replay of it after a restart is ignored. */
+  signalLsn?: string;
+  paused: boolean;
+  tables: Array<{ name: string; where?: string; after?: Array<string | null>; rows: number }>;
+}
+
+export interface IncrementalProgress {
+  table: string;
+  rows: number;
+  estimatedRows: number;
+  tablesQueued: number;
+  paused: boolean;
+  /** The table's last chunk was confirmed. */
+  tableDone: boolean;
+}
+
+export interface IncrementalSnapshotOptions {
+  slot: string;
+  publication: string;
+  serverVersionNum: number;
+  chunkSize: number;
+  keys?: Record<string, string[]>;
+  identity: SourceIdentity;
+  converter: ValueConverter;
+  /** Opens the reader's connection. */
+  openSql: () => Promise<SqlConnection>;
+  /** Writes a non-transactional logical decoding message (the watermarks) now. */
+  emitMessage: (prefix: string, content: string) => Promise<void>;
+  stateFile: SnapshotStateFile<IncrementalState> | undefined;
+  onNotice: (message: string) => void;
+  onProgress?: (progress: IncrementalProgress) => void;
+}
+
+/** A transaction snapshot as pg_current_snapshot() gives it, reduced to 32-bit xids (what pgoutput sends). */
+interface XidSnapshot {
+  xmin: number;
+  xmax: number;
+  inProgress: Set<number>;
+}
+
+/** The chunk being merged: read (or being read) on the SQL side, waiting for its watermarks on the stream side. */
+interface OpenChunk {
+  token: string;
+  table: SnapshotTable;
+  /** Row keys changed by the stream since the low watermark. */
+  window: Set<string> | undefined;
+  /** Set once the SELECT returned (always before the high watermark is written). */
+  read: { rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; snapshot: XidSnapshot; lastKey: Array<string | null>; tableDone: boolean } | undefined;
+}
+
+export interface ChunkEvents {
+  events: ChangeEvent[];
+  /** Call once the events are confirmed: saves progress. */
+  onConfirmed: () => void;
+}
+
+export class IncrementalSnapshot {
+  private readonly options: IncrementalSnapshotOptions;
+  private state: IncrementalState;
+  /** Where reading goes on (ahead of the confirmed state): table index in the queue and last key read. */
+  private cursor: { name: string; after: Array<string | null> | undefined } | undefined;
+  private chunk: OpenChunk | undefined;
+  private sql: SqlConnection | undefined;
+  private reading = false;
+  /** Tables read to their end whose last chunk is not confirmed yet: not read again meanwhile. */
+  private readonly readToEnd = new Set<string>();
+  private retryTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly tables = new Map<string, SnapshotTable>();
+  /** (xid, key) of the table's changes before the open chunk's low watermark, newest last. */
+  private recent: Array<{ xid: number | undefined; key: string }> = [];
+  /** The last confirmed chunk's progress (for stats and metrics). */
+  progress: IncrementalProgress | undefined;
+
+  constructor(options: IncrementalSnapshotOptions) {
+    this.options = options;
+    const saved = options.stateFile?.read();
+    this.state = saved !== undefined && saved.slot === options.slot ? saved : { slot: options.slot, paused: false, tables: [] };
+  }
+
+  /** True while a table is queued (and the stream must watch its changes). */
+  get active(): boolean {
+    return this.state.tables.length > 0;
+  }
+
+  /** Starts (or resumes, after a restart) reading where the saved state says. */
+  start(): void {
+    if (this.active && !this.state.paused) {
+      this.options.onNotice(`resuming the incremental snapshot of ${this.state.tables.map((t) => t.name).join(', ')}`);
+      this.readNextChunk();
+    }
+  }
+
+  /** A `pgcdc.signal` message at `lsn`. */
+  onSignal(content: string, lsn: Lsn): void {
+    if (this.state.signalLsn !== undefined && lsn <= parseLsn(this.state.signalLsn)) return; // replayed after a restart
+    let signal: SnapshotSignal;
+    try {
+      signal = parseSignal(content);
+    } catch (error) {
+      this.options.onNotice(`ignoring signal at ${formatLsn(lsn)}: ${(error as Error).message}`);
+      return;
+    }
+    if (signal.slot !== undefined && signal.slot !== this.options.slot) return;
+    this.state.signalLsn = formatLsn(lsn);
+    switch (signal.type) {
+      case 'execute-snapshot':
+        for (const name of signal.tables) {
+          const t = parseTableName(name);
+          const qualified = `${t.schema}.${t.table}`;
+          if (this.state.tables.some((q) => q.name === qualified)) continue;
+          this.state.tables.push({ name: qualified, ...(signal.where ? { where: signal.where } : {}), rows: 0 });
+        }
+        this.options.onNotice(`incremental snapshot requested: ${signal.tables.join(', ')}${signal.where ? ` where ${signal.where}` : ''}`);
+        break;
+      case 'stop-snapshot': {
+        const stopping = signal.tables?.map((name) => { const t = parseTableName(name); return `${t.schema}.${t.table}`; });
+        this.state.tables = stopping === undefined ? [] : this.state.tables.filter((t) => !stopping.includes(t.name));
+        if (this.cursor !== undefined && !this.state.tables.some((t) => t.name === this.cursor!.name)) this.cursor = undefined;
+        for (const name of this.readToEnd) if (!this.state.tables.some((t) => t.name === name)) this.readToEnd.delete(name);
+        this.options.onNotice(`incremental snapshot stopped${stopping ? ` for ${stopping.join(', ')}` : ''}`);
+        break;
+      }
+      case 'pause-snapshot':
+        this.state.paused = true;
+        this.options.onNotice('incremental snapshot paused');
+        break;
+      case 'resume-snapshot':
+        this.state.paused = false;
+        this.options.onNotice('incremental snapshot resumed');
+        break;
+    }
+    // Saved now: the signal's position may be acknowledged before any chunk is.
+    this.save();
+    this.readNextChunk();
+  }
+
+  /**
+   * Watches a committed transaction's changes (before transforms): keys changed
+   * inside an open chunk's window lose against the stream.
+   */
+  observe(xid: number | undefined, events: readonly ChangeEvent[]): void {
+    const table = this.chunk?.table ?? (this.cursor ? this.tables.get(this.cursor.name) : undefined);
+    if (table === undefined) return;
+    const window = this.chunk?.window;
+    for (const event of events) {
+      if (event.source.table !== table.table || event.source.schema !== table.schema) continue;
+      for (const row of [event.before, event.after]) {
+        if (row === null || row === undefined) continue;
+        const key = keyText(table, row);
+        if (key === undefined) continue;
+        if (window !== undefined) window.add(key);
+        else {
+          this.recent.push({ xid, key });
+          if (this.recent.length > RECENT_LIMIT) this.recent.splice(0, this.recent.length - RECENT_LIMIT);
+        }
+      }
+    }
+  }
+
+  /** A `pgcdc.watermark` message at `lsn`: at a chunk's high watermark, its rows to emit there. */
+  onWatermark(content: string, lsn: Lsn): ChunkEvents | undefined {
+    let mark: { slot?: string; token?: string; mark?: string };
+    try { mark = JSON.parse(content) as typeof mark; } catch { return undefined; }
+    const chunk = this.chunk;
+    if (mark.slot !== this.options.slot || chunk === undefined || mark.token !== chunk.token) return undefined; // another slot's, or from before a restart
+    if (mark.mark === 'low') {
+      chunk.window = new Set();
+      return undefined;
+    }
+    if (mark.mark !== 'high' || chunk.read === undefined) return undefined;
+    const { rows, snapshot, lastKey, tableDone } = chunk.read;
+    const window = chunk.window ?? new Set<string>();
+    // Before the low watermark, only changes S did not see beat the chunk's rows.
+    for (const change of this.recent) if (change.xid !== undefined && !visibleIn(snapshot, change.xid)) window.add(change.key);
+    this.recent = [];
+    this.chunk = undefined;
+    const table = chunk.table;
+    const now = Date.now();
+    const events: ChangeEvent[] = [];
+    for (const r of rows) {
+      if (window.has(r.keyText)) continue;
+      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, r.row, r.key, lsn, now, 'incremental'));
+    }
+    const name = `${table.schema}.${table.table}`;
+    // Reading goes on at once; what is saved follows the confirms.
+    if (this.cursor?.name === name) this.cursor = tableDone ? undefined : { name, after: lastKey };
+    if (tableDone) {
+      this.tables.delete(name);
+      this.readToEnd.add(name);
+    }
+    const emitted = events.length;
+    this.readNextChunk();
+    return {
+      events,
+      onConfirmed: () => {
+        const entry = this.state.tables.find((t) => t.name === name);
+        if (entry === undefined) return; // stopped meanwhile
+        entry.after = lastKey;
+        entry.rows += emitted;
+        if (tableDone) {
+          this.state.tables = this.state.tables.filter((t) => t !== entry);
+          this.readToEnd.delete(name);
+          this.options.onNotice(`incremental snapshot of ${name} done: ${entry.rows} rows`);
+        }
+        this.save();
+        this.progress = { table: name, rows: entry.rows, estimatedRows: table.estimatedRows, tablesQueued: this.state.tables.length, paused: this.state.paused, tableDone };
+        this.options.onProgress?.(this.progress);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    const sql = this.sql;
+    this.sql = undefined;
+    await sql?.close();
+  }
+
+  private save(): void {
+    this.options.stateFile?.write(this.state);
+  }
+
+  /** Starts reading the next chunk unless one is open, paused, or nothing is queued. */
+  private readNextChunk(): void {
+    if (this.closed || this.reading || this.chunk !== undefined || this.state.paused) return;
+    // The table being read goes on; otherwise the first queued one not yet read to its end.
+    const next = this.state.tables.find((t) => t.name === this.cursor?.name) ?? this.state.tables.find((t) => !this.readToEnd.has(t.name));
+    if (next === undefined) return;
+    if (this.cursor === undefined || this.cursor.name !== next.name) this.cursor = { name: next.name, after: next.after };
+    this.reading = true;
+    const cursor = this.cursor;
+    this.readChunk(next.name, next.where, cursor.after)
+      .then(() => {
+        this.reading = false;
+        // The high watermark may have been merged before COMMIT returned: go on from here then.
+        this.readNextChunk();
+      })
+      .catch((error: Error) => {
+        this.reading = false;
+        this.chunk = undefined;
+        if (this.closed) return;
+        if (error instanceof CdcError && error.code === 'PGCDC_SNAPSHOT') {
+          // This table cannot be read (no key, gone, bad condition): drop it, go on with the rest.
+          this.options.onNotice(`incremental snapshot of ${next.name} skipped: ${error.message}`);
+          this.state.tables = this.state.tables.filter((t) => t.name !== next.name);
+          this.cursor = undefined;
+          this.save();
+          this.readNextChunk();
+          return;
+        }
+        this.options.onNotice(`incremental snapshot chunk of ${next.name} failed (${error.message}); trying again in ${RETRY_MS / 1000} s`);
+        const sql = this.sql;
+        this.sql = undefined;
+        void sql?.close().catch(() => undefined);
+        this.retryTimer = setTimeout(() => this.readNextChunk(), RETRY_MS);
+        this.retryTimer.unref();
+      });
+  }
+
+  private async readChunk(name: string, where: string | undefined, after: Array<string | null> | undefined): Promise<void> {
+    this.sql ??= await this.options.openSql();
+    const sql = this.sql;
+    let table = this.tables.get(name);
+    if (table === undefined) {
+      [table] = await snapshotTables(sql, {
+        publication: this.options.publication, tables: [name], serverVersionNum: this.options.serverVersionNum,
+        ...(this.options.keys ? { keys: this.options.keys } : {}),
+      });
+      this.tables.set(name, table!);
+    }
+    const chunk: OpenChunk = { token: randomUUID(), table: table!, window: undefined, read: undefined };
+    const watermark = (mark: 'low' | 'high') => this.options.emitMessage(WATERMARK_PREFIX, JSON.stringify({ slot: this.options.slot, token: chunk.token, mark }));
+    await sql.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    try {
+      // The first statement takes the transaction's snapshot S; the low watermark is written after it.
+      const [current] = await sql.query<{ snapshot: string }>(`SELECT ${this.options.serverVersionNum >= 130000 ? 'pg_current_snapshot()' : 'txid_current_snapshot()'}::text AS snapshot`);
+      this.chunk = chunk;
+      await watermark('low');
+      const read = await readRows(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
+      chunk.read = { ...read, snapshot: parseSnapshot(current!.snapshot) };
+      await watermark('high');
+      await sql.query('COMMIT');
+    } catch (error) {
+      await sql.query('ROLLBACK').catch(() => undefined);
+      if (isSqlProblem(error)) throw new CdcError('PGCDC_SNAPSHOT', `cannot read ${name}${where ? ` where ${where}` : ''}: ${(error as Error).message}`, { cause: error });
+      throw error;
+    }
+  }
+}
+
+async function readRows(
+  sql: SqlConnection, table: SnapshotTable, after: Array<string | null> | undefined, limit: number, where: string | undefined, converter: ValueConverter,
+): Promise<{ rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; lastKey: Array<string | null>; tableDone: boolean }> {
+  const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
+  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where);
+  const result = await sql.queryText(query.text, query.values);
+  const visible = table.columns.length;
+  const converters: TextConverter[] = result.columns.map((c) => converter.converterFor(c.typeOid));
+  const names = result.columns.map((c) => c.name);
+  const keyIndexes = table.key.map((k) => names.indexOf(k.name));
+  const rows = result.rows.map((values) => {
+    const row: JsonObject = {};
+    for (let i = 0; i < visible; i++) row[names[i]!] = values[i] === null || values[i] === undefined ? null : converters[i]!(values[i]!);
+    const key: JsonObject = {};
+    keyIndexes.forEach((index, k) => { key[table.key[k]!.name] = values[index] === null || values[index] === undefined ? null : converters[index]!(values[index]!); });
+    return { row, key, keyText: keyText(table, key)! };
+  });
+  const last = result.rows[result.rows.length - 1];
+  return {
+    rows,
+    lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
+    tableDone: result.rows.length < limit,
+  };
+}
+
+/** The row's key as one comparable string (stream rows and chunk rows go through the same converters). */
+function keyText(table: SnapshotTable, row: JsonObject): string | undefined {
+  let text = '';
+  for (const k of table.key) {
+    if (!(k.name in row)) return undefined;
+    text += `${JSON.stringify(row[k.name])}\u0000`;
+  }
+  return text;
+}
+
+/** "xmin:xmax:xip,..." (xid8 or txid, with epoch) → 32-bit xids as pgoutput sends them. */
+function parseSnapshot(text: string): XidSnapshot {
+  const [xmin, xmax, xip] = text.split(':');
+  const low32 = (x: string) => Number(BigInt(x) & 0xffffffffn);
+  return { xmin: low32(xmin!), xmax: low32(xmax!), inProgress: new Set((xip ?? '').split(',').filter(Boolean).map(low32)) };
+}
+
+/** xid a precedes b, modulo 2^32 (TransactionIdPrecedes). */
+function precedes(a: number, b: number): boolean {
+  return ((a - b) | 0) < 0;
+}
+
+/** Whether S saw the transaction's changes (committed before S was taken). */
+function visibleIn(snapshot: XidSnapshot, xid: number): boolean {
+  if (precedes(xid, snapshot.xmin)) return true;
+  if (!precedes(xid, snapshot.xmax)) return false;
+  return !snapshot.inProgress.has(xid);
+}
+
+/** An error from the server about the query itself (bad WHERE, missing column), not the connection. */
+function isSqlProblem(error: unknown): boolean {
+  const codes = [(error as { code?: unknown }).code, (error as { cause?: { code?: unknown } }).cause?.code];
+  return codes.some((code) => typeof code === 'string' && /^(42|22|25)/.test(code));
+}
