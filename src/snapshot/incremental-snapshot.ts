@@ -68,10 +68,11 @@ export function parseSignal(content: string): SnapshotSignal {
   } catch {
     throw new CdcError('PGCDC_BAD_SIGNAL', `signal is not JSON: ${content.slice(0, 120)}`);
   }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CdcError('PGCDC_BAD_SIGNAL', 'a signal is a JSON object: {"type":"execute-snapshot","tables":["schema.table"]}');
   const v = value as Record<string, unknown>;
   const slot = typeof v.slot === 'string' ? { slot: v.slot } : {};
   const tables = Array.isArray(v.tables) && v.tables.every((t) => typeof t === 'string' && t.length > 0) ? v.tables as string[] : undefined;
-  switch (v?.type) {
+  switch (v.type) {
     case 'execute-snapshot':
       if (tables === undefined || tables.length === 0) throw new CdcError('PGCDC_BAD_SIGNAL', 'execute-snapshot needs "tables": ["schema.table", ...]');
       if (v.where !== undefined && typeof v.where !== 'string') throw new CdcError('PGCDC_BAD_SIGNAL', '"where" must be an SQL condition as a string');
@@ -82,7 +83,7 @@ export function parseSignal(content: string): SnapshotSignal {
     case 'resume-snapshot':
       return { type: v.type, ...slot };
     default:
-      throw new CdcError('PGCDC_BAD_SIGNAL', `unknown signal type ${JSON.stringify(v?.type)}; expected execute-snapshot, stop-snapshot, pause-snapshot or resume-snapshot`);
+      throw new CdcError('PGCDC_BAD_SIGNAL', `unknown signal type ${JSON.stringify(v.type)}; expected execute-snapshot, stop-snapshot, pause-snapshot or resume-snapshot`);
   }
 }
 
@@ -200,6 +201,7 @@ export class IncrementalSnapshot {
           const t = parseTableName(name);
           const qualified = `${t.schema}.${t.table}`;
           if (this.state.tables.some((q) => q.name === qualified)) continue;
+          this.readToEnd.delete(qualified);
           this.state.tables.push({ name: qualified, ...(signal.where ? { where: signal.where } : {}), rows: 0 });
         }
         this.options.onNotice(`incremental snapshot requested: ${signal.tables.join(', ')}${signal.where ? ` where ${signal.where}` : ''}`);
@@ -278,7 +280,7 @@ export class IncrementalSnapshot {
     if (this.cursor?.name === name) this.cursor = tableDone ? undefined : { name, after: lastKey };
     if (tableDone) {
       this.tables.delete(name);
-      this.readToEnd.add(name);
+      if (this.state.tables.some((t) => t.name === name)) this.readToEnd.add(name);
     }
     const emitted = events.length;
     this.readNextChunk();
