@@ -4,11 +4,16 @@
  * size (`path` → `path.1`, `path.2`, ...). A re-delivered batch after a crash is
  * appended again: readers deduplicate on the event id (in each line's `id`).
  *
+ * A crash in the middle of a write (a killed process gets a short write, a
+ * machine losing power keeps part of it) leaves a line without its newline at
+ * the end. It was never confirmed (confirmation follows the fsync), so at open
+ * it is cut off: appending after it would glue two records into one bad line.
+ *
  * The write and the fsync run on libuv's thread pool, not on the main thread:
  * while the disk syncs, the pipeline prepares the next group (read-ahead), which
  * a blocking fsyncSync would stall.
  */
-import { closeSync, existsSync, fsync, openSync, renameSync, statSync, write } from 'node:fs';
+import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
@@ -36,8 +41,8 @@ export class FileSink implements Sink {
 
   async open(): Promise<void> {
     try {
+      this.size = repairTornTail(this.options.path);
       this.fd = openSync(this.options.path, 'a', 0o640);
-      this.size = statSync(this.options.path).size;
     } catch (error) {
       throw new SinkError(`cannot open ${this.options.path} for appending: ${(error as Error).message}; check the sink path`, { retriable: false, cause: error });
     }
@@ -72,5 +77,40 @@ export class FileSink implements Sink {
   async close(): Promise<void> {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
+  }
+}
+
+/**
+ * Cuts an unterminated last line (an unconfirmed, torn write) off the file, if
+ * any; returns the file's size afterwards (0 when it does not exist).
+ */
+export function repairTornTail(path: string): number {
+  if (!existsSync(path)) return 0;
+  const size = statSync(path).size;
+  if (size === 0) return 0;
+  const fd = openSync(path, 'r+');
+  try {
+    const block = Buffer.alloc(64 * 1024);
+    let end = size;
+    // Find the last newline, reading backwards.
+    while (end > 0) {
+      const start = Math.max(0, end - block.length);
+      const length = readSync(fd, block, 0, end - start, start);
+      const last = block.subarray(0, length).lastIndexOf(10);
+      if (last >= 0) {
+        const keep = start + last + 1;
+        if (keep < size) {
+          ftruncateSync(fd, keep);
+          fsyncSync(fd);
+        }
+        return keep;
+      }
+      end = start;
+    }
+    ftruncateSync(fd, 0);
+    fsyncSync(fd);
+    return 0;
+  } finally {
+    closeSync(fd);
   }
 }

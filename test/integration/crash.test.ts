@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { startCli } from '../support/cli.ts';
+import { jsonLines } from '../support/json-lines.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
@@ -69,7 +70,7 @@ retry: { initialDelay: 100ms, maxDelay: 1s }
   await writer;
 
   const expected = (await server.query<{ id: string }>('SELECT id::text FROM ticks ORDER BY id')).map((r) => Number(r.id));
-  const readEvents = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as { id: string; op: string; after: { id: number } }) : []);
+  const readEvents = () => jsonLines<{ id: string; op: string; after: { id: number } }>(out);
   const until = Date.now() + 30_000;
   let events = readEvents();
   while (new Set(events.map((e) => e.after.id)).size < expected.length && Date.now() < until) {

@@ -14,6 +14,7 @@ import type { ChangeEvent } from '../../src/events/change-event.ts';
 import type { IncrementalProgress } from '../../src/snapshot/incremental-snapshot.ts';
 import { configWriter, runCli, startCli, stopGracefully } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
+import { jsonLines } from '../support/json-lines.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 
@@ -225,7 +226,7 @@ heartbeat: false
 metrics: { port: ${port} }
 `);
     const env = { DATABASE_URL: server.url() };
-    const readsIn = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent).filter((e) => e.op === 'r') : []);
+    const readsIn = () => jsonLines<ChangeEvent>(out).filter((e) => e.op === 'r');
     let running = startCli(['run', '--config', config], env);
     await eventually('the slot', async () => (await server.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = 'big'`))[0]!.n, (n) => n === 1);
     const sent = await runCli(['snapshot', server.url(), '--table', 'public.big']);

@@ -8,6 +8,7 @@ import pg from 'pg';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { runCli, startCli } from '../support/cli.ts';
+import { jsonLines } from '../support/json-lines.ts';
 import { collectEvents, eventually } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
@@ -22,7 +23,7 @@ after(async () => {
   await server?.stop();
 });
 
-const lines = (file: string): ChangeEvent[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
+const lines = (file: string): ChangeEvent[] => jsonLines<ChangeEvent>(file);
 
 describe('initial snapshot', () => {
   test("snapshot and stream meet exactly: rows inserted by a concurrent writer while the slot is created appear once, as 'r' or as 'c', never both, never neither", async () => {
