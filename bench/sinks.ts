@@ -276,7 +276,9 @@ async function main(): Promise<void> {
       writeFileSync(config, `source: { url: "${server.url()}", slot: b_${name}, publication: bench_pub, createSlot: false }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
       const started = process.hrtime.bigint();
       const cpuBefore = cpuByCommand();
-      const child = spawn(node, [...shebangFlags, ...PGCDC_NODE_FLAGS, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', 'ignore', 'ignore'], cwd: dir });
+      // Output kept beside the config (node flags such as --trace-gc print to stdout).
+      const output = openSync(join(dir, `${name}.out`), 'w');
+      const child = spawn(node, [...shebangFlags, ...PGCDC_NODE_FLAGS, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', output, output], cwd: dir });
       await waitFor(`${name} to hold every change`, done, 600_000);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       cpu[name] = cpuDelta(cpuBefore, cpuByCommand());
