@@ -46,6 +46,8 @@ interface PendingBatch {
   settle: () => void;
 }
 
+const PUBACK_START = Buffer.from('{"stream"');
+
 /** The part of nats-core's protocol handler the raw path uses (internal API, version pinned). */
 interface RawProtocol {
   sendCommand(command: Uint8Array): void;
@@ -166,8 +168,8 @@ export class NatsSink implements Sink {
       batch.noStream = true;
     } else {
       // A PubAck is {"stream":..,"seq":..[,"duplicate":true]}; a failure is {"error":{..}}.
-      // Only the first bytes are decoded on the hot path.
-      if (!(msg.data[0] === 0x7b && msg.data[2] === 0x73 && this.decoder.decode(msg.data.subarray(0, 9)) === '{"stream"')) {
+      // Only the first bytes are compared on the hot path.
+      if (!PUBACK_START.equals(msg.data.subarray(0, PUBACK_START.length))) {
         const text = this.decoder.decode(msg.data);
         let description = text;
         try { description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? text; } catch { /* keep the raw text */ }

@@ -37,13 +37,13 @@ import { randomUUID } from 'node:crypto';
 import { CdcError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
-import type { TextConverter, ValueConverter } from '../decode/values/convert.ts';
+import type { ValueConverter } from '../decode/values/convert.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import type { SourceIdentity } from '../events/event-builder.ts';
 import { buildSnapshotEvent } from '../events/snapshot-event.ts';
 import { parseTableName } from '../source/publications.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
-import { chunkQuery, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
+import { readKeysetChunk, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotStateFile } from './snapshot-state.ts';
 
 export const SIGNAL_PREFIX = 'pgcdc.signal';
@@ -371,8 +371,9 @@ export class IncrementalSnapshot {
       const [current] = await sql.query<{ snapshot: string }>(`SELECT ${this.options.serverVersionNum >= 130000 ? 'pg_current_snapshot()' : 'txid_current_snapshot()'}::text AS snapshot`);
       this.chunk = chunk;
       await watermark('low');
-      const read = await readRows(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
-      chunk.read = { ...read, snapshot: parseSnapshot(current!.snapshot) };
+      const read = await readKeysetChunk(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
+      const rows = read.rows.map((r) => ({ ...r, keyText: keyText(chunk.table, r.key)! }));
+      chunk.read = { rows, lastKey: read.lastKey, tableDone: read.tableDone, snapshot: parseSnapshot(current!.snapshot) };
       await watermark('high');
       await sql.query('COMMIT');
     } catch (error) {
@@ -381,31 +382,6 @@ export class IncrementalSnapshot {
       throw error;
     }
   }
-}
-
-async function readRows(
-  sql: SqlConnection, table: SnapshotTable, after: Array<string | null> | undefined, limit: number, where: string | undefined, converter: ValueConverter,
-): Promise<{ rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; lastKey: Array<string | null>; tableDone: boolean }> {
-  const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
-  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where);
-  const result = await sql.queryText(query.text, query.values);
-  const visible = table.columns.length;
-  const converters: TextConverter[] = result.columns.map((c) => converter.converterFor(c.typeOid));
-  const names = result.columns.map((c) => c.name);
-  const keyIndexes = table.key.map((k) => names.indexOf(k.name));
-  const rows = result.rows.map((values) => {
-    const row: JsonObject = {};
-    for (let i = 0; i < visible; i++) row[names[i]!] = values[i] === null || values[i] === undefined ? null : converters[i]!(values[i]!);
-    const key: JsonObject = {};
-    keyIndexes.forEach((index, k) => { key[table.key[k]!.name] = values[index] === null || values[index] === undefined ? null : converters[index]!(values[index]!); });
-    return { row, key, keyText: keyText(table, key)! };
-  });
-  const last = result.rows[result.rows.length - 1];
-  return {
-    rows,
-    lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
-    tableDone: result.rows.length < limit,
-  };
 }
 
 /** The row's key as one comparable string (stream rows and chunk rows go through the same converters). */

@@ -12,15 +12,14 @@
  * consumer applying events in order (upserts and deletes by key) still ends
  * with the table's state. docs/snapshots.md says so.
  */
-import type { JsonObject } from '../core/json.ts';
 import type { Lsn } from '../core/lsn.ts';
-import type { TextConverter, ValueConverter } from '../decode/values/convert.ts';
+import type { ValueConverter } from '../decode/values/convert.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import type { SourceIdentity } from '../events/event-builder.ts';
 import { buildSnapshotEvent } from '../events/snapshot-event.ts';
 import { quoteLiteral } from '../source/replication-connection.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
-import { chunkQuery, type SnapshotTable } from './snapshot-tables.ts';
+import { readKeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotState } from './snapshot-state.ts';
 
 export interface SnapshotChunk {
@@ -85,37 +84,15 @@ export async function* readSnapshotChunks(options: {
 async function readChunk(
   options: Parameters<typeof readSnapshotChunks>[0], table: SnapshotTable, after: Array<string | null> | undefined,
 ): Promise<SnapshotChunk | undefined> {
-  // Key columns are read even when the publication's column list leaves them out.
-  const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
-  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, options.chunkSize, options.where);
-  const result = await options.sql.queryText(query.text, query.values);
-  if (result.rows.length === 0) return undefined;
-  const visible = table.columns.length;
-  const converters: TextConverter[] = result.columns.slice(0, visible).map((c) => options.converter.converterFor(c.typeOid));
-  const keyIndexes = table.key.map((k) => result.columns.findIndex((c) => c.name === k.name));
-  const keyConverters = keyIndexes.map((i) => options.converter.converterFor(result.columns[i]!.typeOid));
-  const names = result.columns.map((c) => c.name);
+  const chunk = await readKeysetChunk(options.sql, table, after, options.chunkSize, options.where, options.converter);
+  if (chunk.rows.length === 0) return undefined;
   const now = Date.now();
-  const events: ChangeEvent[] = [];
-  for (const values of result.rows) {
-    const row: JsonObject = {};
-    for (let i = 0; i < visible; i++) {
-      const text = values[i];
-      row[names[i]!] = text === null || text === undefined ? null : converters[i]!(text);
-    }
-    const key: JsonObject = {};
-    keyIndexes.forEach((index, k) => {
-      const text = values[index];
-      key[table.key[k]!.name] = text === null || text === undefined ? null : keyConverters[k]!(text);
-    });
-    events.push(buildSnapshotEvent(options.identity, table.schema, table.table, row, key, options.lsn, now, options.kind === 'initial' ? 'true' : 'incremental'));
-  }
-  const lastValues = result.rows[result.rows.length - 1]!;
+  const kind = options.kind === 'initial' ? 'true' : 'incremental';
   return {
     table,
-    events,
-    lastKey: keyIndexes.map((i) => lastValues[i] ?? null),
-    tableDone: result.rows.length < options.chunkSize,
+    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, kind)),
+    lastKey: chunk.lastKey,
+    tableDone: chunk.tableDone,
   };
 }
 

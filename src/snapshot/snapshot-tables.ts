@@ -5,6 +5,8 @@
  * orders its chunks: the primary key, or columns the user names.
  */
 import { CdcError } from '../core/errors.ts';
+import type { JsonObject } from '../core/json.ts';
+import type { ValueConverter } from '../decode/values/convert.ts';
 import { formatTable, parseTableName, type QualifiedTable } from '../source/publications.ts';
 import { quoteIdent } from '../source/replication-connection.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
@@ -105,5 +107,41 @@ export function chunkQuery(table: SnapshotTable, after: Array<string | null> | u
   return {
     text: `SELECT ${columns} FROM ${table.sql}${conditions.length ? ` WHERE ${conditions.join(' AND ')}` : ''} ORDER BY ${keyList} LIMIT $${values.length}`,
     values,
+  };
+}
+
+export interface KeysetChunk {
+  /** Each row (the published columns) with its key (the key columns), converted as streamed rows are. */
+  rows: Array<{ row: JsonObject; key: JsonObject }>;
+  /** Key of the chunk's last row (text), where the next chunk starts; `after` again when empty. */
+  lastKey: Array<string | null>;
+  /** Fewer rows than asked: nothing after this chunk in the table. */
+  tableDone: boolean;
+}
+
+/** Reads the chunk after `after`, converting values with the stream's converters (one chunk in memory). */
+export async function readKeysetChunk(
+  sql: SqlConnection, table: SnapshotTable, after: Array<string | null> | undefined, limit: number, where: string | undefined, converter: ValueConverter,
+): Promise<KeysetChunk> {
+  // Key columns are read even when the publication's column list leaves them out.
+  const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
+  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where);
+  const result = await sql.queryText(query.text, query.values);
+  const visible = table.columns.length;
+  const converters = result.columns.map((c) => converter.converterFor(c.typeOid));
+  const names = result.columns.map((c) => c.name);
+  const keyIndexes = table.key.map((k) => names.indexOf(k.name));
+  const rows = result.rows.map((values) => {
+    const row: JsonObject = {};
+    for (let i = 0; i < visible; i++) row[names[i]!] = values[i] === null || values[i] === undefined ? null : converters[i]!(values[i]!);
+    const key: JsonObject = {};
+    keyIndexes.forEach((index, k) => { key[table.key[k]!.name] = values[index] === null || values[index] === undefined ? null : converters[index]!(values[index]!); });
+    return { row, key };
+  });
+  const last = result.rows[result.rows.length - 1];
+  return {
+    rows,
+    lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
+    tableDone: result.rows.length < limit,
   };
 }

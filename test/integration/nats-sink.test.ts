@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsSink } from '../../src/sink/nats-sink.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
@@ -28,25 +28,6 @@ function record(id: string, topic: string, value: string, key: string | null, he
   return { id, topic, key, headers, value, event: { id } as unknown as ChangeEvent };
 }
 
-async function readStream(stream: string, count: number) {
-  const nc = await connect({ servers: nats.url });
-  try {
-    const consumer = await jetstream(nc).consumers.get(stream);
-    const messages: Array<{ subject: string; headers: Record<string, string>; data: string }> = [];
-    const deadline = Date.now() + 10_000;
-    while (messages.length < count && Date.now() < deadline) {
-      const batch = await consumer.fetch({ max_messages: count - messages.length, expires: 1000 });
-      for await (const m of batch) {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of m.headers ?? []) headers[k] = v.join(',');
-        messages.push({ subject: m.subject, headers, data: m.string() });
-      }
-    }
-    return messages;
-  } finally {
-    await nc.close();
-  }
-}
 
 describe('NATS sink', () => {
   test('batches go out as raw HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
@@ -63,7 +44,7 @@ describe('NATS sink', () => {
       ];
       const result = await sink.write(records);
       assert.deepEqual(result, { rejected: [] });
-      const read = await readStream('RAW', records.length);
+      const read = await nats.readStream('RAW', records.length);
       assert.equal(read.length, records.length);
       assert.deepEqual(read.slice(0, 3), [
         { subject: 'raw.public.t', headers: { 'Nats-Msg-Id': '0/10:1', 'Pgcdc-Key': '{"id":1}' }, data: '{"after":{"name":"Zoë ✓ 日本"}}' },
@@ -96,7 +77,7 @@ describe('NATS sink', () => {
       assert.match(result.rejected[0]!.reason, /exceeds the NATS server's max_payload \(1048576 bytes\)/);
       assert.match(result.rejected[1]!.reason, /header note contains a line break/);
       assert.match(result.rejected[2]!.reason, /not a valid NATS subject/);
-      const read = await readStream('REFUSE', 2);
+      const read = await nats.readStream('REFUSE', 2);
       assert.deepEqual(read.map((m) => m.data), ['{"n":1}', '{"n":5}']);
     } finally {
       await sink.close();
@@ -111,7 +92,7 @@ describe('NATS sink', () => {
       assert.equal(sink.usesRawProtocol, false);
       const result = await sink.write([record('0/50:1', 'fallback.t', '{"name":"Zoë"}', '{"id":1}', { message_id: 'm-1' }), record('0/50:2', 'fallback.t', '{"n":2}', null)]);
       assert.deepEqual(result, { rejected: [] });
-      assert.deepEqual(await readStream('FALLBACK', 2), [
+      assert.deepEqual(await nats.readStream('FALLBACK', 2), [
         { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:1', message_id: 'm-1', 'Pgcdc-Key': '{"id":1}' }, data: '{"name":"Zoë"}' },
         { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:2' }, data: '{"n":2}' },
       ]);

@@ -4,8 +4,6 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { connect } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { configWriter, startCli, stopGracefully } from '../support/cli.ts';
@@ -31,31 +29,8 @@ after(async () => {
   await server?.stop();
 });
 
-
 const lines = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 const confirmed = (slot: string) => confirmedLsn(server, slot);
-
-
-async function readStream(streamName: string, expected: number) {
-  const nc = await connect({ servers: nats.url });
-  try {
-    const js = jetstream(nc);
-    const consumer = await js.consumers.get(streamName);
-    const messages: Array<{ subject: string; headers: Record<string, string>; data: string }> = [];
-    const deadline = Date.now() + 10_000;
-    while (messages.length < expected && Date.now() < deadline) {
-      const batch = await consumer.fetch({ max_messages: expected - messages.length, expires: 1000 });
-      for await (const m of batch) {
-        const headers: Record<string, string> = {};
-        for (const [k, v] of m.headers ?? []) headers[k] = v.join(',');
-        messages.push({ subject: m.subject, headers, data: m.string() });
-      }
-    }
-    return messages;
-  } finally {
-    await nc.close();
-  }
-}
 
 describe('pgcdc run', () => {
   test('file sink: events land fsynced as Debezium JSON lines; SIGTERM drains, acknowledges and exits 0; dead letters go to their file', async () => {
@@ -114,7 +89,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     try {
       await eventually('the pipeline to create its slot', () => confirmed('to_nats'), (lsn) => lsn !== undefined);
       await server.query(`BEGIN; INSERT INTO orders VALUES (42, 'SHIPPED'); SELECT pg_logical_emit_message(true, 'outbox', '{"id":"298c2cc3-71bb-4d2b-b5b4-1b14006d56e6","aggregate_type":"shipment","aggregate_id":42,"payload":{"customer_id":7398,"status":"SHIPPED"}}'); COMMIT`);
-      const messages = await readStream('PGCDC', 2);
+      const messages = await nats.readStream('PGCDC', 2);
       assert.equal(messages.length, 2, running.stderr());
       const [row, outbox] = messages;
       assert.equal(row!.subject, 'pgcdc.public.orders');
@@ -144,7 +119,7 @@ metrics: { port: ${port} }
     try {
       await eventually('the pipeline to create its slot', () => confirmed('nats_down'), (lsn) => lsn !== undefined);
       await server.query(`INSERT INTO orders VALUES (100, 'A')`);
-      await eventually('the first event in NATS', async () => (await readStream('DOWN', 1)).length, (n) => n === 1);
+      await eventually('the first event in NATS', async () => (await nats.readStream('DOWN', 1)).length, (n) => n === 1);
       await nats.stop();
       const beforeInserts = await currentWalLsn(server);
       for (let i = 101; i <= 110; i++) await server.query(`INSERT INTO orders VALUES (${i}, 'B')`);
@@ -153,8 +128,8 @@ metrics: { port: ${port} }
       const whileDown = await confirmed('nats_down');
       assert.ok(parseLsn(whileDown!) <= parseLsn(beforeInserts), `acknowledged ${whileDown} must not pass ${beforeInserts}: those changes were not delivered`);
       await nats.start();
-      await eventually('all eleven events in NATS', async () => (await readStream('DOWN', 11)).length, (n) => n === 11, 20_000);
-      const ids = (await readStream('DOWN', 11)).map((m) => JSON.parse(m.data).after.id);
+      await eventually('all eleven events in NATS', async () => (await nats.readStream('DOWN', 11)).length, (n) => n === 11, 20_000);
+      const ids = (await nats.readStream('DOWN', 11)).map((m) => JSON.parse(m.data).after.id);
       assert.deepEqual(ids, Array.from({ length: 11 }, (_, i) => 100 + i));
       await eventually('readyz back to ready', async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 200);
       assert.match(running.stderr(), /NATS publish failed|cannot reach NATS/);
@@ -183,7 +158,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     try {
       await eventually('the pipeline to create its slot', () => confirmed('to_ce'), (lsn) => lsn !== undefined);
       await server.query(`INSERT INTO orders VALUES (500, 'CE')`);
-      const [message] = await readStream('CE', 1);
+      const [message] = await nats.readStream('CE', 1);
       assert.ok(message, running.stderr());
       assert.equal(message.headers.ce_specversion, '1.0');
       assert.equal(message.headers.ce_type, 'io.pgcdc.change.create');

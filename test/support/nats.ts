@@ -2,12 +2,22 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { connect } from '@nats-io/transport-node';
+import { jetstream } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ServerProcess } from './server-process.ts';
+
+export interface StreamMessage {
+  subject: string;
+  headers: Record<string, string>;
+  data: string;
+}
 
 export interface TestNats {
   port: number;
   url: string;
+  /** Up to `count` messages of a JetStream stream, read by a real consumer (waits up to 10 s for them). */
+  readStream(stream: string, count: number): Promise<StreamMessage[]>;
   start(): Promise<void>;
   stop(): Promise<void>;
   dispose(): Promise<void>;
@@ -22,6 +32,7 @@ export async function startNats(): Promise<TestNats> {
   return {
     port,
     url: `127.0.0.1:${port}`,
+    readStream: (stream, count) => readStream(`127.0.0.1:${port}`, stream, count),
     start: () => process.start(),
     stop: () => process.stop(),
     async dispose() {
@@ -29,4 +40,24 @@ export async function startNats(): Promise<TestNats> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function readStream(url: string, stream: string, count: number): Promise<StreamMessage[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const consumer = await jetstream(nc).consumers.get(stream);
+    const messages: StreamMessage[] = [];
+    const deadline = Date.now() + 10_000;
+    while (messages.length < count && Date.now() < deadline) {
+      const batch = await consumer.fetch({ max_messages: count - messages.length, expires: 1000 });
+      for await (const m of batch) {
+        const headers: Record<string, string> = {};
+        for (const [k, v] of m.headers ?? []) headers[k] = v.join(',');
+        messages.push({ subject: m.subject, headers, data: m.string() });
+      }
+    }
+    return messages;
+  } finally {
+    await nc.close();
+  }
 }
