@@ -5,6 +5,7 @@
  */
 import type { JsonObject } from '../core/json.ts';
 import type { MessageBody, Operation } from '../events/change-event.ts';
+import type { DeferredRowChange } from './row-change.ts';
 
 export interface PendingItem {
   op: Operation;
@@ -18,4 +19,9 @@ export interface PendingItem {
   lsn: bigint | undefined;
   /** The (sub)transaction that made the change: a Stream Abort of a subtransaction drops its items. */
   xid: number;
+  /**
+   * Set while an insert, update or delete is still its pgoutput bytes: `before`,
+   * `after` and `key` are filled in by `materialize` when it is handed on (row-change.ts).
+   */
+  deferred?: DeferredRowChange | undefined;
 }

@@ -13,13 +13,12 @@
 import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { postgresMicrosToUnixMs } from '../core/time.ts';
-import type { JsonObject } from '../core/json.ts';
 import type { MessageBody } from '../events/change-event.ts';
 import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
 import type { PendingItem } from './pending-item.ts';
 import type { RelationCache } from './relation-cache.ts';
 import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
-import { keyColumnsOnly, keyOf, tupleToRow } from './tuple-to-row.ts';
+import { rowChange, type DeferredRowChange } from './row-change.ts';
 
 export interface CommittedTransaction {
   /** Undefined only for text-plugin output without xids. */
@@ -120,29 +119,12 @@ export class TransactionAssembler {
       case 'type':
         this.options.onSchemaMessage?.(message);
         return undefined;
-      case 'insert': {
-        const relation = this.options.relations.get(message.relationOid);
-        const after = tupleToRow(relation, message.newTuple, this.options.toastPlaceholder);
-        this.addChange(message.xid, { op: 'c', ...names(relation.message), before: null, after, key: keyOf(relation, after), message: undefined, lsn, xid: 0 }, payloadBytes);
-        return undefined;
-      }
-      case 'update': {
-        const relation = this.options.relations.get(message.relationOid);
-        const after = tupleToRow(relation, message.newTuple, this.options.toastPlaceholder);
-        let before: JsonObject | null = null;
-        if (message.oldTuple !== undefined) {
-          const old = tupleToRow(relation, message.oldTuple, this.options.toastPlaceholder);
-          before = message.oldKind === 'key' ? keyColumnsOnly(relation, old) : old;
-        }
-        // The key is the new row's: an update that changes the key also sends the old key in `before`.
-        this.addChange(message.xid, { op: 'u', ...names(relation.message), before, after, key: keyOf(relation, after), message: undefined, lsn, xid: 0 }, payloadBytes);
-        return undefined;
-      }
+      case 'insert':
+      case 'update':
       case 'delete': {
         const relation = this.options.relations.get(message.relationOid);
-        const old = tupleToRow(relation, message.oldTuple, this.options.toastPlaceholder);
-        const before = message.oldKind === 'key' ? keyColumnsOnly(relation, old) : old;
-        this.addChange(message.xid, { op: 'd', ...names(relation.message), before, after: null, key: keyOf(relation, before), message: undefined, lsn, xid: 0 }, payloadBytes);
+        const rows = rowChange(message, relation, this.options.toastPlaceholder);
+        this.addChange(message.xid, { op: OPERATION[message.tag], ...names(relation.message), ...rows, message: undefined, lsn, xid: 0 }, payloadBytes);
         return undefined;
       }
       case 'truncate':
@@ -197,6 +179,17 @@ export class TransactionAssembler {
     }
   }
 
+  /**
+   * An insert, update or delete whose rows are converted later (row-change.ts):
+   * the relation is looked up now, so the change reads as the stream said at its
+   * position, whatever comes after it.
+   */
+  pushDeferredRowChange(op: 'c' | 'u' | 'd', messageXid: number | undefined, relationOid: number, bytes: Omit<DeferredRowChange, 'relation' | 'toastPlaceholder'>, lsn: Lsn): void {
+    const relation = this.options.relations.get(relationOid);
+    const deferred: DeferredRowChange = { ...bytes, relation, toastPlaceholder: this.options.toastPlaceholder };
+    this.addChange(messageXid, { op, ...names(relation.message), before: null, after: null, key: null, message: undefined, lsn, xid: 0, deferred }, bytes.end - bytes.start);
+  }
+
   private addChange(messageXid: number | undefined, item: PendingItem, payloadBytes: number): void {
     if (this.streamXid !== undefined) {
       item.xid = messageXid ?? this.streamXid;
@@ -222,6 +215,8 @@ export class TransactionAssembler {
 function committed(xid: number, commitLsn: Lsn, endLsn: Lsn, commitTime: bigint, origin: string | undefined, buffer: TransactionBuffer): CommittedTransaction {
   return { xid, commitLsn, endLsn, commitMs: postgresMicrosToUnixMs(commitTime), idBase: formatLsn(commitLsn), origin, buffer };
 }
+
+const OPERATION = { insert: 'c', update: 'u', delete: 'd' } as const;
 
 function names(relation: { namespace: string; name: string }): { schema: string; table: string } {
   return { schema: relation.namespace, table: relation.name };

@@ -6,6 +6,7 @@
  */
 import type { PendingItem } from './pending-item.ts';
 import { SpillFile } from './spill-file.ts';
+import { materialize } from './row-change.ts';
 
 export interface MemoryBudget {
   /** Estimated bytes held in memory by all open transactions. */
@@ -34,7 +35,7 @@ export class TransactionBuffer {
     this.count++;
     if (item.message !== undefined) this.messages.push(item);
     if (this.spill !== undefined) {
-      this.spill.append(item);
+      this.spill.append(materialize(item));
       return;
     }
     this.items.push(item);
@@ -49,7 +50,7 @@ export class TransactionBuffer {
 
   private spillToDisk(): void {
     const spill = new SpillFile(this.budget.spillDir);
-    for (const item of this.items) spill.append(item);
+    for (const item of this.items) spill.append(materialize(item));
     this.spill = spill;
     this.items = [];
     this.budget.used -= this.memoryBytes;
@@ -67,10 +68,14 @@ export class TransactionBuffer {
     for (let i = this.messages.length - 1; i >= 0; i--) if (this.messages[i]!.xid === subXid) this.messages.splice(i, 1);
   }
 
-  /** The items in order, in chunks; from disk if spilled. */
+  /** The items in order, in chunks, converted (deferred rows are materialised here); from disk if spilled. */
   async *chunks(chunkSize: number): AsyncGenerator<PendingItem[]> {
     if (this.spill === undefined) {
-      for (let i = 0; i < this.items.length; i += chunkSize) yield this.items.slice(i, i + chunkSize);
+      for (let i = 0; i < this.items.length; i += chunkSize) {
+        const chunk = this.items.slice(i, i + chunkSize);
+        for (const item of chunk) materialize(item);
+        yield chunk;
+      }
       return;
     }
     const aborted = this.abortedSubXids;

@@ -7,8 +7,9 @@
  * passes through it. A socket chunk usually holds many messages; they are
  * handed out as (buffer, start, end) views without copying, and a message split
  * across chunks is joined once, when its last byte arrives (no O(n²) growth for
- * large rows). A view is valid only during the callback: the callee must decode
- * or copy what it keeps (pgoutput decoding copies everything it returns).
+ * large rows). The buffers behind the views are never written again (socket
+ * chunks, or a join made for one message), so a callee may keep a view: the
+ * stream keeps row changes as bytes until they are handed on.
  */
 import { ProtocolError } from '../core/errors.ts';
 

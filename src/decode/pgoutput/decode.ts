@@ -69,6 +69,31 @@ export class PgOutputDecoder {
     else if (message.tag === 'stream-stop') this.context.inStream = false;
     return message;
   }
+
+  /** See `peekRowChange`. */
+  peekRowChange(buffer: Buffer, start: number, end: number): RowChangeHeader | undefined {
+    return peekRowChange(buffer, this.context, start, end);
+  }
+}
+
+/** What routes an Insert, Update or Delete: its operation, (sub)transaction and relation. */
+export interface RowChangeHeader {
+  op: 'c' | 'u' | 'd';
+  xid: number | undefined;
+  relationOid: number;
+}
+
+/**
+ * The header of an Insert, Update or Delete without reading its tuples (they are
+ * decoded later, see assemble/row-change.ts); undefined for any other message,
+ * or when the header is cut short (the full decoder then reports it).
+ */
+export function peekRowChange(buffer: Buffer, context: DecodeContext, start: number, end: number): RowChangeHeader | undefined {
+  const tag = buffer[start];
+  const op = tag === MessageTag.Insert ? 'c' : tag === MessageTag.Update ? 'u' : tag === MessageTag.Delete ? 'd' : undefined;
+  if (op === undefined || end - start < (context.inStream ? 9 : 5)) return undefined;
+  if (!context.inStream) return { op, xid: undefined, relationOid: buffer.readUInt32BE(start + 1) };
+  return { op, xid: buffer.readUInt32BE(start + 1), relationOid: buffer.readUInt32BE(start + 5) };
 }
 
 function streamXid(r: ByteReader, context: DecodeContext): number | undefined {
