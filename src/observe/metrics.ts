@@ -96,24 +96,21 @@ export class StreamMetrics {
 
   /**
    * A successful sink write (`pgcdc run`): its duration, the lag, and what it
-   * carried per table and operation, counted in one pass and then added once per
-   * label set. It also counts `pgcdc_events_total`: in a pipeline the events
-   * handed out are exactly the records written.
+   * carried per table and operation (tallied when its batches were prepared,
+   * added once per label set here). It also counts `pgcdc_events_total`: in a
+   * pipeline the events handed out are exactly the records written.
    */
-  observeSinkWrite(sink: string, seconds: number, records: ReadonlyArray<{ value: string; event: ChangeEvent }>): void {
+  observeSinkWrite(sink: string, seconds: number, tallies: readonly RecordTally[]): void {
     this.sinkWriteSeconds.observe({ slot: this.slot, sink }, seconds);
     let newestCommit = 0;
-    const totals = new Map<string, { table: string; op: string; records: number; bytes: number }>();
-    for (const record of records) {
-      const event = record.event;
-      const committed = event.source.ts_ms;
-      if (committed !== null && committed > newestCommit && event.op !== 'r') newestCommit = committed;
-      const table = tableLabel(event);
-      const key = `${event.op}\u0000${table}`;
-      let t = totals.get(key);
-      if (t === undefined) totals.set(key, t = { table, op: event.op, records: 0, bytes: 0 });
-      t.records++;
-      t.bytes += record.value.length; // UTF-16 units: exact for ASCII JSON, cheap to count
+    const totals = new Map<string, TallyRow>();
+    for (const tally of tallies) {
+      if (tally.newestCommitMs > newestCommit) newestCommit = tally.newestCommitMs;
+      for (const [key, row] of tally.rows) {
+        const t = totals.get(key);
+        if (t === undefined) totals.set(key, { ...row });
+        else { t.records += row.records; t.bytes += row.bytes; }
+      }
     }
     if (newestCommit > 0) this.lagSeconds.set({ slot: this.slot }, Math.max(0, (Date.now() - newestCommit) / 1000));
     for (const t of totals.values()) {
@@ -135,6 +132,33 @@ export class StreamMetrics {
   observeDeadLetters(deadLetters: DeadLetter[]): void {
     for (const d of deadLetters) this.deadLetters.inc({ slot: this.slot, stage: d.stage });
   }
+}
+
+interface TallyRow { table: string; op: string; records: number; bytes: number }
+
+/** What some records carry, per table and operation, for `observeSinkWrite`. */
+export interface RecordTally {
+  readonly rows: ReadonlyMap<string, TallyRow>;
+  /** Newest commit time among them (Unix ms; snapshot rows do not count), 0 if none. */
+  readonly newestCommitMs: number;
+}
+
+/** Counted when a batch is prepared, so that its events need not be kept until it is written. */
+export function tallyRecords(records: ReadonlyArray<{ value: string; event: ChangeEvent }>): RecordTally {
+  let newestCommitMs = 0;
+  const rows = new Map<string, TallyRow>();
+  for (const record of records) {
+    const event = record.event;
+    const committed = event.source.ts_ms;
+    if (committed !== null && committed > newestCommitMs && event.op !== 'r') newestCommitMs = committed;
+    const table = tableLabel(event);
+    const key = `${event.op}\u0000${table}`;
+    let t = rows.get(key);
+    if (t === undefined) rows.set(key, t = { table, op: event.op, records: 0, bytes: 0 });
+    t.records++;
+    t.bytes += record.value.length; // UTF-16 units: exact for ASCII JSON, cheap to count
+  }
+  return { rows, newestCommitMs };
 }
 
 function tableLabel(event: ChangeEvent): string {

@@ -23,10 +23,10 @@ import { createSink } from '../sink/create-sink.ts';
 import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outbound-record.ts';
 import type { EventBatch } from '../engine/change-stream.ts';
 import { applyEnvelope } from '../sink/cloudevents.ts';
-import { SinkError, type Sink, type SinkResult } from '../sink/sink.ts';
+import { SinkError, isEncodingSink, type EncodedBatch, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
-import { StreamMetrics } from '../observe/metrics.ts';
+import { StreamMetrics, tallyRecords, type RecordTally } from '../observe/metrics.ts';
 import { loadTransforms } from '../transform/load-transforms.ts';
 import type { NamedTransform } from '../transform/compose.ts';
 
@@ -51,6 +51,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   readonly name: string;
   private readonly config: PipelineConfig;
   private readonly sink: Sink;
+  /** The sink, when it encodes batches ahead of writing them (file, NATS). */
+  private readonly encoder: EncodingSink | undefined;
   private readonly naming: TopicNaming;
   private readonly deadLetterWriter: FdWriter | undefined;
   private stream: ChangeStream | undefined;
@@ -72,6 +74,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.name = config.name ?? config.source.slot;
     const { sink, naming } = createSink(config.sink, config.source.name, config.audit === false ? undefined : config.audit.field);
     this.sink = sink;
+    this.encoder = isEncodingSink(sink) ? sink : undefined;
     this.naming = naming;
     this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;
   }
@@ -171,35 +174,36 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         const stream = this.stream!;
         try {
           // Read-ahead: while the sink confirms group N, group N+1 is read from the
-          // stream and turned into records (the CPU-heavy part: events, envelopes,
-          // JSON). Writes stay strictly one at a time and in order, so order per key
-          // holds and a retried write never races a later one; group N+1 is handed
-          // to the sink only after group N is confirmed. If the loop ends early, the
-          // prepared group is simply never confirmed, and is read again from the slot.
-          const groups = readyGroups(stream, GROUP_EVENTS)[Symbol.asyncIterator]();
-          const prepareNext = () => {
-            const prepared = groups.next().then((next) => (next.done ? undefined : this.prepare(next.value)));
-            prepared.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
-            return prepared;
+          // stream, and each of its batches is turned into records (the CPU-heavy
+          // part: events, envelopes, JSON) as soon as it is read, so that events do
+          // not wait. Writes stay strictly one at a time and in order, so order per
+          // key holds and a retried write never races a later one; group N+1 is
+          // handed to the sink only after group N is confirmed. If the loop ends
+          // early, the prepared group is simply never confirmed, and is read again
+          // from the slot.
+          const groups = readyGroups(stream, GROUP_EVENTS, (batch) => this.prepare(batch))[Symbol.asyncIterator]();
+          const nextGroup = () => {
+            const next = groups.next().then((result) => (result.done ? undefined : result.value));
+            next.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
+            return next;
           };
-          let upcoming = prepareNext();
+          let upcoming = nextGroup();
           for (;;) {
-            const current = await upcoming;
-            if (current === undefined) break;
-            upcoming = prepareNext();
-            const { group, records } = current;
+            const group = await upcoming;
+            if (group === undefined) break;
+            upcoming = nextGroup();
             for (const batch of group) if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-            const result = await this.deliver(records);
+            const rejected = await this.deliver(group);
             // Refused for good by the destination: dead letters, written before the confirm.
-            if (result && result.rejected.length > 0) {
-              this.writeDeadLetters(result.rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
-              this.metrics?.deadLettered('sink', result.rejected.length);
+            if (rejected.length > 0) {
+              this.writeDeadLetters(rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
+              this.metrics?.deadLettered('sink', rejected.length);
             }
             for (const batch of group) {
               batch.confirm();
               if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
+              this.events += batch.count;
             }
-            this.events += records.length;
             reconnects = 0;
             this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
             if (this.stopping) break;
@@ -224,17 +228,20 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   /**
-   * A group's outbound records. Group commit: batches that were already waiting
-   * go to the sink in one write (one fsync, one round of acknowledgements) and are
-   * confirmed together, in order, afterwards. Nothing waits for more data to arrive.
+   * A batch as the sink takes it: records, or for sinks that encode ahead, their
+   * bytes and a tally for the metrics. The batch's events are not kept (what
+   * waits for the sink should be small: sink.ts, `EncodedBatch`).
    */
-  private prepare(group: EventBatch[]): { group: EventBatch[]; records: OutboundRecord[] } {
+  private prepare(batch: EventBatch): PreparedBatch {
     const envelope = this.config.envelope;
-    const records: OutboundRecord[] = [];
-    for (const batch of group) {
-      for (const event of batch.events) records.push(applyEnvelope(toRecord(event, this.naming), envelope));
-    }
-    return { group, records };
+    const events = batch.events;
+    const records = new Array<OutboundRecord>(events.length);
+    for (let i = 0; i < events.length; i++) records[i] = applyEnvelope(toRecord(events[i]!, this.naming), envelope);
+    const prepared = { confirm: batch.confirm, deadLetters: batch.deadLetters, count: records.length };
+    if (this.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined };
+    const encoded = this.encoder.encode(records);
+    const refused = encoded.rejected.length > 0 ? new Set(encoded.rejected.map((r) => r.record)) : undefined;
+    return { ...prepared, records: undefined, encoded, tally: tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records) };
   }
 
   /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */
@@ -249,17 +256,33 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     await this.sleep(delay);
   }
 
-  /** Writes until the sink confirms; retriable failures are retried with backoff, for as long as it takes. */
-  private async deliver(records: Parameters<Sink['write']>[0]): Promise<SinkResult | void> {
+  /**
+   * Writes a group until the sink confirms; retriable failures are retried with
+   * backoff, for as long as it takes. Returns what the sink refused for good.
+   * Group commit: batches that were already waiting go to the sink in one write
+   * (one fsync, one round of acknowledgements) and are confirmed together, in
+   * order, afterwards. Nothing waits for more data to arrive.
+   */
+  private async deliver(group: PreparedBatch[]): Promise<SinkResult['rejected']> {
+    const records = this.encoder === undefined ? group.flatMap((b) => b.records!) : undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         const started = performance.now();
-        const result = await this.sink.write(records);
-        // Counted as confirmed: what the sink took, not what it refused for good.
-        const refused = result && result.rejected.length > 0 ? new Set(result.rejected.map((r) => r.record)) : undefined;
-        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, refused ? records.filter((r) => !refused.has(r)) : records);
+        let rejected: SinkResult['rejected'];
+        let tallies: RecordTally[];
+        if (records === undefined) {
+          await this.encoder!.writeEncoded(group.map((b) => b.encoded!));
+          rejected = group.flatMap((b) => b.encoded!.rejected);
+          tallies = group.map((b) => b.tally!);
+        } else {
+          rejected = (await this.sink.write(records))?.rejected ?? [];
+          // Counted as confirmed: what the sink took, not what it refused for good.
+          const refused = rejected.length > 0 ? new Set(rejected.map((r) => r.record)) : undefined;
+          tallies = [tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records)];
+        }
+        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, tallies);
         if (this.health === 'degraded') this.health = 'running';
-        return result;
+        return rejected;
       } catch (error) {
         if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
         this.health = 'degraded';
@@ -318,13 +341,40 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 /** At most this many events per sink write when batches are grouped. */
 const GROUP_EVENTS = 5000;
 
+/** A stream batch prepared for the sink (see `Pipeline.prepare`). */
+interface PreparedBatch {
+  confirm: () => void;
+  /** Rejected by transforms: written as dead letters before the batch is confirmed. */
+  deadLetters: DeadLetter[];
+  /** Events in the batch: records written or refused. */
+  count: number;
+  /** For sinks that do not encode ahead. */
+  records: OutboundRecord[] | undefined;
+  /** For sinks that do: the bytes, and what they carry (metrics). */
+  encoded: EncodedBatch | undefined;
+  tally: RecordTally | undefined;
+}
+
 const NOT_READY = Symbol('not ready');
 
 /**
- * Yields the stream's batches in groups: each group is the next batch plus every
- * batch already available right now (up to `maxEvents`), never waiting for more.
+ * A result's batch, and the result let go of it. The result stays reachable
+ * until the check phase (through the Promise.race against setImmediate that
+ * found it ready), and a burst of ready batches would otherwise keep all their
+ * events alive that long: long enough to be copied by the collector.
  */
-async function* readyGroups(stream: AsyncIterable<EventBatch>, maxEvents: number): AsyncGenerator<EventBatch[]> {
+function take(result: IteratorYieldResult<EventBatch>): EventBatch {
+  const batch = result.value;
+  (result as { value: EventBatch | undefined }).value = undefined;
+  return batch;
+}
+
+/**
+ * Yields the stream's batches, each prepared as soon as it is read, in groups:
+ * each group is the next batch plus every batch already available right now (up
+ * to `maxEvents`), never waiting for more.
+ */
+async function* readyGroups(stream: AsyncIterable<EventBatch>, maxEvents: number, prepare: (batch: EventBatch) => PreparedBatch): AsyncGenerator<PreparedBatch[]> {
   const iterator = stream[Symbol.asyncIterator]();
   // Each outstanding next() gets a no-op handler: if the consumer stops (a sink
   // error) while one is pending, its later rejection must not crash the process.
@@ -338,16 +388,18 @@ async function* readyGroups(stream: AsyncIterable<EventBatch>, maxEvents: number
     for (;;) {
       const first = await pending;
       if (first.done) return;
-      const group = [first.value];
-      let events = first.value.events.length;
+      const firstBatch = take(first);
+      const group = [prepare(firstBatch)];
+      let events = firstBatch.events.length;
       pending = next();
       let ended = false;
       while (events < maxEvents) {
         const ready = await Promise.race([pending, new Promise<typeof NOT_READY>((resolve) => setImmediate(() => resolve(NOT_READY)))]);
         if (ready === NOT_READY) break;
         if (ready.done) { ended = true; break; }
-        group.push(ready.value);
-        events += ready.value.events.length;
+        const batch = take(ready);
+        group.push(prepare(batch));
+        events += batch.events.length;
         pending = next();
       }
       yield group;

@@ -16,11 +16,13 @@
 import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
-import { SinkError, type Sink } from './sink.ts';
+import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
 
 const writeAsync = (fd: number, data: Buffer, offset: number, length: number): Promise<number> =>
   new Promise((resolve, reject) => write(fd, data, offset, length, null, (error, written) => (error ? reject(error) : resolve(written))));
 const fsyncAsync = promisify(fsync);
+
+const EMPTY = Buffer.alloc(0);
 
 export interface FileSinkOptions {
   path: string;
@@ -28,7 +30,7 @@ export interface FileSinkOptions {
   fsync: boolean;
 }
 
-export class FileSink implements Sink {
+export class FileSink implements EncodingSink {
   readonly name: string;
   private readonly options: FileSinkOptions;
   private fd: number | undefined;
@@ -49,9 +51,19 @@ export class FileSink implements Sink {
   }
 
   async write(records: OutboundRecord[]): Promise<void> {
+    await this.writeEncoded([this.encode(records)]);
+  }
+
+  /** A batch's lines, encoded when the batch is prepared (sink.ts says why). */
+  encode(records: OutboundRecord[]): EncodedBatch {
+    const bytes = records.length === 0 ? EMPTY : Buffer.from(`${records.map((r) => r.value).join('\n')}\n`, 'utf8');
+    return { bytes, count: records.length, rejected: [] };
+  }
+
+  async writeEncoded(batches: EncodedBatch[]): Promise<void> {
     if (this.fd === undefined) throw new SinkError('file sink is not open', { retriable: false });
-    if (records.length === 0) return;
-    const data = Buffer.from(`${records.map((r) => r.value).join('\n')}\n`, 'utf8');
+    const data = batches.length === 1 ? batches[0]!.bytes : Buffer.concat(batches.map((b) => b.bytes));
+    if (data.length === 0) return;
     try {
       if (this.options.rotateBytes > 0 && this.size > 0 && this.size + data.length > this.options.rotateBytes) this.rotate();
       let offset = 0;
@@ -60,6 +72,8 @@ export class FileSink implements Sink {
       if (this.options.fsync) await fsyncAsync(fd);
       this.size += data.length;
     } catch (error) {
+      // A retry appends the whole group again: cut what part of it was written (a torn line otherwise).
+      try { ftruncateSync(this.fd, this.size); } catch { /* the retry's open or write will report it */ }
       throw new SinkError(`cannot write ${this.options.path}: ${(error as Error).message}`, { retriable: true, cause: error });
     }
   }

@@ -7,24 +7,25 @@
  * Hot path written by hand (docs/benchmarks.md):
  * - `js.publish()` of @nats-io/jetstream costs about 80 µs of CPU per record in
  *   Node (a request object, a timer and a promise each) and capped the sink near
- *   10,000 records/s. Here a batch goes out as plain core publishes on one
- *   connection, in order, each with the batch's reply subject under one inbox
- *   subscription that counts the PubAcks.
+ *   10,000 records/s. Here records go out as plain core publishes on one
+ *   connection, in order, each with its own numbered reply subject under one
+ *   inbox subscription that counts the PubAcks.
  * - Even core `publish()` encodes three strings, builds a headers object and
  *   copies four small buffers per record; with 2 CPUs shared with nats-server and
- *   PostgreSQL that was a third of pgcdc's time. So the batch's HPUB frames
+ *   PostgreSQL that was a third of pgcdc's time. So each batch's HPUB frames
  *   (NATS client protocol: `HPUB subject reply hdr_len total_len`, headers,
- *   payload) are written as one string, encoded once, and handed to the
- *   connection's protocol handler, which sends them exactly as it sends its own
- *   publishes (buffered while reconnecting, flushed in order). That handler is
- *   internal to @nats-io/nats-core (pinned in package.json; a test asserts the
- *   raw path is taken); without it the sink falls back to public `publish()`.
+ *   payload) are written as one string and encoded once, when the batch is
+ *   prepared (sink.ts: `EncodedBatch`), then handed to the connection's protocol
+ *   handler, which sends them exactly as it sends its own publishes (buffered
+ *   while reconnecting, flushed in order). That handler is internal to
+ *   @nats-io/nats-core (pinned in package.json; a test asserts the raw path is
+ *   taken); without it the sink falls back to public `publish()`.
  * The JetStream client is still used for what is not hot: stream lookup and creation.
  */
 import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
-import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
 
 export interface NatsSinkOptions {
   servers: string[];
@@ -37,9 +38,25 @@ export interface NatsSinkOptions {
   token?: string;
 }
 
-/** The PubAcks of the batch being written. */
-interface PendingBatch {
-  /** PubAcks still to come (all of the batch's publishes share one reply subject). */
+/**
+ * A batch encoded as HPUB frames when it was prepared (sink.ts says why). Each
+ * record's reply subject is `<inbox>.<n>`, numbered in order from `first`: a
+ * PubAck names the record it acknowledges, so an acknowledgement that arrives
+ * late, from an earlier attempt at the same batch, counts once and for the right
+ * record (the same message: JetStream deduplicates it by Nats-Msg-Id).
+ */
+export interface NatsBatch extends EncodedBatch {
+  readonly first: number;
+  /** Only when the raw protocol path is unavailable: the records to publish one by one. */
+  readonly records: OutboundRecord[] | undefined;
+}
+
+/** The PubAcks awaited by the write in progress. */
+interface PendingWrite {
+  /** Reply number of `expected[0]`. */
+  first: number;
+  /** Per reply number from `first`: 0 not in this write, 1 awaited, 2 acknowledged. */
+  expected: Uint8Array;
   waiting: number;
   failure: string | undefined;
   noStream: boolean;
@@ -47,22 +64,23 @@ interface PendingBatch {
 }
 
 const PUBACK_START = Buffer.from('{"stream"');
+const EMPTY = Buffer.alloc(0);
 
 /** The part of nats-core's protocol handler the raw path uses (internal API, version pinned). */
 interface RawProtocol {
   sendCommand(command: Uint8Array): void;
 }
 
-export class NatsSink implements Sink {
+export class NatsSink implements EncodingSink<NatsBatch> {
   readonly name: string;
   private readonly options: NatsSinkOptions;
   private connection: NatsConnection | undefined;
   private protocol: RawProtocol | undefined;
   private maxPayload = 1024 * 1024;
-  private inbox = '';
-  private pending: PendingBatch | undefined;
-  /** Reply subjects carry the batch number: a late PubAck of an abandoned batch is never counted for the current one. */
-  private batchNumber = 0;
+  /** `<inbox>.`: the reply subjects' common part. */
+  private replyPrefix = '';
+  private nextReply = 0;
+  private pending: PendingWrite | undefined;
   private readonly decoder = new TextDecoder();
 
   constructor(options: NatsSinkOptions) {
@@ -90,9 +108,10 @@ export class NatsSink implements Sink {
     const protocol = (this.connection as unknown as { protocol?: Partial<RawProtocol> }).protocol;
     this.protocol = typeof protocol?.sendCommand === 'function' ? protocol as RawProtocol : undefined;
     this.maxPayload = this.connection.info?.max_payload ?? this.maxPayload;
-    this.inbox = createInbox();
+    const inbox = createInbox();
+    this.replyPrefix = `${inbox}.`;
     // Closed with the connection (drain).
-    this.connection.subscribe(`${this.inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
+    this.connection.subscribe(`${inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
     if (this.options.stream) {
       const manager = await jetstreamManager(this.connection);
       try {
@@ -104,41 +123,61 @@ export class NatsSink implements Sink {
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
+    const batch = this.encode(records);
+    await this.writeEncoded([batch]);
+    return { rejected: batch.rejected };
+  }
+
+  encode(records: OutboundRecord[]): NatsBatch {
+    const first = this.nextReply;
+    const rejected: SinkResult['rejected'] = [];
+    const frames: string[] = [];
+    const fallback: OutboundRecord[] | undefined = this.protocol ? undefined : [];
+    for (const record of records) {
+      const headerLines = headerBlock(record);
+      const problem = typeof headerLines === 'string' ? invalidSubject(record.topic) : headerLines.reason;
+      if (problem !== undefined) { rejected.push({ record, reason: problem }); continue; }
+      const header = headerLines as string;
+      // Header text is ASCII except for user-supplied values; measure it only when it has to be.
+      const headerBytes = isAscii(header) ? header.length : Buffer.byteLength(header);
+      const total = headerBytes + Buffer.byteLength(record.value);
+      if (total > this.maxPayload) {
+        rejected.push({ record, reason: `record of ${total} bytes exceeds the NATS server's max_payload (${this.maxPayload} bytes)` });
+        continue;
+      }
+      const reply = this.nextReply++;
+      if (fallback) fallback.push(record);
+      else frames.push(`HPUB ${record.topic} ${this.replyPrefix}${reply} ${headerBytes} ${total}\r\n${header}${record.value}\r\n`);
+    }
+    const bytes = frames.length > 0 ? Buffer.from(frames.join('')) : EMPTY;
+    return { bytes, count: this.nextReply - first, rejected, first, records: fallback };
+  }
+
+  async writeEncoded(batches: NatsBatch[]): Promise<void> {
     const connection = this.connection;
     if (connection === undefined) throw new SinkError('NATS sink is not open', { retriable: true });
-    if (records.length === 0) return;
+    const sending = batches.filter((b) => b.count > 0);
+    if (sending.length === 0) return;
+    const first = Math.min(...sending.map((b) => b.first));
+    const last = Math.max(...sending.map((b) => b.first + b.count));
+    const expected = new Uint8Array(last - first);
+    let waiting = 0;
+    for (const b of sending) {
+      expected.fill(1, b.first - first, b.first - first + b.count);
+      waiting += b.count;
+    }
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const reply = `${this.inbox}.${++this.batchNumber}`;
-    const rejected: SinkResult['rejected'] = [];
-    const batch: PendingBatch = { waiting: 0, failure: undefined, noStream: false, settle };
-    this.pending = batch;
+    const pending: PendingWrite = { first, expected, waiting, failure: undefined, noStream: false, settle };
+    this.pending = pending;
     try {
-      const frames: string[] = [];
-      for (const record of records) {
-        const headerLines = headerBlock(record);
-        const problem = typeof headerLines === 'string' ? invalidSubject(record.topic) : headerLines.reason;
-        if (problem !== undefined) { rejected.push({ record, reason: problem }); continue; }
-        const header = headerLines as string;
-        // Header text is ASCII except for user-supplied values; measure it only when it has to be.
-        const headerBytes = isAscii(header) ? header.length : Buffer.byteLength(header);
-        const total = headerBytes + Buffer.byteLength(record.value);
-        if (total > this.maxPayload) {
-          rejected.push({ record, reason: `record of ${total} bytes exceeds the NATS server's max_payload (${this.maxPayload} bytes)` });
-          continue;
-        }
-        batch.waiting++;
-        if (this.protocol) frames.push(`HPUB ${record.topic} ${reply} ${headerBytes} ${total}\r\n${header}${record.value}\r\n`);
-        else connection.publish(record.topic, record.value, { reply, headers: toNatsHeaders(record) });
+      for (const b of sending) {
+        if (b.records === undefined) this.protocol!.sendCommand(b.bytes);
+        else b.records.forEach((record, i) => connection.publish(record.topic, record.value, { reply: `${this.replyPrefix}${b.first + i}`, headers: toNatsHeaders(record) }));
       }
-      if (this.protocol && frames.length > 0) this.protocol.sendCommand(Buffer.from(frames.join('')));
     } catch (error) {
       this.pending = undefined;
       throw new SinkError(`NATS publish failed: ${(error as Error).message}`, { retriable: true, cause: error });
-    }
-    if (batch.waiting === 0) {
-      this.pending = undefined;
-      return { rejected };
     }
     let timer: NodeJS.Timeout | undefined;
     const timedOut = await Promise.race([
@@ -148,24 +187,27 @@ export class NatsSink implements Sink {
     clearTimeout(timer);
     this.pending = undefined;
     if (timedOut) {
-      throw new SinkError(`NATS publish failed: no PubAck for ${batch.waiting} of ${records.length - rejected.length} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
+      throw new SinkError(`NATS publish failed: no PubAck for ${pending.waiting} of ${waiting} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
     }
-    if (batch.failure !== undefined) {
+    if (pending.failure !== undefined) {
       // No stream for the subject is a configuration problem, unless pgcdc creates
       // the stream itself (then it may be coming back after a server restart).
-      const retriable = !batch.noStream || this.options.stream !== undefined;
-      throw new SinkError(`NATS publish failed: ${batch.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
+      const retriable = !pending.noStream || this.options.stream !== undefined;
+      throw new SinkError(`NATS publish failed: ${pending.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
     }
-    return { rejected };
   }
 
   private onPubAck(msg: Msg): void {
-    const batch = this.pending;
-    if (batch === undefined || batch.waiting === 0 || !msg.subject.endsWith(`.${this.batchNumber}`)) return;
-    batch.waiting--;
+    const pending = this.pending;
+    if (pending === undefined || pending.waiting === 0) return;
+    const index = Number(msg.subject.slice(this.replyPrefix.length)) - pending.first;
+    // Not awaited by this write (an abandoned batch's), or already counted.
+    if (!(index >= 0 && index < pending.expected.length) || pending.expected[index] !== 1) return;
+    pending.expected[index] = 2;
+    pending.waiting--;
     if (msg.headers?.code === 503) {
-      batch.failure ??= 'no responders: no JetStream stream captures this subject';
-      batch.noStream = true;
+      pending.failure ??= 'no responders: no JetStream stream captures this subject';
+      pending.noStream = true;
     } else {
       // A PubAck is {"stream":..,"seq":..[,"duplicate":true]}; a failure is {"error":{..}}.
       // Only the first bytes are compared on the hot path.
@@ -173,10 +215,10 @@ export class NatsSink implements Sink {
         const text = this.decoder.decode(msg.data);
         let description = text;
         try { description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? text; } catch { /* keep the raw text */ }
-        batch.failure ??= description;
+        pending.failure ??= description;
       }
     }
-    if (batch.waiting === 0) batch.settle();
+    if (pending.waiting === 0) pending.settle();
   }
 
   /** Drains pending publishes, but never waits long: with the server gone, drain() would wait forever. */

@@ -38,7 +38,23 @@ export function toRecord(event: ChangeEvent, naming: TopicNaming): OutboundRecor
   }
   const topic = event.op === 'm'
     ? naming.messageTopic.replaceAll('{prefix}', naming.prefix).replaceAll('{message_prefix}', event.message!.prefix)
-    : naming.tableTopic.replaceAll('{prefix}', naming.prefix).replaceAll('{schema}', event.source.schema).replaceAll('{table}', event.source.table);
+    : tableTopic(naming, event.source.schema, event.source.table);
   const key = meta?.key ? JSON.stringify(meta.key) : null;
   return { id: event.id, topic, key, headers: {}, value: JSON.stringify(event), event };
+}
+
+/** Table topics by naming, schema and table: filled in once per table, not per event (a profile showed 1 µs per event). */
+const tableTopics = new WeakMap<TopicNaming, Map<string, Map<string, string>>>();
+
+function tableTopic(naming: TopicNaming, schema: string, table: string): string {
+  let bySchema = tableTopics.get(naming);
+  if (bySchema === undefined) tableTopics.set(naming, bySchema = new Map());
+  let byTable = bySchema.get(schema);
+  if (byTable === undefined) bySchema.set(schema, byTable = new Map());
+  let topic = byTable.get(table);
+  if (topic === undefined) {
+    topic = naming.tableTopic.replaceAll('{prefix}', naming.prefix).replaceAll('{schema}', schema).replaceAll('{table}', table);
+    byTable.set(table, topic);
+  }
+  return topic;
 }

@@ -25,6 +25,38 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/**
+ * A batch already turned into the sink's wire bytes, when it was prepared.
+ * Why: records wait for the sink's round trip, a group being written and the
+ * next being prepared. Strings and objects that wait that long survive young-
+ * generation collections and are copied and promoted; that copying was a fifth
+ * of `pgcdc run`'s CPU (docs/benchmarks.md). Bytes in a Buffer live outside the
+ * JS heap, so the collector never copies them.
+ */
+export interface EncodedBatch {
+  readonly bytes: Buffer;
+  /** Records encoded in `bytes` (the rejected ones are not). */
+  readonly count: number;
+  /** Records refused while encoding (bad subject, too large): dead letters. */
+  readonly rejected: SinkResult['rejected'];
+}
+
+/**
+ * A sink that encodes batches ahead of writing them (file, NATS). Encoded
+ * batches are written in order; `writeEncoded` resolves when all are durably
+ * accepted, like `write`, and may be called again with the same batches after a
+ * retriable failure.
+ */
+export interface EncodingSink<Batch extends EncodedBatch = EncodedBatch> extends Sink {
+  /** Called only while the sink is open. */
+  encode(records: OutboundRecord[]): Batch;
+  writeEncoded(batches: Batch[]): Promise<void>;
+}
+
+export function isEncodingSink(sink: Sink): sink is EncodingSink {
+  return typeof (sink as Partial<EncodingSink>).encode === 'function' && typeof (sink as Partial<EncodingSink>).writeEncoded === 'function';
+}
+
 export class SinkError extends CdcError {
   /** When the destination said when to come back (HTTP Retry-After): wait at least this long. */
   readonly retryAfterMs: number | undefined;

@@ -64,6 +64,35 @@ describe('NATS sink', () => {
     }
   });
 
+  test('batches encoded ahead and written as a group; a retry after a timeout counts late PubAcks once, for their own records', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'AHEAD', streamSubjects: ['ahead.>'], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      const first = Array.from({ length: 300 }, (_, i) => record(`0/40:${i}`, 'ahead.t', JSON.stringify({ i }), null));
+      const second = Array.from({ length: 300 }, (_, i) => record(`0/41:${i}`, 'ahead.t', JSON.stringify({ i: 300 + i }), null));
+      const batches = [sink.encode(first), sink.encode(second)];
+      assert.deepEqual(batches.map((b) => [b.count, b.rejected.length]), [[300, 0], [300, 0]]);
+      // First attempt: a timeout too short for any PubAck, so it fails and its
+      // acknowledgements arrive late, some during the retry.
+      (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 0;
+      await assert.rejects(sink.writeEncoded(batches), /no PubAck for \d+ of 600 records/);
+      (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 5000;
+      await sink.writeEncoded(batches);
+      // Resolved means every record is stored: the stream holds all 600 now, not later.
+      const nc = await connect({ servers: nats.url });
+      const manager = await jetstreamManager(nc);
+      assert.equal((await manager.streams.info('AHEAD')).state.messages, 600);
+      const read = await nats.readStream('AHEAD', 600);
+      assert.deepEqual(read.map((m) => JSON.parse(m.data).i), Array.from({ length: 600 }, (_, i) => i));
+      // Written again (a retry with nothing late in flight): every record is acknowledged as a duplicate, nothing added.
+      await sink.writeEncoded(batches);
+      assert.equal((await manager.streams.info('AHEAD')).state.messages, 600);
+      await nc.close();
+    } finally {
+      await sink.close();
+    }
+  });
+
   test('a record over max_payload or with a header NATS cannot carry is refused with the reason; the rest of the batch is delivered', async () => {
     const sink = new NatsSink({ servers: [nats.url], stream: 'REFUSE', streamSubjects: ['refuse.>'], timeoutMs: 5000 });
     await sink.open();
