@@ -7,10 +7,12 @@
  *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD) and
  *     run → Kafka (librdkafka's mock cluster hosted by kcat: a protocol peer, not a
  *     broker with disks). The clock stops when the sink holds every change.
- *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds; for
+ *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds (after
+ *     WARMUP seconds of the same load that are not counted); for
  *     each change, (time it is readable in the sink) − (its commit time): p50, p99.
  *
- * Env: N (default 200000 → 320,000 changes), DURATION (default 10), SINKS (which
+ * Env: N (default 200000 → 320,000 changes), DURATION (default 10), WARMUP
+ * (seconds of the same load before the measured DURATION, default 2), SINKS (which
  * sinks to run, default "file,nats,redis,kafka"), LATENCY_GROUPS (which sinks run
  * their latency phase together, default "file+nats,redis+kafka": each group is
  * measured on its own, so the pipelines of one group do not compete with the
@@ -33,6 +35,7 @@ import { startRedis } from '../test/support/redis.ts';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
 const DURATION = Number(process.env.DURATION ?? 10);
+const WARMUP = Number(process.env.WARMUP ?? 2);
 const SINKS = new Set((process.env.SINKS ?? 'file,nats,redis,kafka').split(',').map((s) => s.trim()).filter(Boolean));
 const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file+nats,redis+kafka').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s))).filter((g) => g.length > 0);
 const PGCDC_NODE_FLAGS = (process.env.PGCDC_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -148,11 +151,11 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
   const slotNames = group.map((name) => `lat_${name}`);
   await waitFor('latency slots', async () => (await db.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = ANY($1)`, [slotNames])).rows[0].n === group.length, 30_000);
   // Readers start after the slots exist: only changes of this group's window count.
-  const since = Date.now();
   const stops: (() => Promise<void>)[] = [];
   const record = (name: string, now: number, json: string) => {
-    const ts = (JSON.parse(json) as { source: { ts_ms: number } }).source.ts_ms;
-    if (ts >= since) latency[name]!.push(now - ts);
+    const event = JSON.parse(json) as { source: { ts_ms: number }; after: { v: number } | null };
+    // Warm-up rows are inserted with v = -1.
+    if (event.after !== null && event.after.v >= 0) latency[name]!.push(now - event.source.ts_ms);
   };
   if (group.includes('redis')) {
     // A blocking XREAD loop from the stream's start (the stream is new: only this group writes it).
@@ -219,16 +222,21 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
     return c;
   }));
   await new Promise((r) => setTimeout(r, 1000)); // readers subscribed
+  // The same load runs WARMUP seconds before the measured DURATION: a fresh
+  // process compiles its hot path during its first second of traffic, with
+  // latency spikes of 10-20 ms that say nothing about the steady state.
   const started = Date.now();
+  const since = started + WARMUP * 1000;
   let sent = 0;
   await Promise.all(writers.map(async (writer, w) => {
     for (let k = 0; ; k++) {
       const due = started + (k * 4) + w; // 250/s per writer, staggered
-      if (due - started >= DURATION * 1000) return;
+      if (due - started >= (WARMUP + DURATION) * 1000) return;
       const wait = due - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      await writer.query('INSERT INTO lat (v) VALUES ($1)', [k]);
-      sent++;
+      const measured = due >= since;
+      await writer.query('INSERT INTO lat (v) VALUES ($1)', [measured ? k : -1]);
+      if (measured) sent++;
     }
   }));
   await new Promise((r) => setTimeout(r, 2000));
@@ -318,16 +326,24 @@ async function main(): Promise<void> {
     // 2. latency at a steady 1,000 transactions/s, one group of sinks at a time
     await db.query('CREATE TABLE lat (id bigserial PRIMARY KEY, v int)');
     await db.query('CREATE PUBLICATION lat_pub FOR TABLE lat');
-    results.push('', `## Commit-to-sink latency at a steady 1,000 transactions/s for ${DURATION} s, each group of sinks measured on its own\n`);
+    results.push('', `## Commit-to-sink latency at a steady 1,000 transactions/s for ${DURATION} s (after ${WARMUP} s of the same load, not counted), each group of sinks measured on its own\n`);
     results.push('| sink | measured beside | received | sent | p50 ms | p99 ms |', '|---|---|---:|---:|---:|---:|');
+    const busy: string[] = [];
     for (const group of LATENCY_GROUPS) {
+      const cpuBefore = cpuByCommand();
+      const started = Date.now();
       const measured = await measureLatency(group, { db, serverUrl: server.url(), natsPort, nc, redisUrl: redisServer.url, kafkaBootstrap: kafka.bootstrap });
+      const seconds = (Date.now() - started) / 1000;
       for (const name of group) {
         const values = measured.latency[name]!;
         results.push(`| ${name} | ${group.filter((g) => g !== name).join(', ') || '—'} | ${values.length} | ${measured.sent} | ${pct(values, 50)} | ${pct(values, 99)} |`);
       }
+      // Where the two CPUs went meanwhile (pgcdc processes that exited are not counted: see cpuDelta).
+      const used = [...cpuDelta(cpuBefore, cpuByCommand())].filter(([, s]) => s / seconds >= 0.01).sort((a, b) => b[1] - a[1]);
+      busy.push(`- ${group.join('+')}: ${used.map(([command, s]) => `${command} ${(s / seconds).toFixed(2)}`).join(', ')}`);
     }
     results.push('', 'Commit times are millisecond timestamps from the server (same machine); latency includes pgcdc reading, the sink confirming, and the reader seeing it.');
+    results.push('', 'CPUs busy during each latency group, by process name (1.00 = one CPU; the benchmark itself, with its readers, is `node`):', ...busy);
     await nc.close();
   } finally {
     await db.end().catch(() => undefined);
