@@ -323,6 +323,10 @@ async function main(): Promise<void> {
     // The drained backlog is not kept: brokers holding 250 MB from phase 1 measure slower.
     await jsm.streams.delete('BENCH').catch(() => undefined);
     await redis.del('pgcdc.public.bench_items');
+    // Phase 1 left hundreds of MB of dirty pages (the file, the brokers' stores);
+    // their writeback stalls every fsync and file write for seconds afterwards,
+    // which is the disk settling, not the steady state measured below.
+    execFileSync('sync');
     // 2. latency at a steady 1,000 transactions/s, one group of sinks at a time
     await db.query('CREATE TABLE lat (id bigserial PRIMARY KEY, v int)');
     await db.query('CREATE PUBLICATION lat_pub FOR TABLE lat');
