@@ -15,6 +15,7 @@ import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { postgresMicrosToUnixMs } from '../core/time.ts';
 import type { MessageBody } from '../events/change-event.ts';
 import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
+import type { RowChangeHeader } from '../decode/pgoutput/decode.ts';
 import type { PendingItem } from './pending-item.ts';
 import type { RelationCache } from './relation-cache.ts';
 import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
@@ -182,12 +183,12 @@ export class TransactionAssembler {
   /**
    * An insert, update or delete whose rows are converted later (row-change.ts):
    * the relation is looked up now, so the change reads as the stream said at its
-   * position, whatever comes after it.
+   * position, whatever comes after it. `buffer[start, end)` is the message.
    */
-  pushDeferredRowChange(op: 'c' | 'u' | 'd', messageXid: number | undefined, relationOid: number, bytes: Omit<DeferredRowChange, 'relation' | 'toastPlaceholder'>, lsn: Lsn): void {
-    const relation = this.options.relations.get(relationOid);
-    const deferred: DeferredRowChange = { ...bytes, relation, toastPlaceholder: this.options.toastPlaceholder };
-    this.addChange(messageXid, { op, ...names(relation.message), before: null, after: null, key: null, message: undefined, lsn, xid: 0, deferred }, bytes.end - bytes.start);
+  pushDeferredRowChange(header: RowChangeHeader, buffer: Buffer, start: number, end: number, inStream: boolean, lsn: Lsn): void {
+    const relation = this.options.relations.get(header.relationOid);
+    const deferred: DeferredRowChange = { relation, buffer, start, end, inStream, toastPlaceholder: this.options.toastPlaceholder };
+    this.addChange(header.xid, { op: header.op, schema: relation.message.namespace, table: relation.message.name, before: null, after: null, key: null, message: undefined, lsn, xid: 0, deferred }, end - start);
   }
 
   private addChange(messageXid: number | undefined, item: PendingItem, payloadBytes: number): void {

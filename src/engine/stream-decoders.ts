@@ -32,7 +32,7 @@ export class PgOutputStreamDecoder implements StreamDecoder {
     // Row changes keep their bytes until handed on (assemble/row-change.ts says why).
     const change = this.decoder.peekRowChange(buffer, start, end);
     if (change !== undefined) {
-      this.assembler.pushDeferredRowChange(change.op, change.xid, change.relationOid, { buffer, start, end, inStream: this.decoder.inStream }, walStart);
+      this.assembler.pushDeferredRowChange(change, buffer, start, end, this.decoder.inStream, walStart);
       return undefined;
     }
     return this.assembler.push(this.decoder.decode(buffer, start, end), walStart, end - start);

@@ -6,8 +6,6 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { NatsSink } from '../../src/sink/nats-sink.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
@@ -55,10 +53,7 @@ describe('NATS sink', () => {
 
       // A retry of the same batch (same event ids) is dropped by JetStream's duplicate window.
       await sink.write(records);
-      const nc = await connect({ servers: nats.url });
-      const info = await (await jetstreamManager(nc)).streams.info('RAW');
-      await nc.close();
-      assert.equal(info.state.messages, records.length);
+      assert.equal(await nats.messageCount('RAW'), records.length);
     } finally {
       await sink.close();
     }
@@ -79,15 +74,12 @@ describe('NATS sink', () => {
       (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 5000;
       await sink.writeEncoded(batches);
       // Resolved means every record is stored: the stream holds all 600 now, not later.
-      const nc = await connect({ servers: nats.url });
-      const manager = await jetstreamManager(nc);
-      assert.equal((await manager.streams.info('AHEAD')).state.messages, 600);
+      assert.equal(await nats.messageCount('AHEAD'), 600);
       const read = await nats.readStream('AHEAD', 600);
       assert.deepEqual(read.map((m) => JSON.parse(m.data).i), Array.from({ length: 600 }, (_, i) => i));
       // Written again (a retry with nothing late in flight): every record is acknowledged as a duplicate, nothing added.
       await sink.writeEncoded(batches);
-      assert.equal((await manager.streams.info('AHEAD')).state.messages, 600);
-      await nc.close();
+      assert.equal(await nats.messageCount('AHEAD'), 600);
     } finally {
       await sink.close();
     }

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ServerProcess } from './server-process.ts';
 
@@ -18,6 +18,8 @@ export interface TestNats {
   url: string;
   /** Up to `count` messages of a JetStream stream, read by a real consumer (waits up to 10 s for them). */
   readStream(stream: string, count: number): Promise<StreamMessage[]>;
+  /** Messages a JetStream stream holds now (its state, not waiting for more). */
+  messageCount(stream: string): Promise<number>;
   start(): Promise<void>;
   stop(): Promise<void>;
   dispose(): Promise<void>;
@@ -33,6 +35,7 @@ export async function startNats(): Promise<TestNats> {
     port,
     url: `127.0.0.1:${port}`,
     readStream: (stream, count) => readStream(`127.0.0.1:${port}`, stream, count),
+    messageCount: (stream) => messageCount(`127.0.0.1:${port}`, stream),
     start: () => process.start(),
     stop: () => process.stop(),
     async dispose() {
@@ -40,6 +43,15 @@ export async function startNats(): Promise<TestNats> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+async function messageCount(url: string, stream: string): Promise<number> {
+  const nc = await connect({ servers: url });
+  try {
+    return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
+  } finally {
+    await nc.close();
+  }
 }
 
 async function readStream(url: string, stream: string, count: number): Promise<StreamMessage[]> {

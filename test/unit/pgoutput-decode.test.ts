@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ProtocolError } from '../../src/core/errors.ts';
-import { decodePgOutput, PgOutputDecoder } from '../../src/decode/pgoutput/decode.ts';
+import { decodePgOutput, peekRowChange, PgOutputDecoder } from '../../src/decode/pgoutput/decode.ts';
 import { NULL_VALUE, UNCHANGED_TOAST_VALUE } from '../../src/decode/pgoutput/messages.ts';
 import { pgoutput } from '../support/pgoutput-builder.ts';
 
@@ -156,5 +156,30 @@ describe('pgoutput decoder: malformed and truncated input', () => {
         assert.ok(error instanceof ProtocolError, `input ${bytes.toString('hex')}: ${String(error)}`);
       }
     }
+  });
+});
+
+describe('peekRowChange (the header a deferred row change keeps)', () => {
+  test('operation, xid and relation agree with the full decoder, outside and inside a stream block', () => {
+    const cases: Array<[Buffer, typeof outside, 'c' | 'u' | 'd']> = [
+      [pgoutput.insert(16384, ['1', 'a']), outside, 'c'],
+      [pgoutput.insert(16384, ['1', 'a'], 77), inside, 'c'],
+      [pgoutput.update(16385, ['1', 'b'], { kind: 'O', columns: ['1', 'a'] }), outside, 'u'],
+      [pgoutput.update(16385, ['1', 'b'], undefined, 78), inside, 'u'],
+      [pgoutput.delete(16386, 'K', ['7', null]), outside, 'd'],
+    ];
+    for (const [bytes, context, op] of cases) {
+      const full = decodePgOutput(bytes, context) as { xid: number | undefined; relationOid: number };
+      assert.deepEqual(peekRowChange(bytes, context, 0, bytes.length), { op, xid: full.xid, relationOid: full.relationOid });
+    }
+  });
+
+  test('any other message, or a header cut short, is left to the full decoder', () => {
+    const insert = pgoutput.insert(16384, ['1']);
+    assert.equal(peekRowChange(pgoutput.begin(LSN, TIME, 771), outside, 0, 21), undefined);
+    assert.equal(peekRowChange(pgoutput.message(true, LSN, 'outbox', '{}'), outside, 0, 20), undefined);
+    assert.equal(peekRowChange(insert, outside, 0, 4), undefined);
+    assert.equal(peekRowChange(insert, inside, 0, 8), undefined);
+    assert.throws(() => decodePgOutput(insert.subarray(0, 4), outside), ProtocolError);
   });
 });

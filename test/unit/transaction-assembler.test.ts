@@ -11,6 +11,7 @@ import { isRawJson } from '../../src/core/json.ts';
 import { PgOutputDecoder } from '../../src/decode/pgoutput/decode.ts';
 import { ValueConverter } from '../../src/decode/values/convert.ts';
 import { TypeRegistry } from '../../src/decode/values/type-registry.ts';
+import { PgOutputStreamDecoder } from '../../src/engine/stream-decoders.ts';
 import { pgoutput } from '../support/pgoutput-builder.ts';
 
 function setup(budget = 1 << 30, spillDir?: string) {
@@ -113,5 +114,34 @@ describe('transaction assembler', () => {
   test('a change for an unknown relation is a protocol error', () => {
     const { feed } = setup();
     assert.throws(() => feed(pgoutput.begin(1n, 1n, 1), pgoutput.insert(999, ['1'])), /relation 999 arrived before its Relation message/);
+  });
+  test('row changes fed as bytes (the path the stream takes) convert when handed on, against the relation in force when they arrived', async () => {
+    for (const budget of [1 << 30, 1]) {
+      const spillDir = mkdtempSync(join(tmpdir(), 'pgcdc-deferred-'));
+      const registry = new TypeRegistry();
+      const relations = new RelationCache(new ValueConverter(registry), () => registry.version);
+      const stream = new PgOutputStreamDecoder(new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, spillDir }));
+      const outputs: AssemblerOutput[] = [];
+      let lsn = 1000n;
+      const feed = (...messages: Buffer[]) => {
+        for (const m of messages) {
+          const out = stream.push(m, 0, m.length, lsn++);
+          if (out) outputs.push(out);
+        }
+      };
+      // The table is altered (bio becomes an int column named age) after the rows
+      // arrived but before they are handed on: they still read as the old columns.
+      const altered = pgoutput.relation(16384, 'public', 'users', [{ name: 'id', type: 20, key: true }, { name: 'name', type: 25 }, { name: 'age', type: 23 }]);
+      feed(users, pgoutput.begin(5000n, 1n, 700), pgoutput.insert(16384, ['1', 'alice', '42']), pgoutput.update(16384, ['1', 'alicia', 'toast'], { kind: 'K', columns: ['1', null, null] }),
+        pgoutput.delete(16384, 'K', ['1', null, null]), pgoutput.commit(5000n, 5100n, 1n), altered,
+        pgoutput.begin(6000n, 1n, 701), pgoutput.insert(16384, ['2', 'bob', '42']), pgoutput.commit(6000n, 6100n, 1n));
+      const first = await items(outputs[0]);
+      assert.deepEqual(first.map((i) => [i.op, i.after, i.before, i.key, i.deferred]), [
+        ['c', { id: 1, name: 'alice', bio: '42' }, null, { id: 1 }, undefined],
+        ['u', { id: 1, name: 'alicia', bio: '__toast__' }, { id: 1 }, { id: 1 }, undefined],
+        ['d', null, { id: 1 }, { id: 1 }, undefined],
+      ], `budget ${budget}`);
+      assert.deepEqual((await items(outputs[1]))[0]!.after, { id: 2, name: 'bob', age: 42 });
+    }
   });
 });
