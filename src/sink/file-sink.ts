@@ -16,6 +16,7 @@
 import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
+import { ByteWriter } from '../core/byte-writer.ts';
 import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
 
 const writeAsync = (fd: number, data: Buffer, offset: number, length: number): Promise<number> =>
@@ -56,8 +57,15 @@ export class FileSink implements EncodingSink {
 
   /** A batch's lines, encoded when the batch is prepared (sink.ts says why). */
   encode(records: OutboundRecord[]): EncodedBatch {
-    const bytes = records.length === 0 ? EMPTY : Buffer.from(`${records.map((r) => r.value).join('\n')}\n`, 'utf8');
-    return { bytes, count: records.length, rejected: [] };
+    if (records.length === 0) return { bytes: EMPTY, count: 0, rejected: [] };
+    let estimate = 0;
+    for (const record of records) estimate += record.value.length + 1;
+    const out = new ByteWriter(estimate);
+    for (const record of records) {
+      out.utf8(record.value);
+      out.ascii('\n');
+    }
+    return { bytes: out.finish(), count: records.length, rejected: [] };
   }
 
   async writeEncoded(batches: EncodedBatch[]): Promise<void> {

@@ -7,24 +7,20 @@
  * Hot path written by hand (docs/benchmarks.md):
  * - `js.publish()` of @nats-io/jetstream costs about 80 µs of CPU per record in
  *   Node (a request object, a timer and a promise each) and capped the sink near
- *   10,000 records/s. Here records go out as plain core publishes on one
- *   connection, in order, each with its own numbered reply subject under one
- *   inbox subscription that counts the PubAcks.
- * - Even core `publish()` encodes three strings, builds a headers object and
- *   copies four small buffers per record; with 2 CPUs shared with nats-server and
- *   PostgreSQL that was a third of pgcdc's time. So each batch's HPUB frames
- *   (NATS client protocol: `HPUB subject reply hdr_len total_len`, headers,
- *   payload) are written as one string and encoded once, when the batch is
- *   prepared (sink.ts: `EncodedBatch`), then handed to the connection's protocol
- *   handler, which sends them exactly as it sends its own publishes (buffered
- *   while reconnecting, flushed in order). That handler is internal to
- *   @nats-io/nats-core (pinned in package.json; a test asserts the raw path is
- *   taken); without it the sink falls back to public `publish()`.
- * The JetStream client is still used for what is not hot: stream lookup and creation.
+ *   10,000 records/s. Here records go out as plain publishes on one connection,
+ *   in order, with a reply subject per batch under one inbox subscription that
+ *   counts the PubAcks.
+ * - Each batch's HPUB frames (NATS client protocol: `HPUB subject reply hdr_len
+ *   total_len`, headers, payload) are encoded into one Buffer when the batch is
+ *   prepared (sink.ts: `EncodedBatch`), and sent as one socket write on a
+ *   connection of pgcdc's own (nats-publisher.ts says why).
+ * The official client is still used for what is not hot: stream lookup and creation.
  */
-import { connect, createInbox, headers as natsHeaders, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
+import { ByteWriter } from '../core/byte-writer.ts';
+import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
 import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
 
 export interface NatsSinkOptions {
@@ -39,24 +35,30 @@ export interface NatsSinkOptions {
 }
 
 /**
- * A batch encoded as HPUB frames when it was prepared (sink.ts says why). Each
- * record's reply subject is `<inbox>.<n>`, numbered in order from `first`: a
- * PubAck names the record it acknowledges, so an acknowledgement that arrives
- * late, from an earlier attempt at the same batch, counts once and for the right
- * record (the same message: JetStream deduplicates it by Nats-Msg-Id).
+ * A batch encoded as HPUB frames when it was prepared (sink.ts says why). All
+ * its records share one reply subject, `<inbox>.<token>`, and each publish is
+ * answered by exactly one PubAck there, so `count` PubAcks on the token mean
+ * every record of the batch is stored. A retry sends the batch under a new token
+ * (`retoken`): a PubAck that arrives late, from the earlier attempt, is then
+ * ignored instead of being counted for a record of the retry that may not be
+ * stored yet. (A reply subject per record would do the same, but nats-server
+ * caches the routing of a subject it has seen, and a new subject per record
+ * costs it about 2 µs more per message: docs/benchmarks.md.)
  */
 export interface NatsBatch extends EncodedBatch {
-  readonly first: number;
-  /** Only when the raw protocol path is unavailable: the records to publish one by one. */
-  readonly records: OutboundRecord[] | undefined;
+  bytes: Buffer;
+  /** The reply token of the latest attempt. */
+  token: number;
+  /** Where the token's 8 hex digits are in `bytes`, one per record. */
+  readonly tokenOffsets: Uint32Array;
+  /** Sent at least once: the next write sends it under a new token. */
+  sent: boolean;
 }
 
 /** The PubAcks awaited by the write in progress. */
 interface PendingWrite {
-  /** Reply number of `expected[0]`. */
-  first: number;
-  /** Per reply number from `first`: 0 not in this write, 1 awaited, 2 acknowledged. */
-  expected: Uint8Array;
+  /** PubAcks still awaited, per reply token. */
+  remaining: Map<number, number>;
   waiting: number;
   failure: string | undefined;
   noStream: boolean;
@@ -65,61 +67,43 @@ interface PendingWrite {
 
 const PUBACK_START = Buffer.from('{"stream"');
 const EMPTY = Buffer.alloc(0);
-
-/** The part of nats-core's protocol handler the raw path uses (internal API, version pinned). */
-interface RawProtocol {
-  sendCommand(command: Uint8Array): void;
-}
+/** Digits reserved for the header and total lengths of a frame (max_payload is at most 64 MB). */
+const LENGTH_DIGITS = 8;
+const TOPIC_CACHE_LIMIT = 10_000;
 
 export class NatsSink implements EncodingSink<NatsBatch> {
   readonly name: string;
   private readonly options: NatsSinkOptions;
-  private connection: NatsConnection | undefined;
-  private protocol: RawProtocol | undefined;
+  private readonly publisher: NatsPublisher;
+  private opened = false;
+  /** A write found no stream for its subject: create the configured stream before the next one. */
+  private streamMissing = false;
   private maxPayload = 1024 * 1024;
-  /** `<inbox>.`: the reply subjects' common part. */
-  private replyPrefix = '';
-  private nextReply = 0;
+  /** `<inbox>.`: the reply subjects' common part (the same across reconnects). */
+  private readonly replyPrefix = `${createInbox()}.`;
+  private nextToken = 0;
   private pending: PendingWrite | undefined;
+  /** Per topic: the frame's start up to the reply token (`HPUB <subject> <inbox>.`), or why the subject is refused. */
+  private readonly topicPrefixes = new Map<string, Buffer | { reason: string }>();
   private readonly decoder = new TextDecoder();
 
   constructor(options: NatsSinkOptions) {
     this.options = options;
     this.name = `nats ${options.servers.join(',')}`;
-  }
-
-  /** True when batches go out through the raw protocol path (the fast one). */
-  get usesRawProtocol(): boolean {
-    return this.protocol !== undefined;
+    this.publisher = new NatsPublisher({
+      servers: options.servers,
+      timeoutMs: options.timeoutMs,
+      ...(options.user ? { user: options.user, password: options.password ?? '' } : {}),
+      ...(options.token ? { token: options.token } : {}),
+    });
+    this.publisher.onMessage = (message) => this.onPubAck(message);
+    this.publisher.onClose = (reason) => this.onConnectionLost(reason);
   }
 
   async open(): Promise<void> {
-    try {
-      this.connection = await connect({
-        servers: this.options.servers,
-        timeout: this.options.timeoutMs,
-        maxReconnectAttempts: -1,
-        ...(this.options.user ? { user: this.options.user, pass: this.options.password } : {}),
-        ...(this.options.token ? { token: this.options.token } : {}),
-      });
-    } catch (error) {
-      throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${(error as Error).message}; check sink.servers and that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
-    }
-    const protocol = (this.connection as unknown as { protocol?: Partial<RawProtocol> }).protocol;
-    this.protocol = typeof protocol?.sendCommand === 'function' ? protocol as RawProtocol : undefined;
-    this.maxPayload = this.connection.info?.max_payload ?? this.maxPayload;
-    const inbox = createInbox();
-    this.replyPrefix = `${inbox}.`;
-    // Closed with the connection (drain).
-    this.connection.subscribe(`${inbox}.*`, { callback: (_error, msg) => this.onPubAck(msg) });
-    if (this.options.stream) {
-      const manager = await jetstreamManager(this.connection);
-      try {
-        await manager.streams.info(this.options.stream);
-      } catch {
-        await manager.streams.add({ name: this.options.stream, subjects: this.options.streamSubjects });
-      }
-    }
+    await this.connect();
+    if (this.options.stream) await this.ensureStream();
+    this.opened = true;
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
@@ -129,58 +113,86 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   }
 
   encode(records: OutboundRecord[]): NatsBatch {
-    const first = this.nextReply;
+    const token = this.takeToken();
     const rejected: SinkResult['rejected'] = [];
-    const frames: string[] = [];
-    const fallback: OutboundRecord[] | undefined = this.protocol ? undefined : [];
+    let estimate = 0;
+    for (const record of records) estimate += record.value.length + record.topic.length + record.id.length + (record.key?.length ?? 0) + 120;
+    const out = new ByteWriter(estimate);
+    const tokenOffsets = new Uint32Array(records.length);
+    const tokenHex = hex8(token);
+    let count = 0;
+    // HPUB <subject> <reply> <header bytes> <total bytes>\r\n<header block><payload>\r\n
     for (const record of records) {
-      const headerLines = headerBlock(record);
-      const problem = typeof headerLines === 'string' ? invalidSubject(record.topic) : headerLines.reason;
+      const prefix = this.topicPrefix(record.topic);
+      const problem = 'reason' in prefix ? prefix.reason : invalidHeaders(record);
       if (problem !== undefined) { rejected.push({ record, reason: problem }); continue; }
-      const header = headerLines as string;
-      // Header text is ASCII except for user-supplied values; measure it only when it has to be.
-      const headerBytes = isAscii(header) ? header.length : Buffer.byteLength(header);
-      const total = headerBytes + Buffer.byteLength(record.value);
+      const start = out.length;
+      out.bytes(prefix as Buffer);
+      tokenOffsets[count] = out.length;
+      out.ascii(tokenHex);
+      out.ascii(' ');
+      const headerLengthAt = out.reserveNumber(LENGTH_DIGITS);
+      out.ascii(' ');
+      const totalLengthAt = out.reserveNumber(LENGTH_DIGITS);
+      out.ascii('\r\n');
+      const headerStart = out.length;
+      out.ascii('NATS/1.0\r\nNats-Msg-Id: ');
+      out.utf8(record.id);
+      out.ascii('\r\n');
+      for (const name in record.headers) {
+        out.ascii(name); // checked: printable ASCII
+        out.ascii(': ');
+        out.utf8(record.headers[name]!);
+        out.ascii('\r\n');
+      }
+      if (record.key !== null) {
+        out.ascii('Pgcdc-Key: ');
+        out.utf8(record.key);
+        out.ascii('\r\n');
+      }
+      out.ascii('\r\n');
+      const headerBytes = out.length - headerStart;
+      const total = headerBytes + out.utf8(record.value);
       if (total > this.maxPayload) {
+        out.truncate(start);
         rejected.push({ record, reason: `record of ${total} bytes exceeds the NATS server's max_payload (${this.maxPayload} bytes)` });
         continue;
       }
-      const reply = this.nextReply++;
-      if (fallback) fallback.push(record);
-      else frames.push(`HPUB ${record.topic} ${this.replyPrefix}${reply} ${headerBytes} ${total}\r\n${header}${record.value}\r\n`);
+      out.fillNumber(headerLengthAt, LENGTH_DIGITS, headerBytes);
+      out.fillNumber(totalLengthAt, LENGTH_DIGITS, total);
+      out.ascii('\r\n');
+      count++;
     }
-    const bytes = frames.length > 0 ? Buffer.from(frames.join('')) : EMPTY;
-    return { bytes, count: this.nextReply - first, rejected, first, records: fallback };
+    const bytes = count > 0 ? out.finish() : EMPTY;
+    return { bytes, count, rejected, token, tokenOffsets: tokenOffsets.subarray(0, count), sent: false };
   }
 
   async writeEncoded(batches: NatsBatch[]): Promise<void> {
-    const connection = this.connection;
-    if (connection === undefined) throw new SinkError('NATS sink is not open', { retriable: true });
+    if (!this.opened) throw new SinkError('NATS sink is not open', { retriable: true });
     const sending = batches.filter((b) => b.count > 0);
     if (sending.length === 0) return;
-    const first = Math.min(...sending.map((b) => b.first));
-    const last = Math.max(...sending.map((b) => b.first + b.count));
-    const expected = new Uint8Array(last - first);
+    if (!this.publisher.connected) await this.connect();
+    if (this.streamMissing && this.options.stream) await this.ensureStream();
+    const remaining = new Map<number, number>();
     let waiting = 0;
     for (const b of sending) {
-      expected.fill(1, b.first - first, b.first - first + b.count);
+      if (b.sent) this.retoken(b);
+      b.sent = true;
+      remaining.set(b.token, b.count);
       waiting += b.count;
     }
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const pending: PendingWrite = { first, expected, waiting, failure: undefined, noStream: false, settle };
+    const pending: PendingWrite = { remaining, waiting, failure: undefined, noStream: false, settle };
     this.pending = pending;
-    try {
-      for (const b of sending) {
-        if (b.records === undefined) this.protocol!.sendCommand(b.bytes);
-        else b.records.forEach((record, i) => connection.publish(record.topic, record.value, { reply: `${this.replyPrefix}${b.first + i}`, headers: toNatsHeaders(record) }));
+    for (const b of sending) {
+      if (!this.publisher.send(b.bytes)) {
+        pending.failure ??= 'the connection to NATS was lost';
+        break;
       }
-    } catch (error) {
-      this.pending = undefined;
-      throw new SinkError(`NATS publish failed: ${(error as Error).message}`, { retriable: true, cause: error });
     }
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
+    const timedOut = pending.failure === undefined && await Promise.race([
       settled.then(() => false),
       new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.options.timeoutMs); }),
     ]);
@@ -193,70 +205,144 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       // No stream for the subject is a configuration problem, unless pgcdc creates
       // the stream itself (then it may be coming back after a server restart).
       const retriable = !pending.noStream || this.options.stream !== undefined;
+      if (pending.noStream) this.streamMissing = true;
       throw new SinkError(`NATS publish failed: ${pending.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
     }
   }
 
-  private onPubAck(msg: Msg): void {
+  private async connect(): Promise<void> {
+    try {
+      await this.publisher.connect(`${this.replyPrefix}*`);
+    } catch (error) {
+      throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${(error as Error).message}; check sink.servers, the credentials, and that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
+    }
+    this.maxPayload = this.publisher.info.max_payload ?? this.maxPayload;
+  }
+
+  /** The configured stream exists afterwards: looked up, created if missing (official client; not hot). */
+  private async ensureStream(): Promise<void> {
+    const name = this.options.stream!;
+    let connection;
+    try {
+      connection = await connect({
+        servers: this.options.servers,
+        timeout: this.options.timeoutMs,
+        ...(this.options.user ? { user: this.options.user, pass: this.options.password } : {}),
+        ...(this.options.token ? { token: this.options.token } : {}),
+      });
+      const manager = await jetstreamManager(connection);
+      try {
+        await manager.streams.info(name);
+      } catch {
+        await manager.streams.add({ name, subjects: this.options.streamSubjects });
+      }
+      this.streamMissing = false;
+    } catch (error) {
+      throw new SinkError(`cannot look up or create the JetStream stream ${name}: ${(error as Error).message}; check that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
+    } finally {
+      await connection?.close().catch(() => undefined);
+    }
+  }
+
+  private takeToken(): number {
+    const token = this.nextToken;
+    this.nextToken = (this.nextToken + 1) >>> 0;
+    return token;
+  }
+
+  /**
+   * A batch sent before goes out again under a new token. Its bytes are copied
+   * first: the socket may not have written the earlier attempt's yet.
+   */
+  private retoken(batch: NatsBatch): void {
+    batch.token = this.takeToken();
+    const tokenHex = hex8(batch.token);
+    const bytes = Buffer.from(batch.bytes);
+    for (const offset of batch.tokenOffsets) bytes.write(tokenHex, offset, 'latin1');
+    batch.bytes = bytes;
+  }
+
+  private topicPrefix(topic: string): Buffer | { reason: string } {
+    let prefix = this.topicPrefixes.get(topic);
+    if (prefix === undefined) {
+      if (this.topicPrefixes.size >= TOPIC_CACHE_LIMIT) this.topicPrefixes.clear();
+      const problem = invalidSubject(topic);
+      prefix = problem === undefined ? Buffer.from(`HPUB ${topic} ${this.replyPrefix}`) : { reason: problem };
+      this.topicPrefixes.set(topic, prefix);
+    }
+    return prefix;
+  }
+
+  private onPubAck(message: InboundMessage): void {
     const pending = this.pending;
     if (pending === undefined || pending.waiting === 0) return;
-    const index = Number(msg.subject.slice(this.replyPrefix.length)) - pending.first;
-    // Not awaited by this write (an abandoned batch's), or already counted.
-    if (!(index >= 0 && index < pending.expected.length) || pending.expected[index] !== 1) return;
-    pending.expected[index] = 2;
+    const token = parseHex(message.subject, this.replyPrefix.length);
+    const left = pending.remaining.get(token);
+    // Not awaited by this write: an earlier attempt's, or an abandoned batch's.
+    if (left === undefined || left === 0) return;
+    pending.remaining.set(token, left - 1);
     pending.waiting--;
-    if (msg.headers?.code === 503) {
+    if (message.status === 503) {
       pending.failure ??= 'no responders: no JetStream stream captures this subject';
       pending.noStream = true;
     } else {
       // A PubAck is {"stream":..,"seq":..[,"duplicate":true]}; a failure is {"error":{..}}.
       // Only the first bytes are compared on the hot path.
-      if (!PUBACK_START.equals(msg.data.subarray(0, PUBACK_START.length))) {
-        const text = this.decoder.decode(msg.data);
+      const data = message.payload;
+      if (data.length < PUBACK_START.length || PUBACK_START.compare(data, 0, PUBACK_START.length) !== 0) {
+        const text = this.decoder.decode(data);
         let description = text;
         try { description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? text; } catch { /* keep the raw text */ }
-        pending.failure ??= description;
+        pending.failure ??= description || `status ${message.status ?? 'unknown'}`;
       }
     }
     if (pending.waiting === 0) pending.settle();
   }
 
-  /** Drains pending publishes, but never waits long: with the server gone, drain() would wait forever. */
+  /** The write in progress fails now rather than at its timeout; the retry connects again. */
+  private onConnectionLost(reason: string): void {
+    const pending = this.pending;
+    if (pending === undefined) return;
+    pending.failure ??= `the connection to NATS was lost (${reason})`;
+    pending.settle();
+  }
+
   async close(): Promise<void> {
-    const connection = this.connection;
-    this.connection = undefined;
-    if (connection === undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      connection.drain().catch(() => undefined),
-      new Promise<void>((resolve) => { timer = setTimeout(resolve, 2000); }),
-    ]);
-    clearTimeout(timer);
-    await connection.close().catch(() => undefined);
+    this.opened = false;
+    await this.publisher.close();
   }
 }
 
-/** NATS headers of a record: Nats-Msg-Id, the record's own headers, Pgcdc-Key. */
-function headerEntries(record: OutboundRecord): Array<[string, string]> {
-  const entries: Array<[string, string]> = [['Nats-Msg-Id', record.id]];
-  for (const [k, v] of Object.entries(record.headers)) entries.push([k, v]);
-  if (record.key !== null) entries.push(['Pgcdc-Key', record.key]);
-  return entries;
+function hex8(token: number): string {
+  return token.toString(16).padStart(8, '0');
+}
+
+/** The 8 hex digits at `at` (a reply token), or -1. */
+function parseHex(bytes: Buffer, at: number): number {
+  if (bytes.length !== at + 8) return -1;
+  let value = 0;
+  for (let i = at; i < at + 8; i++) {
+    const c = bytes[i]!;
+    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
 }
 
 // Header names: printable ASCII without ':' or spaces; values: no CR or LF (they end a header line).
 const HEADER_NAME = /^[!-9;-~]+$/;
 const LINE_BREAK = /[\r\n]/;
 
-/** The NATS/1.0 header block of a record's HPUB frame, or why it cannot be sent. */
-function headerBlock(record: OutboundRecord): string | { reason: string } {
-  let block = 'NATS/1.0\r\n';
-  for (const [name, value] of headerEntries(record)) {
-    if (!HEADER_NAME.test(name)) return { reason: `header name ${JSON.stringify(name)} is not a valid NATS header name` };
-    if (LINE_BREAK.test(value)) return { reason: `header ${name} contains a line break, which NATS headers cannot carry` };
-    block += `${name}: ${value}\r\n`;
+/** Why a record's headers cannot be sent in a NATS header block, if they cannot. */
+function invalidHeaders(record: OutboundRecord): string | undefined {
+  if (LINE_BREAK.test(record.id)) return `header Nats-Msg-Id contains a line break, which NATS headers cannot carry`;
+  for (const name in record.headers) {
+    if (!HEADER_NAME.test(name)) return `header name ${JSON.stringify(name)} is not a valid NATS header name`;
+    if (LINE_BREAK.test(record.headers[name]!)) return `header ${name} contains a line break, which NATS headers cannot carry`;
   }
-  return `${block}\r\n`;
+  if (record.key !== null && LINE_BREAK.test(record.key)) return `header Pgcdc-Key contains a line break, which NATS headers cannot carry`;
+  return undefined;
 }
 
 const SUBJECT_SPACE = /[\s]/;
@@ -264,17 +350,4 @@ const SUBJECT_SPACE = /[\s]/;
 function invalidSubject(subject: string): string | undefined {
   if (subject.length === 0 || SUBJECT_SPACE.test(subject)) return `subject ${JSON.stringify(subject)} is not a valid NATS subject (empty or containing whitespace)`;
   return undefined;
-}
-
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
-
-function isAscii(text: string): boolean {
-  return !NON_ASCII.test(text);
-}
-
-function toNatsHeaders(record: OutboundRecord) {
-  const h = natsHeaders();
-  for (const [name, value] of headerEntries(record)) h.set(name, value);
-  return h;
 }

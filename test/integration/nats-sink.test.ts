@@ -1,5 +1,5 @@
 /**
- * The NATS sink's raw protocol path against a real nats-server with JetStream:
+ * The NATS sink against a real nats-server with JetStream:
  * what a JetStream consumer reads back is exactly what was written (subjects,
  * headers, bytes, order), redelivery is deduplicated, and records NATS cannot
  * carry are refused one by one instead of failing the batch forever.
@@ -28,12 +28,10 @@ function record(id: string, topic: string, value: string, key: string | null, he
 
 
 describe('NATS sink', () => {
-  test('batches go out as raw HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
+  test('batches go out as HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
     const sink = new NatsSink({ servers: [nats.url], stream: 'RAW', streamSubjects: ['raw.>'], timeoutMs: 5000 });
     await sink.open();
     try {
-      // With @nats-io/nats-core as pinned, the fast path must be the one taken.
-      assert.equal(sink.usesRawProtocol, true);
       const records = [
         record('0/10:1', 'raw.public.t', '{"after":{"name":"Zoë ✓ 日本"}}', '{"id":1}'),
         record('0/10:2', 'raw.shipment', '{"order":42}', '42', { message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6', 'ce_type': 'Shipment' }),
@@ -59,7 +57,7 @@ describe('NATS sink', () => {
     }
   });
 
-  test('batches encoded ahead and written as a group; a retry after a timeout counts late PubAcks once, for their own records', async () => {
+  test('batches encoded ahead and written as a group; a retry after a timeout ignores the late PubAcks of the first attempt', async () => {
     const sink = new NatsSink({ servers: [nats.url], stream: 'AHEAD', streamSubjects: ['ahead.>'], timeoutMs: 5000 });
     await sink.open();
     try {
@@ -105,18 +103,44 @@ describe('NATS sink', () => {
     }
   });
 
-  test('without the internal protocol handler (a future nats-core) the public publish() fallback delivers the same records', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'FALLBACK', streamSubjects: ['fallback.>'], timeoutMs: 5000 });
+  test('nats-server stops mid-stream: the write fails at once, retriably; once it is back, the same batch is delivered once', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'BOUNCE', streamSubjects: ['bounce.>'], timeoutMs: 5000 });
     await sink.open();
     try {
-      (sink as unknown as { protocol: undefined }).protocol = undefined;
-      assert.equal(sink.usesRawProtocol, false);
-      const result = await sink.write([record('0/50:1', 'fallback.t', '{"name":"Zoë"}', '{"id":1}', { message_id: 'm-1' }), record('0/50:2', 'fallback.t', '{"n":2}', null)]);
-      assert.deepEqual(result, { rejected: [] });
-      assert.deepEqual(await nats.readStream('FALLBACK', 2), [
-        { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:1', message_id: 'm-1', 'Pgcdc-Key': '{"id":1}' }, data: '{"name":"Zoë"}' },
-        { subject: 'fallback.t', headers: { 'Nats-Msg-Id': '0/50:2' }, data: '{"n":2}' },
-      ]);
+      await sink.write([record('0/60:1', 'bounce.t', '{"n":1}', null)]);
+      const batch = sink.encode(Array.from({ length: 200 }, (_, i) => record(`0/61:${i}`, 'bounce.t', JSON.stringify({ n: 2 + i }), null)));
+      await nats.stop();
+      const started = Date.now();
+      await assert.rejects(sink.writeEncoded([batch]), (error: Error & { retriable?: boolean }) => {
+        assert.match(error.message, /connection to NATS was lost|cannot reach NATS/);
+        assert.equal(error.retriable, true);
+        return true;
+      });
+      // Failed because the connection went, not because the 5 s PubAck timeout ran out.
+      assert.ok(Date.now() - started < 4000, `failed after ${Date.now() - started} ms`);
+      await nats.start();
+      await sink.writeEncoded([batch]);
+      assert.equal(await nats.messageCount('BOUNCE'), 201);
+      assert.deepEqual((await nats.readStream('BOUNCE', 201)).map((m) => JSON.parse(m.data).n), Array.from({ length: 201 }, (_, i) => 1 + i));
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('the configured stream disappears: the write fails retriably, and the retry creates it again and delivers', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'GONE', streamSubjects: ['gone.>'], timeoutMs: 5000 });
+    await sink.open();
+    try {
+      await sink.write([record('0/80:1', 'gone.t', '{"n":1}', null)]);
+      await nats.deleteStream('GONE');
+      const batch = sink.encode([record('0/80:2', 'gone.t', '{"n":2}', null)]);
+      await assert.rejects(sink.writeEncoded([batch]), (error: Error & { retriable?: boolean }) => {
+        assert.match(error.message, /no JetStream stream captures this subject/);
+        assert.equal(error.retriable, true);
+        return true;
+      });
+      await sink.writeEncoded([batch]);
+      assert.deepEqual((await nats.readStream('GONE', 1)).map((m) => m.data), ['{"n":2}']);
     } finally {
       await sink.close();
     }
@@ -133,6 +157,30 @@ describe('NATS sink', () => {
       });
     } finally {
       await sink.close();
+    }
+  });
+
+  test('a server that wants a login: the right user and password deliver; a wrong one fails open with one readable line', async () => {
+    const secured = await startNats({ user: 'pgcdc', password: 's3cret' });
+    try {
+      const wrong = new NatsSink({ servers: [secured.url], stream: 'AUTH', streamSubjects: ['auth.>'], timeoutMs: 5000, user: 'pgcdc', password: 'nope' });
+      await assert.rejects(wrong.open(), (error: Error) => {
+        assert.match(error.message, /^cannot reach NATS at 127\.0\.0\.1:\d+: .*Authorization Violation.*; check sink\.servers, the credentials/);
+        assert.doesNotMatch(error.message, /nope/);
+        assert.equal(error.message.includes('\n'), false);
+        return true;
+      });
+      await wrong.close();
+      const sink = new NatsSink({ servers: [secured.url], stream: 'AUTH', streamSubjects: ['auth.>'], timeoutMs: 5000, user: 'pgcdc', password: 's3cret' });
+      await sink.open();
+      try {
+        await sink.write([record('0/70:1', 'auth.t', '{"ok":true}', '{"id":1}')]);
+        assert.deepEqual(await secured.readStream('AUTH', 1), [{ subject: 'auth.t', headers: { 'Nats-Msg-Id': '0/70:1', 'Pgcdc-Key': '{"id":1}' }, data: '{"ok":true}' }]);
+      } finally {
+        await sink.close();
+      }
+    } finally {
+      await secured.dispose();
     }
   });
 });

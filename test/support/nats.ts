@@ -2,7 +2,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from '@nats-io/transport-node';
+import { connect, type ConnectionOptions } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { ServerProcess } from './server-process.ts';
@@ -20,22 +20,37 @@ export interface TestNats {
   readStream(stream: string, count: number): Promise<StreamMessage[]>;
   /** Messages a JetStream stream holds now (its state, not waiting for more). */
   messageCount(stream: string): Promise<number>;
+  deleteStream(stream: string): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
   dispose(): Promise<void>;
 }
 
-export async function startNats(): Promise<TestNats> {
+export interface NatsServerOptions {
+  /** Clients must log in with these (nats-server --user/--pass); the helpers do. */
+  user?: string;
+  password?: string;
+  /** More nats-server arguments (--tlscert ...). */
+  args?: string[];
+}
+
+export async function startNats(options: NatsServerOptions = {}): Promise<TestNats> {
   const dir = mkdtempSync(join(tmpdir(), 'pgcdc-nats-'));
   const port = await freePort();
   const binary = existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server';
-  const process = new ServerProcess(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir], port);
+  const login = options.user ? ['--user', options.user, '--pass', options.password ?? ''] : [];
+  const process = new ServerProcess(binary, ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', dir, ...login, ...(options.args ?? [])], port);
   await process.start();
+  const client: ConnectionOptions = { servers: `127.0.0.1:${port}`, ...(options.user ? { user: options.user, pass: options.password } : {}) };
   return {
     port,
     url: `127.0.0.1:${port}`,
-    readStream: (stream, count) => readStream(`127.0.0.1:${port}`, stream, count),
-    messageCount: (stream) => messageCount(`127.0.0.1:${port}`, stream),
+    readStream: (stream, count) => readStream(client, stream, count),
+    messageCount: (stream) => messageCount(client, stream),
+    async deleteStream(stream) {
+      const nc = await connect(client);
+      try { await (await jetstreamManager(nc)).streams.delete(stream); } finally { await nc.close(); }
+    },
     start: () => process.start(),
     stop: () => process.stop(),
     async dispose() {
@@ -45,8 +60,8 @@ export async function startNats(): Promise<TestNats> {
   };
 }
 
-async function messageCount(url: string, stream: string): Promise<number> {
-  const nc = await connect({ servers: url });
+async function messageCount(client: ConnectionOptions, stream: string): Promise<number> {
+  const nc = await connect(client);
   try {
     return (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
   } finally {
@@ -54,8 +69,8 @@ async function messageCount(url: string, stream: string): Promise<number> {
   }
 }
 
-async function readStream(url: string, stream: string, count: number): Promise<StreamMessage[]> {
-  const nc = await connect({ servers: url });
+async function readStream(client: ConnectionOptions, stream: string, count: number): Promise<StreamMessage[]> {
+  const nc = await connect(client);
   try {
     const consumer = await jetstream(nc).consumers.get(stream);
     const messages: StreamMessage[] = [];

@@ -1,0 +1,93 @@
+/**
+ * One Buffer built from many strings, each encoded straight into it.
+ *
+ * Written by hand for the sinks' hot path (the file and NATS sinks encode every
+ * record through it). Joining a batch's strings and then `Buffer.from` of the
+ * result builds a second copy of the batch as one large string, scans it once
+ * more, and leaves that string to the garbage collector; measuring each value
+ * with `Buffer.byteLength` before writing it (NATS frames carry their length
+ * first) scans every value twice. Here each string is encoded once, and a
+ * length that must precede the bytes it counts is filled in afterwards
+ * (`reserveNumber` / `fillNumber`).
+ */
+export class ByteWriter {
+  private buffer: Buffer;
+  /** Bytes written so far. */
+  length = 0;
+
+  /** `capacity`: the expected size; the buffer grows when it is not enough. */
+  constructor(capacity: number) {
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(64, capacity));
+  }
+
+  /** Text that is ASCII by construction (protocol words, digits): one byte per character. */
+  ascii(text: string): void {
+    if (this.buffer.length - this.length < text.length) this.grow(text.length);
+    this.length += this.buffer.write(text, this.length, 'latin1');
+  }
+
+  /** Any text, as UTF-8. Returns the number of bytes written. */
+  utf8(text: string): number {
+    const room = this.buffer.length - this.length;
+    // A UTF-16 unit takes at most 3 bytes (a surrogate pair, 2 units, takes 4).
+    if (room >= text.length * 3) {
+      const written = this.buffer.write(text, this.length);
+      this.length += written;
+      return written;
+    }
+    // Maybe too small. `write` stops before a character that does not fit, so
+    // with 4 bytes or more left over everything fitted; otherwise measure and retry.
+    let written = room === 0 ? 0 : this.buffer.write(text, this.length);
+    if (room - written < 4) {
+      const needed = Buffer.byteLength(text);
+      if (needed > written) {
+        this.grow(needed);
+        written = this.buffer.write(text, this.length);
+      }
+    }
+    this.length += written;
+    return written;
+  }
+
+  bytes(chunk: Uint8Array): void {
+    if (this.buffer.length - this.length < chunk.length) this.grow(chunk.length);
+    this.buffer.set(chunk, this.length);
+    this.length += chunk.length;
+  }
+
+  /** Room for a decimal number of up to `width` digits, filled in later by `fillNumber`; returns its offset. */
+  reserveNumber(width: number): number {
+    if (this.buffer.length - this.length < width) this.grow(width);
+    const offset = this.length;
+    this.buffer.fill(0x20, offset, offset + width);
+    this.length += width;
+    return offset;
+  }
+
+  /** Writes `value` right-aligned into reserved room (leading spaces stay: the protocols using this skip them). */
+  fillNumber(offset: number, width: number, value: number): void {
+    let at = offset + width - 1;
+    do {
+      this.buffer[at--] = 0x30 + (value % 10);
+      value = Math.floor(value / 10);
+    } while (value > 0 && at >= offset);
+  }
+
+  /** Cuts back to `length` bytes (drops what was written after it). */
+  truncate(length: number): void {
+    this.length = Math.min(this.length, length);
+  }
+
+  /** The bytes written: a view of the buffer, which the writer must not be used after. */
+  finish(): Buffer {
+    // Keep a much larger backing buffer alive for the whole wait at the sink? Copy instead.
+    if (this.length < this.buffer.length / 2) return Buffer.from(this.buffer.subarray(0, this.length));
+    return this.buffer.subarray(0, this.length);
+  }
+
+  private grow(needed: number): void {
+    const next = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.length + needed));
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+}

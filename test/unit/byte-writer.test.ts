@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ByteWriter } from '../../src/core/byte-writer.ts';
+
+test('strings of every width land as UTF-8 whatever room is left, growing the buffer when it is short', () => {
+  const samples = ['plain', 'Zoë', '✓ 日本', '😀 pair', 'x'.repeat(300), `${'é'.repeat(100)}😀`];
+  // Every starting capacity from tiny to ample, so each string meets a buffer edge at every offset.
+  for (let capacity = 1; capacity < 700; capacity += 7) {
+    const out = new ByteWriter(capacity);
+    let expected = '';
+    for (let round = 0; round < 3; round++) {
+      for (const text of samples) {
+        const written = out.utf8(text);
+        assert.equal(written, Buffer.byteLength(text));
+        out.ascii('|');
+        expected += `${text}|`;
+      }
+    }
+    assert.equal(out.finish().toString('utf8'), expected);
+  }
+});
+
+test('a number reserved before the bytes it counts is filled in afterwards, right-aligned; truncate drops a frame', () => {
+  const out = new ByteWriter(8);
+  out.ascii('LEN ');
+  const at = out.reserveNumber(8);
+  out.ascii('\n');
+  const start = out.length;
+  const written = out.utf8('日本語');
+  out.fillNumber(at, 8, written);
+  assert.equal(out.finish().toString('utf8'), 'LEN        9\n日本語');
+
+  const again = new ByteWriter(16);
+  again.ascii('kept;');
+  const frame = again.length;
+  again.utf8('dropped');
+  again.truncate(frame);
+  again.bytes(Buffer.from([0x41, 0x42]));
+  assert.equal(again.finish().toString(), 'kept;AB');
+  assert.equal(start, 13);
+});
+
+test('finish copies out of a backing buffer much larger than what was written', () => {
+  const out = new ByteWriter(1 << 20);
+  out.ascii('small');
+  const bytes = out.finish();
+  assert.equal(bytes.toString(), 'small');
+  assert.equal(bytes.buffer.byteLength < 1 << 20, true);
+});
