@@ -13,7 +13,7 @@
  * while the disk syncs, the pipeline prepares the next group (read-ahead), which
  * a blocking fsyncSync would stall.
  */
-import { closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
@@ -34,7 +34,9 @@ export interface FileSinkOptions {
 export class FileSink implements EncodingSink {
   readonly name: string;
   private readonly options: FileSinkOptions;
+  /** Undefined while open only after a failed rotation: the next write reopens it. */
   private fd: number | undefined;
+  private opened = false;
   private size = 0;
 
   constructor(options: FileSinkOptions) {
@@ -46,6 +48,7 @@ export class FileSink implements EncodingSink {
     try {
       this.size = repairTornTail(this.options.path);
       this.fd = openSync(this.options.path, 'a', 0o640);
+      this.opened = true;
     } catch (error) {
       throw new SinkError(`cannot open ${this.options.path} for appending: ${(error as Error).message}; check the sink path`, { retriable: false, cause: error });
     }
@@ -69,34 +72,53 @@ export class FileSink implements EncodingSink {
   }
 
   async writeEncoded(batches: EncodedBatch[]): Promise<void> {
-    if (this.fd === undefined) throw new SinkError('file sink is not open', { retriable: false });
+    if (!this.opened) throw new SinkError('file sink is not open', { retriable: false });
     const data = batches.length === 1 ? batches[0]!.bytes : Buffer.concat(batches.map((b) => b.bytes));
     if (data.length === 0) return;
     try {
+      if (this.fd === undefined) this.reopen();
       if (this.options.rotateBytes > 0 && this.size > 0 && this.size + data.length > this.options.rotateBytes) this.rotate();
       let offset = 0;
-      const fd = this.fd;
+      const fd = this.fd!;
       while (offset < data.length) offset += await writeAsync(fd, data, offset, data.length - offset);
       if (this.options.fsync) await fsyncAsync(fd);
       this.size += data.length;
     } catch (error) {
       // A retry appends the whole group again: cut what part of it was written (a torn line otherwise).
-      try { ftruncateSync(this.fd, this.size); } catch { /* the retry's open or write will report it */ }
+      try { if (this.fd !== undefined) ftruncateSync(this.fd, this.size); } catch { /* the retry's open or write will report it */ }
       throw new SinkError(`cannot write ${this.options.path}: ${(error as Error).message}`, { retriable: true, cause: error });
     }
   }
 
+  /**
+   * path → path.1 (and path.1 → path.2, ...), then a new, empty path. The file
+   * is reopened whatever happens: a rename that fails (a full or read-only
+   * directory) leaves the current file in place, and the write that asked for
+   * the rotation fails retriably and tries again, rather than every retry meeting
+   * a closed descriptor, or another file's descriptor reusing its number.
+   */
   private rotate(): void {
-    closeSync(this.fd!);
-    let n = 1;
-    while (existsSync(`${this.options.path}.${n}`)) n++;
-    for (let i = n; i > 1; i--) renameSync(`${this.options.path}.${i - 1}`, `${this.options.path}.${i}`);
-    renameSync(this.options.path, `${this.options.path}.1`);
+    const fd = this.fd!;
+    this.fd = undefined;
+    closeSync(fd);
+    try {
+      let n = 1;
+      while (existsSync(`${this.options.path}.${n}`)) n++;
+      for (let i = n; i > 1; i--) renameSync(`${this.options.path}.${i - 1}`, `${this.options.path}.${i}`);
+      renameSync(this.options.path, `${this.options.path}.1`);
+    } finally {
+      this.reopen();
+    }
+  }
+
+  /** Opens the path for appending again; its current size is where the next write starts. */
+  private reopen(): void {
     this.fd = openSync(this.options.path, 'a', 0o640);
-    this.size = 0;
+    this.size = fstatSync(this.fd).size;
   }
 
   async close(): Promise<void> {
+    this.opened = false;
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }

@@ -1,5 +1,6 @@
 /** The file sink after a crash: a torn last line (never confirmed) is cut off before appending. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,5 +38,32 @@ describe('file sink', () => {
     assert.equal(repairTornTail(only), 0);
     assert.equal(readFileSync(only, 'utf8'), '');
     assert.equal(repairTornTail(join(dir, 'missing.jsonl')), 0);
+  });
+
+  test('a rotation that fails (the directory refuses renames) fails the write retriably; the retry rotates and nothing is lost or doubled', async (t) => {
+    const rotating = mkdtempSync(join(dir, 'rotate-'));
+    const path = join(rotating, 'out.jsonl');
+    const sink = new FileSink({ path, rotateBytes: 20, fsync: true });
+    await sink.open();
+    try {
+      await sink.write([record('{"n":1}'), record('{"n":2}')]);
+      // An immutable directory refuses renames even to root; chattr needs ext4 or similar.
+      try { execFileSync('chattr', ['+i', rotating], { stdio: 'ignore' }); } catch { t.skip('chattr +i is not available on this filesystem'); return; }
+      try {
+        await assert.rejects(sink.write([record('{"n":3}')]), (error: Error & { retriable?: boolean }) => {
+          assert.match(error.message, /^cannot write .*out\.jsonl: .*(EPERM|not permitted)/);
+          assert.equal(error.retriable, true);
+          return true;
+        });
+      } finally {
+        execFileSync('chattr', ['-i', rotating]);
+      }
+      await sink.write([record('{"n":3}')]);
+      await sink.write([record('{"n":4}')]);
+    } finally {
+      await sink.close();
+    }
+    assert.equal(readFileSync(`${path}.1`, 'utf8'), '{"n":1}\n{"n":2}\n');
+    assert.equal(readFileSync(path, 'utf8'), '{"n":3}\n{"n":4}\n');
   });
 });
