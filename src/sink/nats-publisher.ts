@@ -149,6 +149,9 @@ export class NatsPublisher {
       if (info.headers === false) throw new Error('the server does not support headers (nats-server 2.2 or newer is needed)');
       const useTls = tls || info.tls_required === true;
       if (useTls) {
+        // From here the TLS socket reports the connection's errors; the plain one
+        // underneath must not turn a late one into an unhandled 'error' event.
+        socket.on('error', () => undefined);
         socket = await new Promise<Socket>((resolve, reject) => {
           const secure = tlsConnect({ ...this.options.tls, socket, servername: isIpAddress(host) ? undefined : host }, () => resolve(secure));
           secure.once('error', (error) => reject(new Error(`TLS: ${error.message}`)));
