@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NatsSink } from '../../src/sink/nats-sink.ts';
+import type { InboundMessage } from '../../src/sink/nats-publisher.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
@@ -26,6 +27,22 @@ function record(id: string, topic: string, value: string, key: string | null, he
   return { id, topic, key, headers, value, event: { id } as unknown as ChangeEvent };
 }
 
+async function eventually(check: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** A rejection that the pipeline would retry, with a message matching `message`. */
+async function rejectsRetriably(write: Promise<unknown>, message: RegExp): Promise<void> {
+  await assert.rejects(write, (error: Error & { retriable?: boolean }) => {
+    assert.match(error.message, message);
+    assert.equal(error.retriable, true);
+    return true;
+  });
+}
 
 describe('NATS sink', () => {
   test('batches go out as HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
@@ -65,12 +82,24 @@ describe('NATS sink', () => {
       const second = Array.from({ length: 300 }, (_, i) => record(`0/41:${i}`, 'ahead.t', JSON.stringify({ i: 300 + i }), null));
       const batches = [sink.encode(first), sink.encode(second)];
       assert.deepEqual(batches.map((b) => [b.count, b.rejected.length]), [[300, 0], [300, 0]]);
-      // First attempt: a timeout too short for any PubAck, so it fails and its
-      // acknowledgements arrive late, some during the retry.
-      (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 0;
-      await assert.rejects(sink.writeEncoded(batches), /no PubAck for \d+ of 600 records/);
+      // First attempt: its PubAcks are held back (as by a slow network) until it
+      // has timed out, and handed in late, while the retry waits for its own.
+      const publisher = (sink as unknown as { publisher: { onMessage: (m: InboundMessage) => void } }).publisher;
+      const deliver = publisher.onMessage;
+      const held: InboundMessage[] = [];
+      publisher.onMessage = (m) => held.push({ subject: Buffer.from(m.subject), status: m.status, payload: Buffer.from(m.payload) });
+      (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 300;
+      await assert.rejects(sink.writeEncoded(batches), /no PubAck for 600 of 600 records/);
+      await eventually(() => held.length === 600);
+      publisher.onMessage = deliver;
       (sink as unknown as { options: { timeoutMs: number } }).options.timeoutMs = 5000;
-      await sink.writeEncoded(batches);
+      let retryDone = false;
+      const retry = sink.writeEncoded(batches).then(() => { retryDone = true; });
+      // The 600 late PubAcks, all in this same turn: the retry's own cannot have arrived yet.
+      for (const m of held) deliver(m);
+      for (let i = 0; i < 20; i++) await Promise.resolve(); // microtasks only: no I/O in between
+      assert.equal(retryDone, false, 'the retry was settled by the first attempt\'s late PubAcks');
+      await retry;
       // Resolved means every record is stored: the stream holds all 600 now, not later.
       assert.equal(await nats.messageCount('AHEAD'), 600);
       const read = await nats.readStream('AHEAD', 600);
@@ -111,11 +140,7 @@ describe('NATS sink', () => {
       const batch = sink.encode(Array.from({ length: 200 }, (_, i) => record(`0/61:${i}`, 'bounce.t', JSON.stringify({ n: 2 + i }), null)));
       await nats.stop();
       const started = Date.now();
-      await assert.rejects(sink.writeEncoded([batch]), (error: Error & { retriable?: boolean }) => {
-        assert.match(error.message, /connection to NATS was lost|cannot reach NATS/);
-        assert.equal(error.retriable, true);
-        return true;
-      });
+      await rejectsRetriably(sink.writeEncoded([batch]), /connection to NATS was lost|cannot reach NATS/);
       // Failed because the connection went, not because the 5 s PubAck timeout ran out.
       assert.ok(Date.now() - started < 4000, `failed after ${Date.now() - started} ms`);
       await nats.start();
@@ -134,11 +159,7 @@ describe('NATS sink', () => {
       await sink.write([record('0/80:1', 'gone.t', '{"n":1}', null)]);
       await nats.deleteStream('GONE');
       const batch = sink.encode([record('0/80:2', 'gone.t', '{"n":2}', null)]);
-      await assert.rejects(sink.writeEncoded([batch]), (error: Error & { retriable?: boolean }) => {
-        assert.match(error.message, /no JetStream stream captures this subject/);
-        assert.equal(error.retriable, true);
-        return true;
-      });
+      await rejectsRetriably(sink.writeEncoded([batch]), /no JetStream stream captures this subject/);
       await sink.writeEncoded([batch]);
       assert.deepEqual((await nats.readStream('GONE', 1)).map((m) => m.data), ['{"n":2}']);
     } finally {
