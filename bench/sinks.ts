@@ -14,18 +14,23 @@
  * Env: N (default 200000 → 320,000 changes), DURATION (default 10), WARMUP
  * (seconds of the same load before the measured DURATION, default 2), SINKS (which
  * sinks to run, default "file,nats,redis,kafka"), LATENCY_GROUPS (which sinks run
- * their latency phase together, default "file,nats,redis+kafka": each group is
+ * their latency phase together, default "file,nats,nats-remote,redis+kafka": each group is
  * measured on its own, so the pipelines of one group do not compete with the
  * others for the two CPUs. File and NATS are measured alone: beside each other,
  * the file sink's fsyncs (hundreds a second at this load) and nats-server's
  * store share one disk journal, and NATS's p99 measured that contention, 20-26 ms
- * against 9 ms alone; docs/benchmarks.md).
+ * against 9 ms alone; docs/benchmarks.md). `nats-remote` is the NATS sink
+ * reaching the same nats-server through a proxy that holds every chunk
+ * REMOTE_DELAY_MS (default 2) in each direction, like a server in another zone:
+ * it measures what waiting for PubAcks costs when they take a while (the
+ * reader subscribes directly).
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createConnection, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
@@ -40,7 +45,8 @@ const N = Number(process.env.N ?? 200_000);
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
 const SINKS = new Set((process.env.SINKS ?? 'file,nats,redis,kafka').split(',').map((s) => s.trim()).filter(Boolean));
-const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file,nats,redis+kafka').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s))).filter((g) => g.length > 0);
+const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file,nats,nats-remote,redis+kafka').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s.replace(/-remote$/, '')))).filter((g) => g.length > 0);
+const REMOTE_DELAY_MS = Number(process.env.REMOTE_DELAY_MS ?? 2);
 const PGCDC_NODE_FLAGS = (process.env.PGCDC_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const node = process.execPath;
 const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-sinks-'));
@@ -50,6 +56,31 @@ const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr
 function startNats(port: number) {
   const child = spawn(existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
   return child;
+}
+
+/**
+ * A TCP proxy on a free loopback port that forwards each chunk to `targetPort`
+ * after `delayMs`, in order, both ways: a network round trip of 2 × delayMs.
+ */
+async function startDelayProxy(targetPort: number, delayMs: number): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const forward = (from: Socket, to: Socket) => {
+    sockets.add(from);
+    from.setNoDelay(true);
+    from.on('data', (chunk) => setTimeout(() => to.write(chunk), delayMs));
+    from.on('close', () => { sockets.delete(from); setTimeout(() => to.destroy(), delayMs); });
+    from.on('error', () => undefined);
+  };
+  const server = createServer((client) => {
+    const upstream = createConnection(targetPort, '127.0.0.1');
+    forward(client, upstream);
+    forward(upstream, client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    close() { for (const socket of sockets) socket.destroy(); server.close(); },
+  };
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -122,10 +153,14 @@ interface LatencyContext {
   db: pg.Client;
   serverUrl: string;
   natsPort: number;
+  /** The delay proxy's port in front of nats-server (`nats-remote`). */
+  remoteNatsPort: number;
   nc: Awaited<ReturnType<typeof connect>>;
   redisUrl: string;
   kafkaBootstrap: string;
 }
+
+const slotName = (sink: string) => `lat_${sink.replace('-', '_')}`;
 
 /**
  * Starts one `pgcdc run` per sink of the group (each with its own new slot), four
@@ -140,18 +175,19 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
   const sinkYaml: Record<string, string> = {
     file: `{ type: file, path: "${latFile}" }`,
     nats: `{ type: nats, servers: ["127.0.0.1:${natsPort}"], subject: "lat.{schema}.{table}", stream: LAT, streamSubjects: ["lat.>"] }`,
+    'nats-remote': `{ type: nats, servers: ["127.0.0.1:${ctx.remoteNatsPort}"], subject: "latr.{schema}.{table}", stream: LATR, streamSubjects: ["latr.>"] }`,
     redis: `{ type: redis, url: "${redisUrl}", key: "lat.{schema}.{table}" }`,
     kafka: `{ type: kafka, brokers: ["${kafkaBootstrap.split(',')[0]}"], topic: "lat.{schema}.{table}" }`,
   };
   const children = group.map((name) => {
     const config = join(dir, `lat-${name}.yaml`);
     // No initial snapshot: the table holds the rows of the groups measured before.
-    writeFileSync(config, `source: { url: "${ctx.serverUrl}", slot: lat_${name}, publication: lat_pub }\nsink: ${sinkYaml[name]}\nsnapshot: { mode: never }\nheartbeat: false\n`);
+    writeFileSync(config, `source: { url: "${ctx.serverUrl}", slot: ${slotName(name)}, publication: lat_pub }\nsink: ${sinkYaml[name]}\nsnapshot: { mode: never }\nheartbeat: false\n`);
     // Logs kept beside the configs, for when a figure looks wrong.
     const log = openSync(join(dir, `lat-${name}-${group.join('-')}.log`), 'w');
     return spawn(node, [...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', 'ignore', log] });
   });
-  const slotNames = group.map((name) => `lat_${name}`);
+  const slotNames = group.map(slotName);
   await waitFor('latency slots', async () => (await db.query(`SELECT count(*)::int AS n FROM pg_replication_slots WHERE slot_name = ANY($1)`, [slotNames])).rows[0].n === group.length, 30_000);
   // Readers start after the slots exist: only changes of this group's window count.
   const stops: (() => Promise<void>)[] = [];
@@ -194,6 +230,10 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
   }
   if (group.includes('nats')) {
     const subscription = nc.subscribe('lat.>', { callback: (_error, message) => record('nats', Date.now(), message.string()) });
+    stops.push(async () => { subscription.unsubscribe(); });
+  }
+  if (group.includes('nats-remote')) {
+    const subscription = nc.subscribe('latr.>', { callback: (_error, message) => record('nats-remote', Date.now(), message.string()) });
     stops.push(async () => { subscription.unsubscribe(); });
   }
   if (group.includes('file')) {
@@ -256,6 +296,7 @@ async function main(): Promise<void> {
   const server = await startEmbeddedPostgres(epg15, { label: 'bench-sinks', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'] });
   const natsPort = await freePort();
   const nats = startNats(natsPort);
+  const remoteNats = await startDelayProxy(natsPort, REMOTE_DELAY_MS);
   const [redisServer, kafka] = await Promise.all([startRedis(), startKafkaMock()]);
   const redis = new Redis(redisServer.url);
   const db = new pg.Client({ connectionString: server.url() });
@@ -339,7 +380,7 @@ async function main(): Promise<void> {
     for (const group of LATENCY_GROUPS) {
       const cpuBefore = cpuByCommand();
       const started = Date.now();
-      const measured = await measureLatency(group, { db, serverUrl: server.url(), natsPort, nc, redisUrl: redisServer.url, kafkaBootstrap: kafka.bootstrap });
+      const measured = await measureLatency(group, { db, serverUrl: server.url(), natsPort, remoteNatsPort: remoteNats.port, nc, redisUrl: redisServer.url, kafkaBootstrap: kafka.bootstrap });
       const seconds = (Date.now() - started) / 1000;
       for (const name of group) {
         const values = measured.latency[name]!;
@@ -349,12 +390,13 @@ async function main(): Promise<void> {
       const used = [...cpuDelta(cpuBefore, cpuByCommand())].filter(([, s]) => s / seconds >= 0.01).sort((a, b) => b[1] - a[1]);
       busy.push(`- ${group.join('+')}: ${used.map(([command, s]) => `${command} ${(s / seconds).toFixed(2)}`).join(', ')}`);
     }
-    results.push('', 'Commit times are millisecond timestamps from the server (same machine); latency includes pgcdc reading, the sink confirming, and the reader seeing it.');
+    results.push('', `Commit times are millisecond timestamps from the server (same machine); latency includes pgcdc reading, the sink confirming, and the reader seeing it. nats-remote: the same nats-server behind a proxy holding every chunk ${REMOTE_DELAY_MS} ms each way (the reader subscribes directly).`);
     results.push('', 'CPUs busy during each latency group, by process name (1.00 = one CPU; the benchmark itself, with its readers, is `node`):', ...busy);
     await nc.close();
   } finally {
     await db.end().catch(() => undefined);
     nats.kill('SIGTERM');
+    remoteNats.close();
     redis.disconnect();
     await redisServer.dispose();
     await kafka.dispose();

@@ -59,6 +59,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private stopping = false;
   private running: Promise<void> | undefined;
   private wakeRetry: (() => void) | undefined;
+  /** Failed attempts to (re)open the stream since the last confirmed group. */
+  private reconnects = 0;
   /** The configured user transforms, loaded at start. */
   private transforms: NamedTransform[] = [];
   /** Prometheus metrics of this pipeline (available after start). */
@@ -155,7 +157,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   private async run(): Promise<void> {
-    let reconnects = 0;
     // The stream from start() is open; after any failure it must be reopened
     // before reading again (a stopped stream yields nothing, ever).
     let streamOpen = true;
@@ -167,57 +168,61 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             streamOpen = true;
             this.health = 'running';
           } catch (error) {
-            await this.reconnectLater(error, ++reconnects);
+            await this.reconnectLater(error, ++this.reconnects);
             continue;
           }
         }
         const stream = this.stream!;
+        // Writes started and not yet confirmed, oldest first.
+        const inFlight: WriteInFlight[] = [];
         try {
           // Read-ahead: while the sink confirms group N, group N+1 is read from the
           // stream, and each of its batches is turned into records (the CPU-heavy
           // part: events, envelopes, JSON) as soon as it is read, so that events do
-          // not wait. Writes stay strictly one at a time and in order, so order per
-          // key holds and a retried write never races a later one; group N+1 is
-          // handed to the sink only after group N is confirmed. If the loop ends
-          // early, the prepared group is simply never confirmed, and is read again
-          // from the slot.
+          // not wait. If the loop ends early, the prepared group is simply never
+          // confirmed, and is read again from the slot.
           const groups = readyGroups(stream, GROUP_EVENTS, (batch) => this.prepare(batch))[Symbol.asyncIterator]();
           const nextGroup = () => {
             const next = groups.next().then((result) => (result.done ? undefined : result.value));
             next.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
             return next;
           };
-          let upcoming = nextGroup();
+          // Writes: one at a time, or for sinks that keep writes in call order
+          // (`maxWritesInFlight`), the next group goes out while the current one
+          // awaits its confirmation. Groups are confirmed strictly in order, each
+          // only once its own write and every earlier one succeeded; a failed
+          // write stops new ones until it and those after it are delivered, in
+          // order (`settleOldest`; docs/decisions/0007-pipelined-sink-writes.md).
+          const depth = this.encoder?.maxWritesInFlight ?? 1;
+          let upcoming: Promise<PreparedBatch[] | undefined> | undefined = nextGroup();
           for (;;) {
-            const group = await upcoming;
-            if (group === undefined) break;
-            upcoming = nextGroup();
-            for (const batch of group) if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-            const rejected = await this.deliver(group);
-            // Refused for good by the destination: dead letters, written before the confirm.
-            if (rejected.length > 0) {
-              this.writeDeadLetters(rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
-              this.metrics?.deadLettered('sink', rejected.length);
+            if (upcoming !== undefined && !this.stopping && inFlight.length < depth && !inFlight.some((w) => w.failed)) {
+              // Wait for the next group, or, with a write in flight, for whichever comes first.
+              const next = inFlight.length === 0 ? await upcoming : await Promise.race([upcoming, inFlight[0]!.outcome.then((): typeof SETTLED => SETTLED)]);
+              if (next !== SETTLED) {
+                if (next === undefined) { upcoming = undefined; continue; }
+                upcoming = nextGroup();
+                for (const batch of next) if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
+                inFlight.push(this.startWrite(next, inFlight.length > 0));
+                continue;
+              }
             }
-            for (const batch of group) {
-              batch.confirm();
-              if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
-              this.events += batch.count;
-            }
-            reconnects = 0;
-            this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
-            if (this.stopping) break;
+            if (inFlight.length === 0) break;
+            await this.settleOldest(inFlight, stream);
           }
           if (this.stopping) break;
           // initial_only: the snapshot was the whole job.
           if (this.config.snapshot.mode === 'initial_only') break;
           throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
         } catch (error) {
+          // Writes still in flight are let finish, unconfirmed, before the sink
+          // is used again (or closed); their groups are read again.
+          await Promise.all(inFlight.map((w) => w.outcome));
           if (this.stopping) break;
           // Reconnect: streaming resumes at the slot's confirmed position.
           await stream.stop();
           streamOpen = false;
-          await this.reconnectLater(error, ++reconnects);
+          await this.reconnectLater(error, ++this.reconnects);
         }
       }
     } finally {
@@ -256,33 +261,68 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     await this.sleep(delay);
   }
 
+  /** Starts writing a group; its outcome is awaited later, in order (`settleOldest`). */
+  private startWrite(group: PreparedBatch[], follows: boolean): WriteInFlight {
+    const write: WriteInFlight = { group, failed: false, outcome: undefined! };
+    write.outcome = this.writeOnce(group, follows).then(
+      (rejected) => ({ rejected }),
+      (error: unknown) => { write.failed = true; return { error }; },
+    );
+    return write;
+  }
+
+  /**
+   * Waits for the oldest write in flight and confirms its group. If it failed,
+   * the writes after it are let settle first; then it is delivered again, with
+   * backoff, and each later one that failed too (or was not sent: sink.ts,
+   * `follows`) after it, one at a time, so a retry never races a later write.
+   * A later write that succeeded is durable and is confirmed as it is.
+   */
+  private async settleOldest(inFlight: WriteInFlight[], stream: ChangeStream): Promise<void> {
+    const oldest = inFlight.shift()!;
+    const outcome = await oldest.outcome;
+    if (!('error' in outcome)) {
+      this.confirmGroup(oldest.group, outcome.rejected, stream);
+      return;
+    }
+    const later = inFlight.splice(0);
+    const laterOutcomes = await Promise.all(later.map((w) => w.outcome));
+    this.confirmGroup(oldest.group, await this.deliver(oldest.group, outcome.error), stream);
+    for (const [i, write] of later.entries()) {
+      const result = laterOutcomes[i]!;
+      this.confirmGroup(write.group, 'error' in result ? await this.deliver(write.group) : result.rejected, stream);
+    }
+  }
+
+  /** A group the sink confirmed: its dead letters written, then its batches confirmed, in order. */
+  private confirmGroup(group: PreparedBatch[], rejected: SinkResult['rejected'], stream: ChangeStream): void {
+    // Refused for good by the destination: dead letters, written before the confirm.
+    if (rejected.length > 0) {
+      this.writeDeadLetters(rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
+      this.metrics?.deadLettered('sink', rejected.length);
+    }
+    for (const batch of group) {
+      batch.confirm();
+      if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
+      this.events += batch.count;
+    }
+    this.reconnects = 0;
+    this.emit('progress', { name: this.name, events: this.events, acknowledgedLsn: formatLsn(stream.tracker.safeLsn) });
+  }
+
   /**
    * Writes a group until the sink confirms; retriable failures are retried with
    * backoff, for as long as it takes. Returns what the sink refused for good.
+   * `failure`: the first attempt already made, and how it failed.
    * Group commit: batches that were already waiting go to the sink in one write
    * (one fsync, one round of acknowledgements) and are confirmed together, in
    * order, afterwards. Nothing waits for more data to arrive.
    */
-  private async deliver(group: PreparedBatch[]): Promise<SinkResult['rejected']> {
-    const records = this.encoder === undefined ? group.flatMap((b) => b.records!) : undefined;
+  private async deliver(group: PreparedBatch[], failure?: unknown): Promise<SinkResult['rejected']> {
     for (let attempt = 1; ; attempt++) {
       try {
-        const started = performance.now();
-        let rejected: SinkResult['rejected'];
-        let tallies: RecordTally[];
-        if (records === undefined) {
-          await this.encoder!.writeEncoded(group.map((b) => b.encoded!));
-          rejected = group.flatMap((b) => b.encoded!.rejected);
-          tallies = group.map((b) => b.tally!);
-        } else {
-          rejected = (await this.sink.write(records))?.rejected ?? [];
-          // Counted as confirmed: what the sink took, not what it refused for good.
-          const refused = rejected.length > 0 ? new Set(rejected.map((r) => r.record)) : undefined;
-          tallies = [tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records)];
-        }
-        this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, tallies);
-        if (this.health === 'degraded') this.health = 'running';
-        return rejected;
+        if (attempt === 1 && failure !== undefined) throw failure;
+        return await this.writeOnce(group, false);
       } catch (error) {
         if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
         this.health = 'degraded';
@@ -294,6 +334,27 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         await this.sleep(delay);
       }
     }
+  }
+
+  /** One write of a group; resolves with what the sink refused for good. */
+  private async writeOnce(group: PreparedBatch[], follows: boolean): Promise<SinkResult['rejected']> {
+    const started = performance.now();
+    let rejected: SinkResult['rejected'];
+    let tallies: RecordTally[];
+    if (this.encoder !== undefined) {
+      await this.encoder.writeEncoded(group.map((b) => b.encoded!), { follows });
+      rejected = group.flatMap((b) => b.encoded!.rejected);
+      tallies = group.map((b) => b.tally!);
+    } else {
+      const records = group.flatMap((b) => b.records!);
+      rejected = (await this.sink.write(records))?.rejected ?? [];
+      // Counted as confirmed: what the sink took, not what it refused for good.
+      const refused = rejected.length > 0 ? new Set(rejected.map((r) => r.record)) : undefined;
+      tallies = [tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records)];
+    }
+    this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, tallies);
+    if (this.health === 'degraded') this.health = 'running';
+    return rejected;
   }
 
   private writeDeadLetters(deadLetters: DeadLetter[]): void {
@@ -355,6 +416,16 @@ interface PreparedBatch {
   tally: RecordTally | undefined;
 }
 
+/** A sink write started and not yet confirmed. */
+interface WriteInFlight {
+  group: PreparedBatch[];
+  /** Set as soon as the write fails: no new write starts after a failed one. */
+  failed: boolean;
+  /** Never rejects. */
+  outcome: Promise<{ rejected: SinkResult['rejected'] } | { error: unknown }>;
+}
+
+const SETTLED = Symbol('settled');
 const NOT_READY = Symbol('not ready');
 
 /**

@@ -55,11 +55,13 @@ export interface NatsBatch extends EncodedBatch {
   sent: boolean;
 }
 
-/** The PubAcks awaited by the write in progress. */
+/** The PubAcks awaited by one write in progress (several may be: `maxWritesInFlight`). */
 interface PendingWrite {
-  /** PubAcks still awaited, per reply token. */
+  /** PubAcks still awaited, per reply token of this write. */
   remaining: Map<number, number>;
   waiting: number;
+  /** Every frame was handed to the socket (a write that follows may go next). */
+  sent: boolean;
   failure: string | undefined;
   noStream: boolean;
   settle: () => void;
@@ -82,7 +84,17 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   /** `<inbox>.`: the reply subjects' common part (the same across reconnects). */
   private readonly replyPrefix = `${createInbox()}.`;
   private nextToken = 0;
-  private pending: PendingWrite | undefined;
+  /** The writes in progress, by each reply token they await. */
+  private readonly pendingByToken = new Map<number, PendingWrite>();
+  /** The write started last: a write that `follows` it is not sent if it failed. */
+  private lastWrite: PendingWrite | undefined;
+  /**
+   * Two writes in flight: the next group's frames reach nats-server while it
+   * still stores the current group's, so it does not idle between groups
+   * (docs/decisions/0007-pipelined-sink-writes.md). Writes go out in call order
+   * on one connection, and what the server stored of them is a prefix.
+   */
+  readonly maxWritesInFlight = 2;
   /** Per topic: the frame's start up to the reply token (`HPUB <subject> <inbox>.`), or why the subject is refused. */
   private readonly topicPrefixes = new Map<string, Buffer | { reason: string }>();
   private readonly decoder = new TextDecoder();
@@ -167,38 +179,53 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     return { bytes, count, rejected, token, tokenOffsets: tokenOffsets.subarray(0, count), sent: false };
   }
 
-  async writeEncoded(batches: NatsBatch[]): Promise<void> {
+  async writeEncoded(batches: NatsBatch[], options: { follows?: boolean } = {}): Promise<void> {
     if (!this.opened) throw new SinkError('NATS sink is not open', { retriable: true });
     const sending = batches.filter((b) => b.count > 0);
     if (sending.length === 0) return;
-    if (!this.publisher.connected) await this.connect();
-    if (this.streamMissing && this.options.stream) await this.ensureStream();
-    const remaining = new Map<number, number>();
-    let waiting = 0;
+    const previous = this.lastWrite;
+    if (options.follows && previous !== undefined && (previous.failure !== undefined || !previous.sent)) {
+      // Sent now, these records would be stored before the earlier write's.
+      throw new SinkError('NATS publish not attempted: the write before it failed; it is retried first', { retriable: true });
+    }
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => { settle = resolve; });
+    const pending: PendingWrite = { remaining: new Map(), waiting: 0, sent: false, failure: undefined, noStream: false, settle };
+    // Marked before the first await: a write that follows this one while it
+    // connects (or creates the stream) is not sent ahead of it.
+    this.lastWrite = pending;
+    try {
+      if (!this.publisher.connected) await this.connect();
+      if (this.streamMissing && this.options.stream) await this.ensureStream();
+    } catch (error) {
+      pending.failure = (error as Error).message;
+      throw error;
+    }
+    const { remaining } = pending;
     for (const b of sending) {
       if (b.sent) this.retoken(b);
       b.sent = true;
       remaining.set(b.token, b.count);
-      waiting += b.count;
+      pending.waiting += b.count;
+      this.pendingByToken.set(b.token, pending);
     }
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const pending: PendingWrite = { remaining, waiting, failure: undefined, noStream: false, settle };
-    this.pending = pending;
+    const waiting = pending.waiting;
     for (const b of sending) {
       if (!this.publisher.send(b.bytes)) {
         pending.failure ??= 'the connection to NATS was lost';
         break;
       }
     }
+    pending.sent = true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = pending.failure === undefined && await Promise.race([
       settled.then(() => false),
       new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.options.timeoutMs); }),
     ]);
     clearTimeout(timer);
-    this.pending = undefined;
+    for (const token of remaining.keys()) this.pendingByToken.delete(token);
     if (timedOut) {
+      pending.failure ??= 'timed out';
       throw new SinkError(`NATS publish failed: no PubAck for ${pending.waiting} of ${waiting} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
     }
     if (pending.failure !== undefined) {
@@ -274,11 +301,11 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   }
 
   private onPubAck(message: InboundMessage): void {
-    const pending = this.pending;
-    if (pending === undefined || pending.waiting === 0) return;
     const token = parseHex(message.subject, this.replyPrefix.length);
+    const pending = this.pendingByToken.get(token);
+    // Not awaited by a write in progress: an earlier attempt's, or an abandoned batch's.
+    if (pending === undefined || pending.waiting === 0) return;
     const left = pending.remaining.get(token);
-    // Not awaited by this write: an earlier attempt's, or an abandoned batch's.
     if (left === undefined || left === 0) return;
     pending.remaining.set(token, left - 1);
     pending.waiting--;
@@ -299,12 +326,12 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     if (pending.waiting === 0) pending.settle();
   }
 
-  /** The write in progress fails now rather than at its timeout; the retry connects again. */
+  /** The writes in progress fail now rather than at their timeout; the retry connects again. */
   private onConnectionLost(reason: string): void {
-    const pending = this.pending;
-    if (pending === undefined) return;
-    pending.failure ??= `the connection to NATS was lost (${reason})`;
-    pending.settle();
+    for (const pending of new Set(this.pendingByToken.values())) {
+      pending.failure ??= `the connection to NATS was lost (${reason})`;
+      pending.settle();
+    }
   }
 
   async close(): Promise<void> {

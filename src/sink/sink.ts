@@ -48,9 +48,22 @@ export interface EncodedBatch {
  * retriable failure.
  */
 export interface EncodingSink<Batch extends EncodedBatch = EncodedBatch> extends Sink {
+  /**
+   * How many writes the pipeline may have in flight at once (default 1). Above
+   * 1, the sink promises that writes reach the destination in call order, and
+   * keeps `follows` (docs/decisions/0007-pipelined-sink-writes.md).
+   */
+  readonly maxWritesInFlight?: number;
   /** Called only while the sink is open. */
   encode(records: OutboundRecord[]): Batch;
-  writeEncoded(batches: Batch[]): Promise<void>;
+  /**
+   * `follows`: this write was started while the previous one was in flight. It
+   * must then fail (retriably) without sending anything if that write failed or
+   * is failing: sent anyway, its records would land before the earlier ones'
+   * retry and break order per key. A write without `follows` (the first, or a
+   * retry once nothing is in flight) may reconnect and start afresh.
+   */
+  writeEncoded(batches: Batch[], options?: { follows?: boolean }): Promise<void>;
 }
 
 export function isEncodingSink(sink: Sink): sink is EncodingSink {

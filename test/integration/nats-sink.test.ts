@@ -11,6 +11,7 @@ import type { InboundMessage } from '../../src/sink/nats-publisher.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 
 let nats: TestNats;
 
@@ -149,6 +150,52 @@ describe('NATS sink', () => {
       assert.deepEqual((await nats.readStream('BOUNCE', 201)).map((m) => JSON.parse(m.data).n), Array.from({ length: 201 }, (_, i) => 1 + i));
     } finally {
       await sink.close();
+    }
+  });
+
+  test('two writes in flight: both are stored in call order; a write that follows a failed one is not sent, so the retry of the first is stored before it', async () => {
+    const sink = new NatsSink({ servers: [nats.url], stream: 'PIPE', streamSubjects: ['pipe.>'], timeoutMs: 5000 });
+    await sink.open();
+    const batchOf = (from: number, to: number, topic = 'pipe.t') => sink.encode(Array.from({ length: to - from }, (_, i) => record(`0/90:${from + i}`, topic, JSON.stringify({ n: from + i }), null)));
+    const stored = async (count: number) => (await nats.readStream('PIPE', count)).map((m) => JSON.parse(m.data).n as number);
+    try {
+      assert.equal(sink.maxWritesInFlight, 2);
+      // In flight together: stored in call order.
+      await Promise.all([sink.writeEncoded([batchOf(0, 300)]), sink.writeEncoded([batchOf(300, 600)], { follows: true })]);
+      assert.deepEqual(await stored(600), Array.from({ length: 600 }, (_, i) => i));
+
+      // The first write fails (no stream captures its subject); one that follows it is refused, unsent.
+      const failing = sink.writeEncoded([batchOf(600, 601, 'nostream.t')]);
+      const follower = batchOf(601, 700);
+      await assert.rejects(failing, /no JetStream stream captures this subject/);
+      await rejectsRetriably(sink.writeEncoded([follower], { follows: true }), /not attempted: the write before it failed/);
+      assert.equal(await nats.messageCount('PIPE'), 600);
+      // A fresh write (nothing in flight: the pipeline's retry) goes out.
+      await sink.writeEncoded([follower]);
+      assert.deepEqual(await stored(699), [...Array.from({ length: 600 }, (_, i) => i), ...Array.from({ length: 99 }, (_, i) => 601 + i)]);
+    } finally {
+      await sink.close();
+    }
+  });
+
+  test('a write that follows one still connecting is not sent ahead of it: after a lost connection, only the first write reconnects', async () => {
+    const proxy = await startTcpProxy(nats.port);
+    const sink = new NatsSink({ servers: [`127.0.0.1:${proxy.port}`], stream: 'RECONNECT', streamSubjects: ['reconnect.>'], timeoutMs: 5000 });
+    await sink.open();
+    const batchOf = (from: number, to: number) => sink.encode(Array.from({ length: to - from }, (_, i) => record(`0/a0:${from + i}`, 'reconnect.t', JSON.stringify({ n: from + i }), null)));
+    try {
+      await sink.writeEncoded([batchOf(0, 10)]);
+      proxy.partition();
+      await eventually(() => !(sink as unknown as { publisher: { connected: boolean } }).publisher.connected);
+      proxy.heal();
+      const first = sink.writeEncoded([batchOf(10, 20)]); // connects first
+      await rejectsRetriably(sink.writeEncoded([batchOf(20, 30)], { follows: true }), /not attempted/);
+      await first;
+      assert.deepEqual((await nats.readStream('RECONNECT', 20)).map((m) => JSON.parse(m.data).n), Array.from({ length: 20 }, (_, i) => i));
+      assert.equal(await nats.messageCount('RECONNECT'), 20);
+    } finally {
+      await sink.close();
+      await proxy.close();
     }
   });
 

@@ -10,6 +10,7 @@ import { configWriter, startCli, stopGracefully } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
+import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
@@ -143,6 +144,51 @@ metrics: { port: ${port} }
       assert.match(metrics, /pgcdc_sink_write_seconds_bucket\{le="30",slot="nats_down",sink="nats"\} [1-9]\d*/);
     } finally {
       await stopGracefully(running);
+    }
+  });
+
+  test('NATS connection cut again and again while two writes are in flight: every change arrives once, in order per row', async () => {
+    await server.query(`CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); CREATE PUBLICATION counters FOR TABLE counters`);
+    const proxy = await startTcpProxy(nats.port);
+    const config = writeConfig('nats-cuts.yaml', `
+source: { url: "\${DATABASE_URL}", slot: nats_cuts, publication: counters, statusInterval: 200ms }
+sink: { type: nats, servers: ["127.0.0.1:${proxy.port}"], stream: CUTS, streamSubjects: ["cuts.>"], subject: "cuts.{schema}.{table}", timeout: 2s }
+retry: { initialDelay: 20ms, maxDelay: 200ms }
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    const rows = 20;
+    const rounds = 800;
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('nats_cuts'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO counters SELECT id, 0 FROM generate_series(1, ${rows}) AS id`);
+      // Each round is a transaction that moves every row's n one up: per row, n must arrive as 0, 1, 2, ...
+      const load = server.query(`DO $$ BEGIN FOR i IN 1..${rounds} LOOP UPDATE counters SET n = n + 1; COMMIT; END LOOP; END $$`);
+      let loading = true;
+      void load.finally(() => { loading = false; });
+      let cuts = 0;
+      while (loading || cuts < 5) {
+        await new Promise((r) => setTimeout(r, 60 + Math.random() * 60));
+        proxy.partition();
+        cuts++;
+        await new Promise((r) => setTimeout(r, 20));
+        proxy.heal();
+      }
+      await load;
+      const total = rows * (rounds + 1);
+      await eventually('every change in the stream', () => nats.messageCount('CUTS'), (n) => n >= total, 60_000);
+      const seen = new Map<number, number[]>();
+      for (const m of await nats.readStream('CUTS', total + 1)) {
+        const { id, n } = JSON.parse(m.data).after as { id: number; n: number };
+        seen.set(id, [...(seen.get(id) ?? []), n]);
+      }
+      const expected = Array.from({ length: rounds + 1 }, (_, i) => i);
+      for (let id = 1; id <= rows; id++) assert.deepEqual(seen.get(id), expected, `row ${id}: versions out of order, missing or repeated`);
+      assert.match(running.stderr(), /connection to NATS was lost|cannot reach NATS/, `${cuts} cuts and no failed write`);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await proxy.close();
     }
   });
 
