@@ -67,6 +67,8 @@ interface PendingWrite {
   settle: () => void;
 }
 
+/** The last write, when it was refused unsent. */
+const NOT_SENT: PendingWrite = { remaining: new Map(), waiting: 0, sent: false, failure: 'not sent', noStream: false, settle: () => undefined };
 const PUBACK_START = Buffer.from('{"stream"');
 const EMPTY = Buffer.alloc(0);
 /** Digits reserved for the header and total lengths of a frame (max_payload is at most 64 MB). */
@@ -185,7 +187,9 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     if (sending.length === 0) return;
     const previous = this.lastWrite;
     if (options.follows && previous !== undefined && (previous.failure !== undefined || !previous.sent)) {
-      // Sent now, these records would be stored before the earlier write's.
+      // Sent now, these records would be stored before the earlier write's. A
+      // write that follows this one is refused in turn.
+      this.lastWrite = NOT_SENT;
       throw new SinkError('NATS publish not attempted: the write before it failed; it is retried first', { retriable: true });
     }
     let settle!: () => void;
