@@ -91,8 +91,9 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   /** The write started last: a write that `follows` it is not sent if it failed. */
   private lastWrite: PendingWrite | undefined;
   /**
-   * Two writes in flight: the next group's frames reach nats-server while it
-   * still stores the current group's, so it does not idle between groups
+   * Two writes in flight: the next group goes out while the current one's
+   * PubAcks are on their way back, so a server some milliseconds away does not
+   * add its round trip to every change's latency
    * (docs/decisions/0007-pipelined-sink-writes.md). Writes go out in call order
    * on one connection, and what the server stored of them is a prefix.
    */
@@ -190,7 +191,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       // Sent now, these records would be stored before the earlier write's. A
       // write that follows this one is refused in turn.
       this.lastWrite = NOT_SENT;
-      throw new SinkError('NATS publish not attempted: the write before it failed; it is retried first', { retriable: true });
+      throw new SinkError('NATS publish not attempted: the write before it failed or has not gone out yet; it goes first', { retriable: true });
     }
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
