@@ -30,7 +30,6 @@ import { existsSync, mkdtempSync, openSync, readdirSync, readFileSync, writeFile
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createConnection, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { connect } from '@nats-io/transport-node';
@@ -39,6 +38,7 @@ import { Redis } from 'ioredis';
 import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.ts';
 import { startKafkaMock } from '../test/support/kafka.ts';
 import { startRedis } from '../test/support/redis.ts';
+import { startTcpProxy } from '../test/support/tcp-proxy.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -56,31 +56,6 @@ const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr
 function startNats(port: number) {
   const child = spawn(existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });
   return child;
-}
-
-/**
- * A TCP proxy on a free loopback port that forwards each chunk to `targetPort`
- * after `delayMs`, in order, both ways: a network round trip of 2 × delayMs.
- */
-async function startDelayProxy(targetPort: number, delayMs: number): Promise<{ port: number; close(): void }> {
-  const sockets = new Set<Socket>();
-  const forward = (from: Socket, to: Socket) => {
-    sockets.add(from);
-    from.setNoDelay(true);
-    from.on('data', (chunk) => setTimeout(() => to.write(chunk), delayMs));
-    from.on('close', () => { sockets.delete(from); setTimeout(() => to.destroy(), delayMs); });
-    from.on('error', () => undefined);
-  };
-  const server = createServer((client) => {
-    const upstream = createConnection(targetPort, '127.0.0.1');
-    forward(client, upstream);
-    forward(upstream, client);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    close() { for (const socket of sockets) socket.destroy(); server.close(); },
-  };
 }
 
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -296,7 +271,7 @@ async function main(): Promise<void> {
   const server = await startEmbeddedPostgres(epg15, { label: 'bench-sinks', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'] });
   const natsPort = await freePort();
   const nats = startNats(natsPort);
-  const remoteNats = await startDelayProxy(natsPort, REMOTE_DELAY_MS);
+  const remoteNats = await startTcpProxy(natsPort, { delayMs: REMOTE_DELAY_MS });
   const [redisServer, kafka] = await Promise.all([startRedis(), startKafkaMock()]);
   const redis = new Redis(redisServer.url);
   const db = new pg.Client({ connectionString: server.url() });
@@ -396,7 +371,7 @@ async function main(): Promise<void> {
   } finally {
     await db.end().catch(() => undefined);
     nats.kill('SIGTERM');
-    remoteNats.close();
+    await remoteNats.close();
     redis.disconnect();
     await redisServer.dispose();
     await kafka.dispose();

@@ -143,6 +143,16 @@ export interface RecordTally {
   readonly newestCommitMs: number;
 }
 
+/**
+ * What the sink took of `records`: all of them but those it refused for good
+ * (those are dead letters, not confirmed records).
+ */
+export function tallyAccepted<R extends { value: string; event: ChangeEvent }>(records: readonly R[], refused: ReadonlyArray<{ record: R }>): RecordTally {
+  if (refused.length === 0) return tallyRecords(records);
+  const set = new Set(refused.map((r) => r.record));
+  return tallyRecords(records.filter((r) => !set.has(r)));
+}
+
 /** Counted when a batch is prepared, so that its events need not be kept until it is written. */
 export function tallyRecords(records: ReadonlyArray<{ value: string; event: ChangeEvent }>): RecordTally {
   let newestCommitMs = 0;

@@ -26,7 +26,7 @@ import { applyEnvelope } from '../sink/cloudevents.ts';
 import { SinkError, isEncodingSink, type EncodedBatch, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
-import { StreamMetrics, tallyRecords, type RecordTally } from '../observe/metrics.ts';
+import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metrics.ts';
 import { loadTransforms } from '../transform/load-transforms.ts';
 import type { NamedTransform } from '../transform/compose.ts';
 
@@ -245,8 +245,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const prepared = { confirm: batch.confirm, deadLetters: batch.deadLetters, count: records.length };
     if (this.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined };
     const encoded = this.encoder.encode(records);
-    const refused = encoded.rejected.length > 0 ? new Set(encoded.rejected.map((r) => r.record)) : undefined;
-    return { ...prepared, records: undefined, encoded, tally: tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records) };
+    return { ...prepared, records: undefined, encoded, tally: tallyAccepted(records, encoded.rejected) };
   }
 
   /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */
@@ -348,9 +347,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     } else {
       const records = group.flatMap((b) => b.records!);
       rejected = (await this.sink.write(records))?.rejected ?? [];
-      // Counted as confirmed: what the sink took, not what it refused for good.
-      const refused = rejected.length > 0 ? new Set(rejected.map((r) => r.record)) : undefined;
-      tallies = [tallyRecords(refused ? records.filter((r) => !refused.has(r)) : records)];
+      tallies = [tallyAccepted(records, rejected)];
     }
     this.metrics?.observeSinkWrite(this.sinkType, (performance.now() - started) / 1000, tallies);
     if (this.health === 'degraded') this.health = 'running';

@@ -61,14 +61,14 @@ interface PendingWrite {
   remaining: Map<number, number>;
   waiting: number;
   /** Every frame was handed to the socket (a write that follows may go next). */
-  sent: boolean;
+  allSent: boolean;
   failure: string | undefined;
   noStream: boolean;
   settle: () => void;
 }
 
 /** The last write, when it was refused unsent. */
-const NOT_SENT: PendingWrite = { remaining: new Map(), waiting: 0, sent: false, failure: 'not sent', noStream: false, settle: () => undefined };
+const NOT_SENT: PendingWrite = { remaining: new Map(), waiting: 0, allSent: false, failure: 'not sent', noStream: false, settle: () => undefined };
 const PUBACK_START = Buffer.from('{"stream"');
 const EMPTY = Buffer.alloc(0);
 /** Digits reserved for the header and total lengths of a frame (max_payload is at most 64 MB). */
@@ -187,7 +187,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     const sending = batches.filter((b) => b.count > 0);
     if (sending.length === 0) return;
     const previous = this.lastWrite;
-    if (options.follows && previous !== undefined && (previous.failure !== undefined || !previous.sent)) {
+    if (options.follows && previous !== undefined && (previous.failure !== undefined || !previous.allSent)) {
       // Sent now, these records would be stored before the earlier write's. A
       // write that follows this one is refused in turn.
       this.lastWrite = NOT_SENT;
@@ -195,7 +195,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     }
     let settle!: () => void;
     const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const pending: PendingWrite = { remaining: new Map(), waiting: 0, sent: false, failure: undefined, noStream: false, settle };
+    const pending: PendingWrite = { remaining: new Map(), waiting: 0, allSent: false, failure: undefined, noStream: false, settle };
     // Marked before the first await: a write that follows this one while it
     // connects (or creates the stream) is not sent ahead of it.
     this.lastWrite = pending;
@@ -221,7 +221,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
         break;
       }
     }
-    pending.sent = true;
+    pending.allSent = true;
     let timer: NodeJS.Timeout | undefined;
     const timedOut = pending.failure === undefined && await Promise.race([
       settled.then(() => false),

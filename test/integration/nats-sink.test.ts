@@ -36,6 +36,22 @@ async function eventually(check: () => boolean): Promise<void> {
   }
 }
 
+/** Records n = from .. to-1 as `{"n":n}` on `topic`, with ids `<lsn>:<n>`. */
+function numbered(lsn: string, topic: string, from: number, to: number): OutboundRecord[] {
+  return Array.from({ length: to - from }, (_, i) => record(`${lsn}:${from + i}`, topic, JSON.stringify({ n: from + i }), null));
+}
+
+/** An open sink for `stream` (capturing `<stream in lower case>.>`), closed after `body`. */
+async function withSink(stream: string, body: (sink: NatsSink) => Promise<void>, servers = [nats.url]): Promise<void> {
+  const sink = new NatsSink({ servers, stream, streamSubjects: [`${stream.toLowerCase()}.>`], timeoutMs: 5000 });
+  await sink.open();
+  try {
+    await body(sink);
+  } finally {
+    await sink.close();
+  }
+}
+
 /** A rejection that the pipeline would retry, with a message matching `message`. */
 async function rejectsRetriably(write: Promise<unknown>, message: RegExp): Promise<void> {
   await assert.rejects(write, (error: Error & { retriable?: boolean }) => {
@@ -47,9 +63,7 @@ async function rejectsRetriably(write: Promise<unknown>, message: RegExp): Promi
 
 describe('NATS sink', () => {
   test('batches go out as HPUB frames: subjects, headers, UTF-8 payloads and order arrive intact; a redelivered batch adds nothing', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'RAW', streamSubjects: ['raw.>'], timeoutMs: 5000 });
-    await sink.open();
-    try {
+    await withSink('RAW', async (sink) => {
       const records = [
         record('0/10:1', 'raw.public.t', '{"after":{"name":"Zoë ✓ 日本"}}', '{"id":1}'),
         record('0/10:2', 'raw.shipment', '{"order":42}', '42', { message_id: '298c2cc3-71bb-4d2b-b5b4-1b14006d56e6', 'ce_type': 'Shipment' }),
@@ -70,15 +84,11 @@ describe('NATS sink', () => {
       // A retry of the same batch (same event ids) is dropped by JetStream's duplicate window.
       await sink.write(records);
       assert.equal(await nats.messageCount('RAW'), records.length);
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('batches encoded ahead and written as a group; a retry after a timeout ignores the late PubAcks of the first attempt', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'AHEAD', streamSubjects: ['ahead.>'], timeoutMs: 5000 });
-    await sink.open();
-    try {
+    await withSink('AHEAD', async (sink) => {
       const first = Array.from({ length: 300 }, (_, i) => record(`0/40:${i}`, 'ahead.t', JSON.stringify({ i }), null));
       const second = Array.from({ length: 300 }, (_, i) => record(`0/41:${i}`, 'ahead.t', JSON.stringify({ i: 300 + i }), null));
       const batches = [sink.encode(first), sink.encode(second)];
@@ -108,15 +118,11 @@ describe('NATS sink', () => {
       // Written again (a retry with nothing late in flight): every record is acknowledged as a duplicate, nothing added.
       await sink.writeEncoded(batches);
       assert.equal(await nats.messageCount('AHEAD'), 600);
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('a record over max_payload or with a header NATS cannot carry is refused with the reason; the rest of the batch is delivered', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'REFUSE', streamSubjects: ['refuse.>'], timeoutMs: 5000 });
-    await sink.open();
-    try {
+    await withSink('REFUSE', async (sink) => {
       const big = record('0/30:2', 'refuse.t', JSON.stringify({ pad: 'x'.repeat(1024 * 1024) }), null);
       const badHeader = record('0/30:3', 'refuse.t', '{}', null, { note: 'two\r\nlines' });
       const badSubject = record('0/30:4', 'refuse.has space', '{}', null);
@@ -128,15 +134,11 @@ describe('NATS sink', () => {
       assert.match(result.rejected[2]!.reason, /not a valid NATS subject/);
       const read = await nats.readStream('REFUSE', 2);
       assert.deepEqual(read.map((m) => m.data), ['{"n":1}', '{"n":5}']);
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('nats-server stops mid-stream: the write fails at once, retriably; once it is back, the same batch is delivered once', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'BOUNCE', streamSubjects: ['bounce.>'], timeoutMs: 5000 });
-    await sink.open();
-    try {
+    await withSink('BOUNCE', async (sink) => {
       await sink.write([record('0/60:1', 'bounce.t', '{"n":1}', null)]);
       const batch = sink.encode(Array.from({ length: 200 }, (_, i) => record(`0/61:${i}`, 'bounce.t', JSON.stringify({ n: 2 + i }), null)));
       await nats.stop();
@@ -148,17 +150,13 @@ describe('NATS sink', () => {
       await sink.writeEncoded([batch]);
       assert.equal(await nats.messageCount('BOUNCE'), 201);
       assert.deepEqual((await nats.readStream('BOUNCE', 201)).map((m) => JSON.parse(m.data).n), Array.from({ length: 201 }, (_, i) => 1 + i));
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('two writes in flight: both are stored in call order; a write that follows a failed one is not sent, so the retry of the first is stored before it', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'PIPE', streamSubjects: ['pipe.>'], timeoutMs: 5000 });
-    await sink.open();
-    const batchOf = (from: number, to: number, topic = 'pipe.t') => sink.encode(Array.from({ length: to - from }, (_, i) => record(`0/90:${from + i}`, topic, JSON.stringify({ n: from + i }), null)));
-    const stored = async (count: number) => (await nats.readStream('PIPE', count)).map((m) => JSON.parse(m.data).n as number);
-    try {
+    await withSink('PIPE', async (sink) => {
+      const batchOf = (from: number, to: number, topic = 'pipe.t') => sink.encode(numbered('0/90', topic, from, to));
+      const stored = async (count: number) => (await nats.readStream('PIPE', count)).map((m) => JSON.parse(m.data).n as number);
       assert.equal(sink.maxWritesInFlight, 2);
       // In flight together: stored in call order.
       await Promise.all([sink.writeEncoded([batchOf(0, 300)]), sink.writeEncoded([batchOf(300, 600)], { follows: true })]);
@@ -173,45 +171,38 @@ describe('NATS sink', () => {
       // A fresh write (nothing in flight: the pipeline's retry) goes out.
       await sink.writeEncoded([follower]);
       assert.deepEqual(await stored(699), [...Array.from({ length: 600 }, (_, i) => i), ...Array.from({ length: 99 }, (_, i) => 601 + i)]);
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('a write that follows one still connecting is not sent ahead of it: after a lost connection, only the first write reconnects', async () => {
     const proxy = await startTcpProxy(nats.port);
-    const sink = new NatsSink({ servers: [`127.0.0.1:${proxy.port}`], stream: 'RECONNECT', streamSubjects: ['reconnect.>'], timeoutMs: 5000 });
-    await sink.open();
-    const batchOf = (from: number, to: number) => sink.encode(Array.from({ length: to - from }, (_, i) => record(`0/a0:${from + i}`, 'reconnect.t', JSON.stringify({ n: from + i }), null)));
     try {
-      await sink.writeEncoded([batchOf(0, 10)]);
-      proxy.partition();
-      await eventually(() => !(sink as unknown as { publisher: { connected: boolean } }).publisher.connected);
-      proxy.heal();
-      const first = sink.writeEncoded([batchOf(10, 20)]); // connects first
-      await rejectsRetriably(sink.writeEncoded([batchOf(20, 30)], { follows: true }), /not attempted/);
-      await first;
-      assert.deepEqual((await nats.readStream('RECONNECT', 20)).map((m) => JSON.parse(m.data).n), Array.from({ length: 20 }, (_, i) => i));
-      assert.equal(await nats.messageCount('RECONNECT'), 20);
+      await withSink('RECONNECT', async (sink) => {
+        const batchOf = (from: number, to: number) => sink.encode(numbered('0/a0', 'reconnect.t', from, to));
+        await sink.writeEncoded([batchOf(0, 10)]);
+        proxy.partition();
+        await eventually(() => !(sink as unknown as { publisher: { connected: boolean } }).publisher.connected);
+        proxy.heal();
+        const first = sink.writeEncoded([batchOf(10, 20)]); // connects first
+        await rejectsRetriably(sink.writeEncoded([batchOf(20, 30)], { follows: true }), /not attempted/);
+        await first;
+        assert.deepEqual((await nats.readStream('RECONNECT', 20)).map((m) => JSON.parse(m.data).n), Array.from({ length: 20 }, (_, i) => i));
+        assert.equal(await nats.messageCount('RECONNECT'), 20);
+      }, [`127.0.0.1:${proxy.port}`]);
     } finally {
-      await sink.close();
       await proxy.close();
     }
   });
 
   test('the configured stream disappears: the write fails retriably, and the retry creates it again and delivers', async () => {
-    const sink = new NatsSink({ servers: [nats.url], stream: 'GONE', streamSubjects: ['gone.>'], timeoutMs: 5000 });
-    await sink.open();
-    try {
+    await withSink('GONE', async (sink) => {
       await sink.write([record('0/80:1', 'gone.t', '{"n":1}', null)]);
       await nats.deleteStream('GONE');
       const batch = sink.encode([record('0/80:2', 'gone.t', '{"n":2}', null)]);
       await rejectsRetriably(sink.writeEncoded([batch]), /no JetStream stream captures this subject/);
       await sink.writeEncoded([batch]);
       assert.deepEqual((await nats.readStream('GONE', 1)).map((m) => m.data), ['{"n":2}']);
-    } finally {
-      await sink.close();
-    }
+    });
   });
 
   test('no stream for the subject: the write fails with a readable, non-retriable error', async () => {
