@@ -11,6 +11,8 @@ import { pathToFileURL } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { CdcError } from '../core/errors.ts';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
+import { describeIssue } from './describe-issue.ts';
+import { setLibpqVariables } from '../source/connection-config.ts';
 import { configSchema, type PgcdcConfig, type PgcdcConfigInput, type SinglePipelineConfigInput } from './schema.ts';
 
 const CODE_CONFIG = /\.(ts|mts|js|mjs)$/;
@@ -82,13 +84,26 @@ export function parseConfig(raw: unknown, env: NodeJS.ProcessEnv = process.env, 
     for (const issue of result.error.issues) {
       const path = (shorthand && issue.path[0] === 'pipelines' ? issue.path.slice(2) : issue.path).join('.');
       if (envProblemPaths.has(path)) continue; // already reported: the variable is missing
-      problems.push(`${path || '(top level)'}: ${issue.message}`);
+      problems.push(`${path || '(top level)'}: ${describeIssue(issue, shaped)}`);
     }
   }
+  if (result.success) problems.push(...missingSourceUrls(result.data, shorthand, env));
   if (problems.length > 0) {
     throw new CdcError('PGCDC_CONFIG', `${origin}: ${problems.length === 1 ? problems[0] : `${problems.length} problems:\n  ${problems.join('\n  ')}`}`);
   }
   return result.data!;
+}
+
+/**
+ * A pipeline without source.url connects where DATABASE_URL or the PG* variables
+ * say (the run command says which). With neither set it would fall back to
+ * libpq's localhost:5432 silently: that is a config mistake, reported here.
+ */
+function missingSourceUrls(config: PgcdcConfig, shorthand: boolean, env: NodeJS.ProcessEnv): string[] {
+  if ((env.DATABASE_URL ?? '') !== '' || setLibpqVariables(env).length > 0) return [];
+  return config.pipelines.flatMap((pipeline, i) => (pipeline.source.url === undefined
+    ? [`${shorthand ? '' : `pipelines.${i}.`}source.url: is required (a postgresql:// URL), unless DATABASE_URL or the PG* variables (PGHOST, PGPORT, ...) are set`]
+    : []));
 }
 
 function interpolate(value: unknown, env: NodeJS.ProcessEnv, path: Array<string | number>, problems: string[], problemPaths: Set<string>): unknown {

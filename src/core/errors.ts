@@ -31,7 +31,12 @@ export type ErrorCode =
   | 'PGCDC_SNAPSHOT'
   | 'PGCDC_BAD_SIGNAL'
   | 'PGCDC_SINK'
-  | 'PGCDC_POSTGRES';
+  | 'PGCDC_POSTGRES'
+  | 'PGCDC_DEMO'
+  /** Raised by bin/pgcdc.js before the library loads (Node older than 22). */
+  | 'PGCDC_NODE_VERSION'
+  /** Raised by bin/pgcdc.js: a clone whose dist/ was not built. */
+  | 'PGCDC_NOT_BUILT';
 
 export const EXIT_CODES = {
   ok: 0,
@@ -74,6 +79,9 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_BAD_SIGNAL: EXIT_CODES.usage,
   PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
+  PGCDC_DEMO: EXIT_CODES.failure,
+  PGCDC_NODE_VERSION: EXIT_CODES.failure,
+  PGCDC_NOT_BUILT: EXIT_CODES.failure,
 };
 
 export interface CdcErrorOptions {

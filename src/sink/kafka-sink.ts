@@ -8,14 +8,14 @@
  * which keeps per-key order. Outbox records bring their own topic, key and
  * headers (`message_id`).
  *
- * The client is an optional dependency (a native addon): it is loaded only when a
- * pipeline has a Kafka sink, and its absence is one clear error.
+ * The client is an optional peer dependency (a native addon, kafka-client.ts): it
+ * is loaded only when a pipeline has a Kafka sink, and its absence is one clear error.
  */
 import { connect as tcpConnect } from 'node:net';
-import type { KafkaJS } from '@confluentinc/kafka-javascript';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { loadKafkaClient, type KafkaLogger, type KafkaMessage, type KafkaProducer } from './kafka-client.ts';
 
 export interface KafkaSinkOptions {
   brokers: string[];
@@ -31,21 +31,10 @@ export interface KafkaSinkOptions {
   librdkafka: Record<string, string | number | boolean>;
 }
 
-type KafkaModule = typeof import('@confluentinc/kafka-javascript');
-
-async function loadKafkaClient(): Promise<KafkaModule> {
-  try {
-    const loaded = await import('@confluentinc/kafka-javascript') as KafkaModule & { default?: KafkaModule };
-    return loaded.KafkaJS ? loaded : loaded.default!;
-  } catch (error) {
-    throw new SinkError(`the Kafka sink needs @confluentinc/kafka-javascript, which is not installed or did not load (${(error as Error).message.split('\n')[0]}); run 'npm install @confluentinc/kafka-javascript'`, { retriable: false, cause: error });
-  }
-}
-
 export class KafkaSink implements Sink {
   readonly name: string;
   private readonly options: KafkaSinkOptions;
-  private producer: KafkaJS.Producer | undefined;
+  private producer: KafkaProducer | undefined;
   /** The last error librdkafka logged (a broker that refuses connections, say): added to timeouts so they say why. */
   private lastClientError = '';
 
@@ -64,7 +53,7 @@ export class KafkaSink implements Sink {
       throw new SinkError(`cannot reach Kafka (${unreachable}); check sink.brokers and that the brokers are up`, { retriable: true });
     }
     const remember = (message: string) => { this.lastClientError = message; };
-    const logger: KafkaJS.Logger = {
+    const logger: KafkaLogger = {
       info: () => undefined,
       debug: () => undefined,
       warn: remember,
@@ -83,12 +72,12 @@ export class KafkaSink implements Sink {
       },
     });
     const producer = kafka.producer({
-      kafkaJS: { idempotent: true, acks: -1, compression: o.compression as KafkaJS.CompressionTypes },
+      kafkaJS: { idempotent: true, acks: -1, compression: o.compression },
       'message.timeout.ms': o.timeoutMs,
       'message.max.bytes': Math.max(o.maxMessageBytes + 1024, 1_000_000),
       'linger.ms': 2,
       ...o.librdkafka,
-    } as KafkaJS.ProducerConstructorConfig);
+    });
     try {
       await withTimeout(producer.connect(), o.timeoutMs);
     } catch (error) {
@@ -106,7 +95,7 @@ export class KafkaSink implements Sink {
     const producer = this.producer!;
     const rejected: SinkResult['rejected'] = [];
     // One list per topic, in batch order: librdkafka keeps that order per partition.
-    const byTopic = new Map<string, KafkaJS.Message[]>();
+    const byTopic = new Map<string, KafkaMessage[]>();
     for (const record of records) {
       const size = Buffer.byteLength(record.value);
       if (size > this.options.maxMessageBytes) {

@@ -19,15 +19,40 @@ export interface ConnectionTarget {
   /** The URL as given, password removed: safe to print. */
   display: string;
   config: ClientConfig;
+  /** Where the connection came from: said in a notice when the user did not name it. */
+  origin: 'argument' | 'DATABASE_URL' | 'PG variables' | 'defaults';
+}
+
+const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE', 'PGSERVICE'];
+
+/** The libpq variables that are set, for notices and the config check. */
+export function setLibpqVariables(env: NodeJS.ProcessEnv = process.env): string[] {
+  return LIBPQ_VARIABLES.filter((name) => env[name] !== undefined && env[name] !== '');
+}
+
+/**
+ * One line saying which server pgcdc connects to when the user did not name it
+ * (no URL, no DATABASE_URL): never a silent fallback to localhost. Undefined
+ * when the URL was given.
+ */
+export function connectionNotice(target: ConnectionTarget): string | undefined {
+  switch (target.origin) {
+    case 'argument': return undefined;
+    case 'DATABASE_URL': return `connecting to ${target.display} (from DATABASE_URL)`;
+    case 'PG variables': return `connecting to ${target.display} (no URL given: from ${setLibpqVariables().join(', ')}, the rest libpq's defaults)`;
+    case 'defaults': return `connecting to ${target.display} (no URL given and neither DATABASE_URL nor PG* variables are set: libpq's defaults)`;
+  }
 }
 
 export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEnv = process.env): ConnectionTarget {
-  const chosen = url ?? env.DATABASE_URL;
+  const fromArgument = url !== undefined && url !== '';
+  const chosen = fromArgument ? url : env.DATABASE_URL;
   if (chosen === undefined || chosen === '') {
     const host = env.PGHOST ?? 'localhost';
     const port = env.PGPORT ?? '5432';
     const database = env.PGDATABASE ?? env.PGUSER ?? 'postgres';
-    return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: { ssl: sslFromEnvironment(env) } };
+    const origin = setLibpqVariables(env).length > 0 ? 'PG variables' : 'defaults';
+    return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: { ssl: sslFromEnvironment(env) }, origin };
   }
   let parsed: URL;
   try {
@@ -41,7 +66,7 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   if (parsed.port !== '' && !/^\d+$/.test(parsed.port)) {
     throw new CdcError('PGCDC_BAD_URL', `bad port in ${redact(chosen)}`);
   }
-  return { display: redact(chosen), config: { connectionString: withLibpqSslSemantics(parsed) } };
+  return { display: redact(chosen), config: { connectionString: withLibpqSslSemantics(parsed) }, origin: fromArgument ? 'argument' : 'DATABASE_URL' };
 }
 
 /**

@@ -5,9 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatLsn, parseLsn } from '../../src/core/lsn.ts';
-import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
+import { errorLines, runCli, startCli, waitForOutput, waitForStreaming } from '../support/cli.ts';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
+import { eventually } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
@@ -54,7 +55,7 @@ describe('pgcdc tail', () => {
   test('pretty format reads at a glance: time, transaction, operation, table, key, columns, old → new', async () => {
     await server.query('ALTER TABLE users REPLICA IDENTITY FULL');
     const running = startCli(['tail', server.url(), '--slot', 'pretty', '--publication', 'cli', '--temporary', '--format', 'pretty', '--until-idle', '2']);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitForStreaming(running);
     await server.query(`INSERT INTO users VALUES (10, 'zed', 'z@example.com')`);
     await server.query(`UPDATE users SET name = 'zoe' WHERE id = 10`);
     await server.query(`DELETE FROM users WHERE id = 10`);
@@ -74,7 +75,7 @@ describe('pgcdc tail', () => {
   test('Ctrl-C stops cleanly and acknowledges exactly what was printed', async () => {
     await runCli(['slot', 'create', server.url(), '--slot', 'sigint']);
     const running = startCli(['tail', server.url(), '--slot', 'sigint', '--publication', 'cli', '--format', 'json', '--status-interval', '60']);
-    await new Promise((r) => setTimeout(r, 1000));
+    await waitForStreaming(running);
     await server.query(`INSERT INTO users VALUES (20, 'sig')`);
     await waitForOutput(running, (out) => out.includes('"sig"'));
     const printedUpTo = await currentWalLsn(server);
@@ -91,7 +92,7 @@ describe('pgcdc tail', () => {
 
   test('--tables, --ops and --prefixes filter what is printed', async () => {
     const running = startCli(['tail', server.url(), '--slot', 'filters', '--publication', 'cli', '--temporary', '--format', 'json', '--ops', 'delete,message', '--prefixes', 'keep', '--until-idle', '2']);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitForStreaming(running);
     await server.query(`INSERT INTO users VALUES (30, 'f')`);
     await server.query(`SELECT pg_logical_emit_message(false, 'drop', 'no')`);
     await server.query(`SELECT pg_logical_emit_message(false, 'keep', 'yes')`);
@@ -139,7 +140,7 @@ describe('errors are one line that says what to do, with stable codes and exit c
   test('missing slot with --no-create-slot', async () => { await expectError(['tail', server.url(), '--slot', 'absent', '--publication', 'cli', '--no-create-slot'], 'PGCDC_SLOT_MISSING', 5, /pgcdc slot create --slot absent/); });
   test('slot in use by another process', async () => {
     const holder = startCli(['tail', server.url(), '--slot', 'busy', '--publication', 'cli', '--format', 'json']);
-    await new Promise((r) => setTimeout(r, 1500));
+    await waitForStreaming(holder);
     try {
       await expectError(['tail', server.url(), '--slot', 'busy', '--publication', 'cli'], 'PGCDC_SLOT_IN_USE', 5, /in use by process \d+; stop that consumer/);
     } finally {
@@ -149,6 +150,12 @@ describe('errors are one line that says what to do, with stable codes and exit c
   });
   test('publication without the listed table', async () => { await expectError(['tail', server.url(), '--slot', 'pubmiss', '--publication', 'cli', '--tables', 'public.other'], 'PGCDC_PUBLICATION_MISSING', 4, /ALTER PUBLICATION "cli" ADD TABLE "public"."other"/); });
   test('table that does not exist', async () => { await expectError(['tail', server.url(), '--slot', 'pubmiss', '--publication', 'newpub', '--tables', 'public.ghost'], 'PGCDC_TABLE_MISSING', 4, /check --tables/); });
+  test('arguments are checked before anything is created: a typo leaves no slot and no publication behind', async () => {
+    await expectError(['tail', server.url(), '--slot', 'typo', '--publication', 'typopub', '--ops', 'inserts'], 'PGCDC_BAD_ARGUMENT', 2, /unknown operation "inserts"/);
+    await expectError(['tail', server.url(), '--slot', 'typo', '--publication', 'typopub', '--transform', '/nonexistent/t.ts'], 'PGCDC_BAD_ARGUMENT', 2, /cannot load transform \/nonexistent\/t\.ts/);
+    assert.equal(await confirmed('typo'), undefined, 'no slot was created');
+    assert.deepEqual(await server.query(`SELECT pubname FROM pg_publication WHERE pubname = 'typopub'`), [], 'no publication was created');
+  });
   test('bad option values', async () => {
     await expectError(['tail', server.url(), '--max-events', 'many'], 'PGCDC_BAD_ARGUMENT', 2, /--max-events expects a positive whole number/);
     await expectError(['tail', server.url(), '--until-lsn', 'xyz'], 'PGCDC_BAD_ARGUMENT', 2, /--until-lsn expects an LSN like 0\/16B3C8/);
@@ -158,6 +165,9 @@ describe('errors are one line that says what to do, with stable codes and exit c
     const replica = await startPostgres(latestMajor(), ['-c', 'wal_level=replica']);
     try {
       await expectError(['tail', replica.url()], 'PGCDC_WAL_LEVEL', 4, /ALTER SYSTEM SET wal_level = logical; and restart/);
+      const list = await runCli(['slot', 'list', replica.url()]);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stderr, /warning: this server has wal_level=replica; logical replication slots need wal_level=logical/);
     } finally {
       await replica.stop();
     }
@@ -166,8 +176,13 @@ describe('errors are one line that says what to do, with stable codes and exit c
     const viaEnv = await runCli(['slot', 'list'], { DATABASE_URL: '', PGHOST: '127.0.0.1', PGPORT: String(server.port), PGUSER: 'postgres', PGPASSWORD: 'pgcdc-test-pw', PGDATABASE: 'postgres' });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
     assert.match(viaEnv.stdout, /SLOT/);
+    assert.match(viaEnv.stderr, new RegExp(`connecting to postgresql://postgres@127\\.0\\.0\\.1:${server.port}/postgres \\(no URL given: from PGHOST, PGPORT, PGUSER, PGDATABASE, PGPASSWORD`));
     const viaUrl = await runCli(['slot', 'list'], { DATABASE_URL: server.url() });
     assert.equal(viaUrl.code, 0, viaUrl.stderr);
+    assert.match(viaUrl.stderr, /connecting to postgresql:\/\/postgres:\*\*\*@127\.0\.0\.1:\d+\/postgres \(from DATABASE_URL\)/);
+    const named = await runCli(['slot', 'list', server.url()], { DATABASE_URL: '' });
+    assert.doesNotMatch(named.stderr, /connecting to/, 'no notice when the URL is given');
+    for (const run of [viaEnv, viaUrl]) assert.doesNotMatch(run.stderr, /pgcdc-test-pw/);
   });
 });
 
@@ -226,8 +241,7 @@ describe('pgcdc tail: transforms, dead letters, heartbeats, metrics', () => {
     await waitForOutput(running, (out) => out.includes('"heartbeat"'));
     await server.query(`INSERT INTO users VALUES (50, 'metered')`);
     await waitForOutput(running, (out) => out.includes('"metered"'));
-    await new Promise((r) => setTimeout(r, 300));
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const text = await eventually('the insert counted in /metrics', async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), (t) => /pgcdc_events_total\{slot="metrics",table="public.users",op="c"\} 1/.test(t));
     running.child.kill('SIGINT');
     await running.done;
     assert.match(text, /pgcdc_slot_retained_wal_bytes\{slot="metrics"\} \d+/);

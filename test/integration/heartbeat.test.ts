@@ -95,7 +95,7 @@ describe('heartbeats keep an idle slot from retaining WAL (two databases)', () =
       const deadline = Date.now() + 10_000;
       while (Date.now() < deadline && !notices.some((n) => n.includes('retains'))) await new Promise((r) => setTimeout(r, 100));
       assert.ok((stream.stats.retainedWalBytes ?? 0) > 5 * MB);
-      assert.match(notices.find((n) => n.includes('retains')) ?? '', /^slot health retains \d+ MB of WAL \(warning above 5120 kB\)/);
+      assert.match(notices.find((n) => n.includes('retains')) ?? '', /^slot health retains \d+ (kB|MB) of WAL \(warning above 5120 kB\)/);
     });
   });
 

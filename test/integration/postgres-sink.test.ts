@@ -7,6 +7,7 @@ import { PostgresSink } from '../../src/sink/postgres-sink.ts';
 import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { eventually } from '../support/collect.ts';
+import { startTogether } from '../support/servers.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 const TABLE = `CREATE TABLE items (id int PRIMARY KEY, name text, price numeric(10,2), tags text[], meta jsonb, at timestamptz)`;
@@ -14,7 +15,7 @@ let source: TestPostgres;
 let target: TestPostgres;
 
 before(async () => {
-  [source, target] = await Promise.all([startPostgres(latestMajor()), startPostgres(latestMajor())]);
+  [source, target] = await startTogether<[TestPostgres, TestPostgres]>([() => startPostgres(latestMajor()), () => startPostgres(latestMajor())], (s) => s.stop());
   await source.query(TABLE);
   await source.query('CREATE PUBLICATION items FOR TABLE items');
   await target.query(TABLE);

@@ -14,6 +14,7 @@ import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startRabbitMq, type TestRabbitMq } from '../support/rabbitmq.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { startTogether } from '../support/servers.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
@@ -23,7 +24,7 @@ let dir: string;
 const writeConfig = (name: string, text: string) => configWriter(dir)(name, text);
 
 before(async () => {
-  [server, rabbit] = await Promise.all([startPostgres(latestMajor()), startRabbitMq()]);
+  [server, rabbit] = await startTogether<[TestPostgres, TestRabbitMq]>([() => startPostgres(latestMajor()), startRabbitMq], (s) => ('dispose' in s ? s.dispose() : s.stop()));
   await server.query(`CREATE TABLE orders (id int PRIMARY KEY, status text); CREATE PUBLICATION app FOR TABLE orders`);
   dir = mkdtempSync(join(tmpdir(), 'pgcdc-rabbitmq-'));
 });

@@ -15,18 +15,19 @@ import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
-let nats: TestNats;
+/** Started by the first test that needs it: the file-sink and config tests run without nats-server. */
+let natsServer: Promise<TestNats> | undefined;
+const useNats = () => (natsServer ??= startNats());
 let dir: string;
 const writeConfig = (name: string, text: string) => configWriter(dir)(name, text);
 
 before(async () => {
   server = await startPostgres(latestMajor());
   await server.query(`CREATE TABLE orders (id int PRIMARY KEY, status text); CREATE PUBLICATION app FOR TABLE orders`);
-  nats = await startNats();
   dir = mkdtempSync(join(tmpdir(), 'pgcdc-run-'));
 });
 after(async () => {
-  await nats?.dispose();
+  if (natsServer) await (await natsServer.catch(() => undefined))?.dispose();
   await server?.stop();
 });
 
@@ -75,6 +76,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
   });
 
   test("NATS JetStream: the article's outbox message arrives on its subject with message_id and Nats-Msg-Id; table events on pgcdc.public.orders", async () => {
+    const nats = await useNats();
     const config = writeConfig('nats.yaml', `
 source: { url: "\${DATABASE_URL}", slot: to_nats, publication: app, statusInterval: 200ms }
 sink:
@@ -107,6 +109,7 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
   });
 
   test('NATS down: nothing is acknowledged or lost, /readyz says degraded, everything arrives once NATS is back', async () => {
+    const nats = await useNats();
     const port = await freePort();
     const config = writeConfig('nats-down.yaml', `
 source: { url: "\${DATABASE_URL}", slot: nats_down, publication: app, statusInterval: 200ms }
@@ -148,6 +151,7 @@ metrics: { port: ${port} }
   });
 
   test('NATS connection cut again and again while two writes are in flight: every change arrives once, in order per row', async () => {
+    const nats = await useNats();
     await server.query(`CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); CREATE PUBLICATION counters FOR TABLE counters`);
     const proxy = await startTcpProxy(nats.port);
     const config = writeConfig('nats-cuts.yaml', `
@@ -193,6 +197,7 @@ snapshot: { mode: never }
   });
 
   test('CloudEvents binary mode: ce_ attributes arrive as NATS headers, the data as the message', async () => {
+    const nats = await useNats();
     const config = writeConfig('ce.yaml', `
 source: { url: "\${DATABASE_URL}", slot: to_ce, publication: app, statusInterval: 200ms }
 sink: { type: nats, servers: ["${nats.url}"], stream: CE, streamSubjects: ["ce.>"], subject: "ce.{schema}.{table}" }

@@ -47,6 +47,18 @@ export async function waitForOutput(running: RunningCli, predicate: (stdout: str
   }
 }
 
+/**
+ * Waits until the CLI says it is streaming (its slot exists and replication has
+ * started): changes made after this are the CLI's to print, even on a temporary slot.
+ */
+export async function waitForStreaming(running: RunningCli, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!/streaming slot /.test(running.stderr())) {
+    if (Date.now() > deadline || running.child.exitCode !== null) throw new Error(`the CLI did not start streaming; stderr: ${running.stderr()}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
 /** The lines of stderr that are errors (notices start with "pgcdc: " too, but not "pgcdc: error"). */
 export function errorLines(stderr: string): string[] {
   return stderr.split('\n').filter((l) => l.includes('error'));

@@ -7,6 +7,7 @@
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
+import { trackServer, untrackServer } from './servers.ts';
 
 const run = promisify(execFile);
 
@@ -20,6 +21,15 @@ export interface TestKafka {
 
 export async function startKafkaMock(brokers = 3): Promise<TestKafka> {
   const child: ChildProcess = spawn('kcat', ['-b', 'unused:1', '-X', `test.mock.num.brokers=${brokers}`, '-C', '-t', 'pgcdc-idle', '-o', 'end', '-q'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const stop = async () => {
+    untrackServer(handle);
+    if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  const handle = { stop };
+  trackServer(handle);
   const bootstrap = await new Promise<string>((resolve, reject) => {
     let stderr = '';
     const timer = setTimeout(() => reject(new Error(`kcat mock cluster did not start: ${stderr}`)), 10_000);
@@ -29,7 +39,8 @@ export async function startKafkaMock(brokers = 3): Promise<TestKafka> {
       if (match) { clearTimeout(timer); resolve(match[1]!.replace(/[.,;]$/, '')); }
     });
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`kcat exited with ${code}: ${stderr}`)); });
-  });
+    child.once('error', (error) => { clearTimeout(timer); reject(new Error(`kcat did not start (${error.message}): install Debian's kcat`)); });
+  }).catch(async (error: unknown) => { await stop(); throw error; });
   return {
     bootstrap,
     async consume(topic, format, options = {}) {
@@ -38,11 +49,6 @@ export async function startKafkaMock(brokers = 3): Promise<TestKafka> {
       const { stdout } = await run('kcat', args, { timeout: 30_000, maxBuffer: 256 * 1024 * 1024 });
       return stdout;
     },
-    async dispose() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
+    dispose: stop,
   };
 }

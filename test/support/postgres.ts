@@ -4,6 +4,7 @@
  * loopback port. Each suite starts its server in `before` and stops it in `after`.
  */
 import pg from 'pg';
+import { trackServer, untrackServer } from './servers.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresClass, type EmbeddedServer } from '../../src/demo/embedded-postgres.ts';
 
 export const ALL_MAJORS = [14, 15, 16, 17, 18] as const;
@@ -28,9 +29,13 @@ export interface TestPostgres extends EmbeddedServer {
 export async function startPostgres(major: number, extraFlags: string[] = []): Promise<TestPostgres> {
   const module = (await import(`epg${major}`)) as { default: EmbeddedPostgresClass };
   const server = await startEmbeddedPostgres(module.default, { label: `pg${major}`, password: 'pgcdc-test-pw', extraFlags });
-  return {
+  const started: TestPostgres = {
     ...server,
     major,
+    async stop() {
+      untrackServer(started);
+      await server.stop();
+    },
     async query<Row>(sql: string, params: unknown[] = [], database = 'postgres'): Promise<Row[]> {
       const client = new pg.Client({ connectionString: server.url(database) });
       await client.connect();
@@ -41,4 +46,6 @@ export async function startPostgres(major: number, extraFlags: string[] = []): P
       }
     },
   };
+  trackServer(started);
+  return started;
 }

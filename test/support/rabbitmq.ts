@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { waitForPort } from './server-process.ts';
+import { trackServer, untrackServer } from './servers.ts';
 
 export interface TestRabbitMq {
   url: string;
@@ -42,7 +43,10 @@ export async function startRabbitMq(): Promise<TestRabbitMq> {
   const server: ChildProcess = spawn('/usr/lib/rabbitmq/bin/rabbitmq-server', [], { env, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
   let stderr = '';
   server.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const handle = { stop: () => stopAll() };
+  trackServer(handle);
   const stopAll = async () => {
+    untrackServer(handle);
     // rabbitmq-server is a shell script that execs erl: kill the whole process group.
     if (server.exitCode === null && server.pid !== undefined) {
       const exited = new Promise((resolve) => server.once('exit', resolve));

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect as netConnect } from 'node:net';
+import { trackServer, untrackServer } from './servers.ts';
 
 export async function waitForPort(port: number, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -35,8 +36,10 @@ export class ServerProcess {
   async start(): Promise<void> {
     const child = spawn(this.command, this.args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.child = child;
+    trackServer(this);
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.once('error', (error) => { stderr += `cannot start ${this.command}: ${error.message}`; });
     try {
       await waitForPort(this.port, 10_000, this.command);
     } catch (error) {
@@ -46,7 +49,8 @@ export class ServerProcess {
 
   async stop(): Promise<void> {
     const child = this.child;
-    if (child === undefined || child.exitCode !== null) return;
+    untrackServer(this);
+    if (child === undefined || child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((resolve) => child.once('exit', resolve));
     child.kill('SIGTERM');
     await exited;

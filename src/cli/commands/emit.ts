@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { CdcError } from '../../core/errors.ts';
 import { emitMessage, EmitError } from '../../sdk/emit.ts';
-import { resolveConnection } from '../../source/connection-config.ts';
+import { announceConnection } from '../connection.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { usageError } from '../output.ts';
 
@@ -23,7 +23,7 @@ export function registerEmit(program: Command): void {
       if (args.length > 2) throw usageError(`pgcdc emit takes [URL] CONTENT, got ${args.length} arguments (quote the content)`);
       const [url, content] = args.length === 2 ? [args[0], args[1]!] : [undefined, args[0]!];
       const text = content === '-' ? readFileSync(0, 'utf8') : content;
-      const sql = await SqlConnection.open(resolveConnection(url));
+      const sql = await SqlConnection.open(announceConnection(url));
       try {
         const lsn = await emitMessage({ query: (q, p) => sql.query(q, p).then((rows) => ({ rows })) }, {
           prefix: options.prefix,

@@ -8,12 +8,13 @@ import { notice, usageError } from '../output.ts';
 import { createLogger, type LogFormat } from '../../observe/logger.ts';
 import { snapshotProgressReporter } from '../../observe/snapshot-progress.ts';
 import { formatLsn } from '../../core/lsn.ts';
+import { connectionNotice, resolveConnection } from '../../source/connection-config.ts';
 
 export function registerRun(program: Command): void {
   program
     .command('run')
     .description('run the pipelines of a config file: stream changes to sinks, acknowledging only what the sinks confirmed')
-    .requiredOption('-c, --config <file>', 'pgcdc.yaml or pgcdc.json')
+    .requiredOption('-c, --config <file>', 'pgcdc.yaml, pgcdc.json, or pgcdc.config.ts / .js / .mjs (a default export; transforms may be functions)')
     .option('--check', 'validate the config and exit')
     .option('--log-format <format>', 'auto (readable on a terminal, JSON lines otherwise), json or pretty', 'auto')
     .action(async (options: { config: string; check?: boolean; logFormat: string }) => {
@@ -23,6 +24,10 @@ export function registerRun(program: Command): void {
       if (options.check) {
         notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
         return;
+      }
+      for (const p of config.pipelines) {
+        const line = p.source.url === undefined ? connectionNotice(resolveConnection(undefined)) : undefined;
+        if (line !== undefined) log.info(`${p.source.slot}: ${line}`, { pipeline: p.source.slot });
       }
       const pipelines = config.pipelines.map((p) => createPipeline(p));
       const failures: Error[] = [];

@@ -1,13 +1,13 @@
 /** `pgcdc slot list|create|drop [URL]`. Reference: docs/cli.md. */
 import type { Command } from 'commander';
 import { formatLsn } from '../../core/lsn.ts';
-import { resolveConnection } from '../../source/connection-config.ts';
+import { announceConnection } from '../connection.ts';
 import { createSlot, dropSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { humanSize, notice } from '../output.ts';
 
 async function withSql<T>(url: string | undefined, slot: string | undefined, run: (sql: SqlConnection) => Promise<T>): Promise<T> {
-  const sql = await SqlConnection.open(resolveConnection(url), slot ? { slot } : {});
+  const sql = await SqlConnection.open(announceConnection(url), slot ? { slot } : {});
   try {
     return await run(sql);
   } finally {
@@ -38,7 +38,13 @@ export function registerSlot(program: Command): void {
     .argument('[url]', 'connection URL')
     .option('--json', 'one JSON object per slot')
     .action(async (url: string | undefined, options: { json?: boolean }) => {
-      const slots = await withSql(url, undefined, listSlots);
+      const [slots, walLevel] = await withSql(url, undefined, async (sql) => [
+        await listSlots(sql),
+        (await sql.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`))[0]!.wal_level,
+      ] as const);
+      // No logical slot can exist or be created below wal_level=logical: say so
+      // rather than let "no replication slots" read as a healthy empty server.
+      if (walLevel !== 'logical') notice(`warning: this server has wal_level=${walLevel}; logical replication slots need wal_level=logical (ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL)`);
       if (options.json) {
         for (const s of slots) {
           process.stdout.write(`${JSON.stringify({

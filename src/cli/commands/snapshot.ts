@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { CdcError } from '../../core/errors.ts';
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
 import { parseSignal, SIGNAL_PREFIX, type SnapshotSignal } from '../../snapshot/incremental-snapshot.ts';
-import { resolveConnection } from '../../source/connection-config.ts';
+import { announceConnection } from '../connection.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { usageError } from '../output.ts';
 
@@ -48,7 +48,7 @@ export function registerSnapshot(program: Command): void {
       const signal = signalFor(options);
       const content = JSON.stringify(signal);
       parseSignal(content); // the same rules the pipelines apply
-      const sql = await SqlConnection.open(resolveConnection(url));
+      const sql = await SqlConnection.open(announceConnection(url));
       try {
         const [row] = await sql.query<{ lsn: string }>('SELECT pg_logical_emit_message(false, $1, $2)::text AS lsn', [SIGNAL_PREFIX, content]);
         process.stdout.write(`${signal.type} signal written at ${formatLsn(parseLsn(row!.lsn))}: ${content}\n`);

@@ -9,6 +9,8 @@ import { openAppendWriter } from '../../sink/stdout-writer.ts';
 import { StreamMetrics } from '../../observe/metrics.ts';
 import { serveMetrics } from '../../observe/metrics-server.ts';
 import { printStream, type OutputFormat } from '../print-stream.ts';
+import { announceConnection } from '../connection.ts';
+import { parseOperations } from '../../transform/event-filter.ts';
 
 interface TailOptions {
   plugin: string;
@@ -97,6 +99,11 @@ export function registerTail(program: Command): void {
       const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
       const say = options.quiet ? () => undefined : notice;
       const exactTables = (options.tables ?? []).every((t) => !t.includes('*'));
+      // Every argument is checked before the slot or publication is created: a typo
+      // must not leave a slot behind that holds WAL until someone drops it.
+      parseOperations(options.ops ?? []);
+      const transforms = await loadTransforms(options.transform ?? []);
+      announceConnection(url, say);
       const stream = await ChangeStream.open({
         connection: url,
         plugin: options.plugin as 'pgoutput' | 'wal2json' | 'test_decoding',
@@ -114,7 +121,7 @@ export function registerTail(program: Command): void {
         audit: options.audit ? { prefix: options.auditPrefix, field: options.auditField, deliverMessages: options.auditMessages ?? false, requireFor: options.requireAudit ?? [] } : false,
         heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix, deliver: options.showHeartbeats ?? false } : false,
         onRejected: options.onRejected as 'dead-letter' | 'stop',
-        transforms: await loadTransforms(options.transform ?? []),
+        transforms,
         onNotice: say,
       });
       const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
