@@ -33,6 +33,32 @@ describe('config', () => {
     assert.equal(problems({ pipelines: [] }), 'config: pipelines: expected at least one pipeline');
     assert.match(problems({ pipelines: [{ source: {}, sink: { type: 'file' } }] }), /pipelines\.0\.sink\.path:/);
   });
+  test("problems in pgcdc's words, whatever the kind: no validator wording leaks", () => {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'file' } }, /^config: sink\.path: is required \(a string\)$/],
+      [{ source: { url: 'postgresql://h/db', slot: 3 }, sink: { type: 'stdout' } }, /^config: source\.slot: expected a string, found 3$/],
+      [{ source: { url: 'postgresql://h/db', bogus: 1 }, sink: { type: 'stdout' } }, /^config: source: unknown setting bogus \(check the spelling against docs\/run\.md\)$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'kafka', brokers: ['k:9092'], compression: 'brotli' } }, /^config: sink\.compression: expected one of none, gzip, snappy, lz4, zstd, found "brotli"$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, snapshot: { chunkSize: -1 } }, /^config: snapshot\.chunkSize: must be above 0$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, heartbeat: 'yes' }, /^config: heartbeat: expected false or a mapping \(key: value\), found a string$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, onRejected: 'ignore' }, /^config: onRejected: expected one of dead-letter, stop, found "ignore"$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, metrics: { port: 70000 } }, /^config: metrics\.port: must be at most 65535$/],
+      [{ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, filter: { ops: 'insert' } }, /^config: filter\.ops: expected a list, found a string$/],
+    ];
+    for (const [raw, expected] of cases) {
+      const message = problems(raw);
+      assert.match(message, expected);
+      assert.doesNotMatch(message, /Invalid (input|option)|Too (small|big)|Unrecognized key|received/, message);
+    }
+  });
+  test('a pipeline without source.url needs DATABASE_URL or PG* variables: no silent localhost', () => {
+    assert.equal(problems({ source: { slot: 'a' }, sink: { type: 'stdout' } }),
+      'config: source.url: is required (a postgresql:// URL), unless DATABASE_URL or the PG* variables (PGHOST, PGPORT, ...) are set');
+    assert.match(problems({ pipelines: [{ source: { url: 'postgresql://h/a', slot: 'a' }, sink: { type: 'stdout' } }, { source: { slot: 'b' }, sink: { type: 'stdout' } }] }), /^config: pipelines\.1\.source\.url: is required/);
+    for (const env of [{ DATABASE_URL: 'postgresql://h/db' }, { PGHOST: '/run/postgresql' }, { PGDATABASE: 'app' }]) {
+      assert.equal(parseConfig({ source: { slot: 'a' }, sink: { type: 'stdout' } }, env).pipelines[0]!.source.url, undefined);
+    }
+  });
   test('${ENV} interpolation for secrets; a missing variable is named, its value never printed', () => {
     const config = parseConfig({ source: { url: '${DATABASE_URL}' }, sink: { type: 'nats', servers: ['${NATS_HOST:-127.0.0.1}:4222'], password: '${NATS_PASSWORD}' } },
       { DATABASE_URL: 'postgresql://app:s3cret@db/app', NATS_PASSWORD: 'hunter2' });
