@@ -47,8 +47,16 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
       return new CdcError('PGCDC_AUTH_FAILED', `connection rejected${where}: ${text}; add a matching entry to pg_hba.conf (replication connections need one too)`, { cause: error });
     case '3D000':
       return new CdcError('PGCDC_DATABASE_MISSING', `${text}${where}; check the database name in the URL or PGDATABASE`, { cause: error });
-    case '42501':
+    case '42501': {
+      // PostgreSQL's 2026 minor releases (15.20, ...) let REPLICATION roles use
+      // only the output plugins listed in output_plugin_libraries (pgoutput and
+      // test_decoding by default): wal2json must be listed by an administrator.
+      const plugin = /library "([^"]+)" may not be used as an output plugin/.exec(text)?.[1];
+      if (plugin !== undefined) {
+        return new CdcError('PGCDC_PLUGIN_NOT_ALLOWED', `${text}; allow it as a superuser: ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, ${plugin}'; SELECT pg_reload_conf(); or use --plugin pgoutput`, { cause: error });
+      }
       return new CdcError('PGCDC_NO_REPLICATION_PRIVILEGE', `${text}; grant it with: ALTER ROLE ${context.user ?? '<user>'} WITH REPLICATION`, { cause: error });
+    }
     case '55006':
       return new CdcError('PGCDC_SLOT_IN_USE', `${text}; another consumer is streaming from slot "${context.slot ?? '?'}": stop it, or use another --slot`, { cause: error, retriable: true });
     case '53400':

@@ -15,7 +15,7 @@ import { ChangeStream } from '../../src/engine/change-stream.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
 import { collectEvents } from '../support/collect.ts';
-import { DEBIAN_PG_BIN, startDebianPostgres, type DebianPostgres } from '../support/debian-postgres.ts';
+import { DEBIAN_PG_BIN, hasOutputPluginAllowList, startDebianPostgres, type DebianPostgres } from '../support/debian-postgres.ts';
 
 let server: DebianPostgres;
 let dir: string;
@@ -146,6 +146,22 @@ describe('reading pg_recvlogical files (PostgreSQL 15, wal2json 2.5)', () => {
     assert.equal(skipped.code, 0);
     assert.equal(JSON.parse(skipped.stdout).after.id, 1);
     assert.match(skipped.stderr, /skipped 1 malformed records \(first at line 3/);
+  });
+
+  test('a server that does not allow wal2json as an output plugin: one line naming output_plugin_libraries, exit 4, no slot', async (t) => {
+    if (!hasOutputPluginAllowList()) return t.skip(`PostgreSQL ${DEBIAN_PG_BIN} predates output_plugin_libraries`);
+    await server.query(`ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding'`);
+    await server.query('SELECT pg_reload_conf()');
+    try {
+      const run = await runCli(['tail', server.url('main'), '--plugin', 'wal2json', '--slot', 'not_allowed', '--no-heartbeat']);
+      assert.equal(run.code, 4, run.stderr);
+      assert.equal(errorLines(run.stderr).length, 1, run.stderr);
+      assert.match(errorLines(run.stderr)[0]!, /PGCDC_PLUGIN_NOT_ALLOWED: library "wal2json" may not be used as an output plugin; allow it as a superuser: ALTER SYSTEM SET output_plugin_libraries = 'pgoutput, test_decoding, wal2json'; SELECT pg_reload_conf\(\)/);
+      assert.deepEqual(await server.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'not_allowed'`), []);
+    } finally {
+      await server.query('ALTER SYSTEM RESET output_plugin_libraries');
+      await server.query('SELECT pg_reload_conf()');
+    }
   });
 
   test('pgcdc tail --plugin wal2json and --plugin test_decoding stream live: the same events as pgoutput, acknowledged and resumed', async () => {

@@ -24,6 +24,15 @@ export interface DebianPostgres {
 const asPostgres = (command: string, args: string[]) =>
   process.getuid?.() === 0 ? execFileSync('runuser', ['-u', 'postgres', '--', command, ...args], { stdio: 'pipe' }) : execFileSync(command, args, { stdio: 'pipe' });
 
+/**
+ * PostgreSQL's 2026 minor releases (15.20 here) let REPLICATION roles decode only
+ * with the plugins listed in output_plugin_libraries (pgoutput, test_decoding by
+ * default); older ones have no such setting.
+ */
+export function hasOutputPluginAllowList(): boolean {
+  return execFileSync(`${DEBIAN_PG_BIN}/postgres`, ['--describe-config'], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 }).includes('output_plugin_libraries');
+}
+
 export function wal2jsonAvailable(): boolean {
   return existsSync(`${DEBIAN_PG_BIN}/pg_ctl`) && existsSync('/usr/lib/postgresql/15/lib/wal2json.so');
 }
@@ -39,7 +48,8 @@ export async function startDebianPostgres(): Promise<DebianPostgres> {
   asPostgres(`${DEBIAN_PG_BIN}/initdb`, ['-D', dataDir, '-U', 'postgres', '-E', 'UTF8', '--locale=C', '--auth=trust', '--no-sync']);
   writeFileSync(join(root, 'extra.conf'), [
     `port = ${port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = '${root}'`, 'wal_level = logical',
-    'max_replication_slots = 20', 'max_wal_senders = 20', 'fsync = off', 'synchronous_commit = off', '',
+    'max_replication_slots = 20', 'max_wal_senders = 20', 'fsync = off', 'synchronous_commit = off',
+    ...(hasOutputPluginAllowList() ? [`output_plugin_libraries = 'pgoutput, test_decoding, wal2json'`] : []), '',
   ].join('\n'));
   chmodSync(join(root, 'extra.conf'), 0o644);
   asPostgres('sh', ['-c', `echo "include '${join(root, 'extra.conf')}'" >> ${dataDir}/postgresql.conf`]);
