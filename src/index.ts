@@ -15,7 +15,7 @@ export { eventMeta } from './events/event-builder.ts';
 export { formatPretty } from './format/pretty.ts';
 export type { FilterOptions } from './transform/event-filter.ts';
 export type { DeadLetter, Transform, TransformContext, TransactionScope } from './transform/transform.ts';
-export type { NamedTransform } from './transform/compose.ts';
+export type { NamedTransform } from './transform/transform-chain.ts';
 export type { Route } from './events/change-event.ts';
 export { outboxRouter, type OutboxOptions } from './transform/outbox-router.ts';
 export { auditEnricher, type AuditOptions } from './transform/audit-enricher.ts';

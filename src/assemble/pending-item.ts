@@ -4,7 +4,7 @@
  * and position are only known then for streamed transactions).
  */
 import type { JsonObject } from '../core/json.ts';
-import type { MessageBody, Operation } from '../events/change-event.ts';
+import type { MessageBody, Operation } from '../core/change-types.ts';
 import type { DeferredRowChange } from './row-change.ts';
 
 export interface PendingItem {

@@ -13,7 +13,7 @@
 import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { postgresMicrosToUnixMs } from '../core/time.ts';
-import type { MessageBody } from '../events/change-event.ts';
+import type { MessageBody } from '../core/change-types.ts';
 import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
 import type { RowChangeHeader } from '../decode/pgoutput/decode.ts';
 import type { PendingItem } from './pending-item.ts';

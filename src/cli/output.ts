@@ -1,19 +1,15 @@
 /** How the CLI reports errors and notices: one line on stderr, stable exit codes. */
-import { styleText } from 'node:util';
 import { humanBytes } from '../core/bytes.ts';
 import { CdcError, EXIT_CODES, isCdcError } from '../core/errors.ts';
+import { errorLine, notice } from '../observe/notice.ts';
 
-const stderrColor = process.stderr.isTTY === true && process.env.NO_COLOR === undefined;
-
-export function notice(message: string): void {
-  process.stderr.write(`${stderrColor ? styleText('dim', `pgcdc: ${message}`) : `pgcdc: ${message}`}\n`);
-}
+export { notice };
 
 /** Prints one line for `error` and returns the exit code to use. */
 export function reportError(error: unknown): number {
   if (isCdcError(error)) {
     const line = `pgcdc: error ${error.code}: ${error.message}`;
-    process.stderr.write(`${stderrColor ? styleText('red', line) : line}\n`);
+    process.stderr.write(`${errorLine(line)}\n`);
     if (process.env.PGCDC_DEBUG) process.stderr.write(`${(error.cause as Error | undefined)?.stack ?? error.stack}\n`);
     return error.exitCode;
   }

@@ -1,6 +1,6 @@
 /** The order transforms run in (docs/transforms.md). */
 import { auditEnricher } from '../transform/audit-enricher.ts';
-import type { NamedTransform } from '../transform/compose.ts';
+import type { NamedTransform } from '../transform/transform-chain.ts';
 import { filterTransform } from '../transform/event-filter-transform.ts';
 import { outboxRouter } from '../transform/outbox-router.ts';
 import type { ChangeStreamOptions } from './change-stream-types.ts';

@@ -2,7 +2,7 @@
 import type { Lsn } from '../core/lsn.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import type { AuditOptions } from '../transform/audit-enricher.ts';
-import type { NamedTransform } from '../transform/compose.ts';
+import type { NamedTransform } from '../transform/transform-chain.ts';
 import type { FilterOptions } from '../transform/event-filter.ts';
 import type { OutboxOptions } from '../transform/outbox-router.ts';
 import type { DeadLetter } from '../transform/transform.ts';

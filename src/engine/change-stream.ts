@@ -22,8 +22,8 @@ import { ValueConverter } from '../decode/values/convert.ts';
 import type { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, type SourceIdentity } from '../events/event-builder.ts';
-import { transactionEventChunks } from '../events/transaction-events.ts';
-import { composeTransforms, type Pipeline } from '../transform/compose.ts';
+import { transactionEventChunks } from './transaction-chunks.ts';
+import { composeTransforms, type TransformChain } from '../transform/transform-chain.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
 import type { ReplicationConnection } from '../source/replication-connection.ts';
@@ -67,7 +67,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly relations: RelationCache;
   private readonly decoder: StreamDecoder;
   private readonly identity: SourceIdentity;
-  private readonly pipeline: Pipeline;
+  private readonly transforms: TransformChain;
   private readonly slotHealth: SlotHealthMonitor;
   private readonly heartbeat: Heartbeat | undefined;
   private readonly heartbeatPrefix: string | undefined;
@@ -110,7 +110,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.snapshot = init.snapshot;
     this.batchSize = init.options.batchSize ?? 1000;
     this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
-    this.pipeline = composeTransforms(buildTransforms(init.options));
+    this.transforms = composeTransforms(buildTransforms(init.options));
     this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
       intervalMs: init.options.slotHealthIntervalMs ?? 30_000,
       warnBytes: init.options.retainedWalWarnBytes ?? 1024 ** 3,
@@ -344,7 +344,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
               continue;
             }
             // A chunk's rows, at its high watermark: acknowledged like the events around them.
-            const result = this.pipeline(chunk.events, undefined);
+            const result = this.transforms(chunk.events, undefined);
             const batch = this.makeBatch(result.events, result.deadLetters, ackLsn, chunk.onConfirmed);
             if (batch) yield batch;
             continue;
@@ -355,7 +355,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
             continue;
           }
           const event = buildNonTransactionalMessageEvent(entry.item, this.identity, Date.now());
-          const result = this.pipeline([event], undefined);
+          const result = this.transforms([event], undefined);
           const batch = this.makeBatch(result.events, result.deadLetters, ackLsn);
           if (batch) yield batch;
           continue;
@@ -385,7 +385,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
         chunks++;
         const name = `${chunk.table.schema}.${chunk.table.table}`;
         const rows = chunk.events.length;
-        const result = this.pipeline(chunk.events, undefined);
+        const result = this.transforms(chunk.events, undefined);
         // Progress is saved only once the chunk's events are confirmed (delivered):
         // a crash before that reads the chunk again. Confirms come in order, so the
         // last chunk's confirm is the one that finds every table done.
@@ -422,7 +422,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     try {
       const incremental = this.incremental;
       const observe = incremental?.active ? (xid: number | undefined, events: readonly ChangeEvent[]) => incremental.observe(xid, events) : undefined;
-      for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.pipeline, observe)) {
+      for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.transforms, observe)) {
         consumed += chunk.items;
         this.queuedItems -= chunk.items;
         // Only the last batch carries the transaction's end LSN: confirming it (after

@@ -8,9 +8,9 @@
  * `message.transactional` and `message.encoding`.
  */
 import type { JsonObject, JsonValue } from '../core/json.ts';
+import type { MessageBody, Operation } from '../core/change-types.ts';
 
-/** c create, u update, d delete, r read (snapshot), t truncate, m logical decoding message. */
-export type Operation = 'c' | 'u' | 'd' | 'r' | 't' | 'm';
+export type { MessageBody, Operation };
 
 export interface EventSource {
   version: string;
@@ -40,13 +40,6 @@ export interface TransactionBlock {
   data_collection_order: number;
 }
 
-export interface MessageBody {
-  prefix: string;
-  /** UTF-8 text when the bytes are valid UTF-8, else base64. */
-  content: string;
-  encoding: 'utf8' | 'base64';
-  transactional: boolean;
-}
 
 export interface ChangeEvent {
   /** Deterministic id: `<commit LSN>:<position>`; `<message LSN>:0` for non-transactional messages. */

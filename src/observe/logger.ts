@@ -4,7 +4,7 @@
  * secrets: connection strings are logged with their password removed.
  */
 import { pino, type Logger as PinoLogger } from 'pino';
-import { notice } from '../cli/output.ts';
+import { notice } from './notice.ts';
 
 export type LogFormat = 'auto' | 'json' | 'pretty';
 export type LogFields = Record<string, unknown>;

@@ -28,7 +28,7 @@ import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metrics.ts';
 import { loadTransforms } from '../transform/load-transforms.ts';
-import type { NamedTransform } from '../transform/compose.ts';
+import type { NamedTransform } from '../transform/transform-chain.ts';
 
 export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
 

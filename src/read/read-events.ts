@@ -13,10 +13,10 @@ import { ValueConverter } from '../decode/values/convert.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, type SourceIdentity } from '../events/event-builder.ts';
-import { transactionEventChunks } from '../events/transaction-events.ts';
+import { transactionEventChunks } from '../engine/transaction-chunks.ts';
 import { buildTransforms } from '../engine/build-transforms.ts';
 import type { ChangeStreamOptions } from '../engine/change-stream-types.ts';
-import { composeTransforms } from '../transform/compose.ts';
+import { composeTransforms } from '../transform/transform-chain.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 
 export interface ReadOptions extends Pick<ChangeStreamOptions, 'filter' | 'outbox' | 'audit' | 'transforms' | 'toastPlaceholder' | 'memoryBudgetBytes' | 'spillDir'> {

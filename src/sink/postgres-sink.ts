@@ -15,7 +15,7 @@
 import pg from 'pg';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { eventMeta } from '../events/event-builder.ts';
-import { quoteIdent } from '../source/replication-connection.ts';
+import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
 

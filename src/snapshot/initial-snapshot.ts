@@ -17,7 +17,7 @@ import type { ValueConverter } from '../decode/values/convert.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import type { SourceIdentity } from '../events/event-builder.ts';
 import { buildSnapshotEvent } from '../events/snapshot-event.ts';
-import { quoteLiteral } from '../source/replication-connection.ts';
+import { quoteLiteral } from '../core/sql-text.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import { readKeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotState } from './snapshot-state.ts';

@@ -8,7 +8,7 @@ import { CdcError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { ValueConverter } from '../decode/values/convert.ts';
 import { formatTable, parseTableName, type QualifiedTable } from '../source/publications.ts';
-import { quoteIdent } from '../source/replication-connection.ts';
+import { quoteIdent } from '../core/sql-text.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 
 export interface SnapshotTable extends QualifiedTable {

@@ -3,7 +3,7 @@
  * listed tables, or FOR ALL TABLES), reused as they are when present.
  */
 import { CdcError } from '../core/errors.ts';
-import { quoteIdent } from './replication-connection.ts';
+import { quoteIdent } from '../core/sql-text.ts';
 import type { SqlConnection } from './sql-connection.ts';
 
 export interface QualifiedTable {

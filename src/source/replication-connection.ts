@@ -10,6 +10,7 @@ import type pg from 'pg';
 import type { Socket } from 'node:net';
 import { CdcError } from '../core/errors.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
+import { quoteIdent, quoteLiteral } from '../core/sql-text.ts';
 import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
 import { replicationConfig, type ConnectionTarget } from './connection-config.ts';
 import { CopyBothSession, type CopyBothHandler } from './copy-both-session.ts';
@@ -104,10 +105,3 @@ export class ReplicationConnection {
   }
 }
 
-export function quoteIdent(name: string): string {
-  return `"${name.replace(/"/g, '""')}"`;
-}
-
-export function quoteLiteral(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CdcError } from '../core/errors.ts';
-import type { NamedTransform } from './compose.ts';
+import type { NamedTransform } from './transform-chain.ts';
 import type { Transform } from './transform.ts';
 
 export async function loadTransforms(files: string[]): Promise<NamedTransform[]> {

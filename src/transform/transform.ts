@@ -1,7 +1,8 @@
 /**
  * Transforms sit between event building and delivery. Each is a small pure unit:
  * an event in, zero or more events out, plus dead letters for what it rejects.
- * They run in a fixed order (compose.ts): outbox router → audit enricher →
+ * They run in a fixed order (engine/build-transforms.ts), composed into one
+ * TransformChain (transform-chain.ts): outbox router → audit enricher →
  * filters → user functions.
  */
 import type { ChangeEvent, MessageBody } from '../events/change-event.ts';

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import type { ChangeEvent, MessageBody } from '../../src/events/change-event.ts';
 import { eventMeta } from '../../src/events/event-builder.ts';
 import { auditEnricher } from '../../src/transform/audit-enricher.ts';
-import { composeTransforms } from '../../src/transform/compose.ts';
+import { composeTransforms } from '../../src/transform/transform-chain.ts';
 import { outboxRouter } from '../../src/transform/outbox-router.ts';
 import type { DeadLetter, TransactionScope } from '../../src/transform/transform.ts';
 

@@ -1,13 +1,15 @@
 /**
- * A committed transaction as chunks of transformed events, in order. The last
+ * A committed transaction as chunks of transformed events, in order: the
+ * engine's step that builds events (events/) and applies the transform chain
+ * (transform/) to them. The last
  * chunk is marked, so a caller can attach the transaction's acknowledgement
  * position to it and to nothing before (docs/lsn-and-acks.md, rule 3).
  */
 import type { CommittedTransaction } from '../assemble/transaction-assembler.ts';
-import type { Pipeline } from '../transform/compose.ts';
+import type { TransformChain } from '../transform/transform-chain.ts';
 import type { DeadLetter, TransactionScope } from '../transform/transform.ts';
-import type { ChangeEvent } from './change-event.ts';
-import { TransactionEventBuilder, type SourceIdentity } from './event-builder.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import { TransactionEventBuilder, type SourceIdentity } from '../events/event-builder.ts';
 
 export interface EventChunk {
   events: ChangeEvent[];
@@ -21,7 +23,7 @@ export async function* transactionEventChunks(
   transaction: CommittedTransaction,
   identity: SourceIdentity,
   batchSize: number,
-  pipeline: Pipeline,
+  transforms: TransformChain,
   /** Sees every chunk's events as built, before the transforms (the incremental snapshot's window). */
   observe?: (xid: number | undefined, events: readonly ChangeEvent[]) => void,
 ): AsyncGenerator<EventChunk> {
@@ -34,7 +36,7 @@ export async function* transactionEventChunks(
     const events = new Array<ChangeEvent>(items.length);
     for (let i = 0; i < items.length; i++) events[i] = builder.build(items[i]!, now);
     observe?.(transaction.xid, events);
-    const result = pipeline(events, scope);
+    const result = transforms(events, scope);
     if (previous !== undefined) yield previous;
     previous = { events: result.events, deadLetters: result.deadLetters, items: items.length, last: false };
   }

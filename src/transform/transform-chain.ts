@@ -12,9 +12,9 @@ export interface TransformResult {
   deadLetters: DeadLetter[];
 }
 
-export type Pipeline = (events: ChangeEvent[], scope: TransactionScope | undefined) => TransformResult;
+export type TransformChain = (events: ChangeEvent[], scope: TransactionScope | undefined) => TransformResult;
 
-export function composeTransforms(transforms: NamedTransform[]): Pipeline {
+export function composeTransforms(transforms: NamedTransform[]): TransformChain {
   return (input, scope) => {
     const deadLetters: DeadLetter[] = [];
     let events = input;
