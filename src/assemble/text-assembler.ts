@@ -14,6 +14,7 @@ import type { PendingItem } from './pending-item.ts';
 import type { AssemblerOutput } from './transaction-assembler.ts';
 import { messageBody } from './transaction-assembler.ts';
 import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
+import { CdcError } from '../core/errors.ts';
 
 export interface TextAssemblerOptions {
   converter: ValueConverter;
@@ -52,12 +53,12 @@ export class TextAssembler {
   push(record: TextRecord, lsn: Lsn | undefined, bytes: number): AssemblerOutput | undefined {
     switch (record.kind) {
       case 'begin':
-        if (this.open !== undefined) throw new Error(`BEGIN of transaction ${record.xid ?? '?'} inside open transaction ${this.open.xid ?? '?'}`);
+        if (this.open !== undefined) throw new CdcError('PGCDC_BAD_INPUT', `BEGIN of transaction ${record.xid ?? '?'} inside open transaction ${this.open.xid ?? '?'}`);
         this.open = { xid: record.xid, commitTime: record.commitTime, endLsn: record.endLsn, buffer: new TransactionBuffer(record.xid ?? 0, this.budget) };
         return undefined;
       case 'commit': {
         const open = this.open;
-        if (open === undefined) throw new Error(`COMMIT of transaction ${record.xid ?? '?'} without BEGIN`);
+        if (open === undefined) throw new CdcError('PGCDC_BAD_INPUT', `COMMIT of transaction ${record.xid ?? '?'} without BEGIN`);
         this.open = undefined;
         const commitLsn = record.commitLsn;
         const endLsn = record.endLsn ?? open.endLsn ?? lsn;
@@ -110,7 +111,7 @@ export class TextAssembler {
   }
 
   private requireOpen(what: string): { buffer: TransactionBuffer } {
-    if (this.open === undefined) throw new Error(`${what} outside a transaction (no BEGIN before it)`);
+    if (this.open === undefined) throw new CdcError('PGCDC_BAD_INPUT', `${what} outside a transaction (no BEGIN before it)`);
     return this.open;
   }
 

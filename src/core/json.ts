@@ -5,6 +5,7 @@
  * sink receives is exact. `isRawJson(v)` tells them apart; `String(v.rawJSON)`
  * gives the digits.
  */
+import { CdcError } from './errors.ts';
 export interface RawJson {
   readonly rawJSON: string;
 }
@@ -21,7 +22,7 @@ interface JsonWithRaw {
 const jsonWithRaw = JSON as unknown as JsonWithRaw;
 
 if (typeof jsonWithRaw.rawJSON !== 'function') {
-  throw new Error('pgcdc needs Node.js 22 or newer (JSON.rawJSON is missing)');
+  throw new CdcError('PGCDC_NODE_VERSION', 'pgcdc needs Node.js 22 or newer (JSON.rawJSON is missing)');
 }
 
 /** A number written verbatim into JSON output. `digits` must be a valid JSON number. */

@@ -6,8 +6,9 @@
  * the way Postgres prints them: two hexadecimal halves without zero padding,
  * upper case, e.g. `0/16B3C8`.
  */
-export type Lsn = bigint;
+import { CdcError } from './errors.ts';
 
+export type Lsn = bigint;
 
 /** Formats an LSN as Postgres does (`%X/%X`): `0/16B3C8`. */
 export function formatLsn(lsn: Lsn): string {
@@ -16,10 +17,10 @@ export function formatLsn(lsn: Lsn): string {
 
 const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 
-/** Parses `X/Y` (Postgres text form). Throws a `RangeError` naming the bad input. */
+/** Parses `X/Y` (Postgres text form). Throws a `CdcError` (PGCDC_BAD_ARGUMENT) naming the bad input. */
 export function parseLsn(text: string): Lsn {
   const match = LSN_TEXT.exec(text.trim());
-  if (!match) throw new RangeError(`not an LSN: ${JSON.stringify(text)} (expected two hexadecimal numbers like 0/16B3C8)`);
+  if (!match) throw new CdcError('PGCDC_BAD_ARGUMENT', `not an LSN: ${JSON.stringify(text)} (expected two hexadecimal numbers like 0/16B3C8)`);
   return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
 }
 

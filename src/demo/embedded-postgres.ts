@@ -99,7 +99,7 @@ export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresCl
     await server.start();
   } catch (error) {
     rmSync(dataDir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}\n${logs.slice(-20).join('\n')}`);
+    throw new CdcError('PGCDC_DEMO', `embedded PostgreSQL did not start: ${(error as Error).message}; its last log lines: ${logs.slice(-5).join(' | ')}`, { cause: error });
   }
   return {
     port,

@@ -64,7 +64,7 @@ export class TextStreamDecoder implements StreamDecoder {
         record = parseWal2JsonV2(text, number);
       } else {
         const result = parseTestDecoding(text, number);
-        if ('needMore' in result) throw new Error('incomplete test_decoding record in one message');
+        if ('needMore' in result) throw new CdcError('PGCDC_PROTOCOL', 'incomplete test_decoding record in one message: report it with the server version');
         record = result.record;
       }
     } catch (error) {

@@ -21,6 +21,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { PGCDC_VERSION } from '../core/version.ts';
+import { SinkError } from './sink.ts';
 
 export interface NatsPublisherOptions {
   servers: string[];
@@ -52,8 +53,6 @@ export interface InboundMessage {
   status: number | undefined;
   payload: Buffer;
 }
-
-export class NatsConnectError extends Error {}
 
 const CRLF = Buffer.from('\r\n');
 const PONG = Buffer.from('PONG\r\n');
@@ -94,7 +93,7 @@ export class NatsPublisher {
         failures.push(`${server}: ${(error as Error).message}`);
       }
     }
-    throw new NatsConnectError(failures.join('; '));
+    throw new SinkError(`cannot reach NATS (${failures.join('; ')}); check sink.servers, the credentials, and that nats-server runs with JetStream (-js)`, { retriable: true });
   }
 
   /** Sends bytes as they are (whole frames). False when the connection is gone. */
@@ -146,7 +145,7 @@ export class NatsPublisher {
         socket.once('error', (error) => reject(new Error(error.message)));
         socket.once('close', () => reject(failed ?? new Error('the server closed the connection')));
       });
-      if (info.headers === false) throw new Error('the server does not support headers (nats-server 2.2 or newer is needed)');
+      if (info.headers === false) throw new SinkError('the NATS server does not support headers: nats-server 2.2 or newer is needed', { retriable: false });
       const useTls = tls || info.tls_required === true;
       if (useTls) {
         // From here the TLS socket reports the connection's errors; the plain one

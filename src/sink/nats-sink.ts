@@ -243,11 +243,8 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   }
 
   private async connect(): Promise<void> {
-    try {
-      await this.publisher.connect(`${this.replyPrefix}*`);
-    } catch (error) {
-      throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${(error as Error).message}; check sink.servers, the credentials, and that nats-server runs with JetStream (-js)`, { retriable: true, cause: error });
-    }
+    // Its failure is a retriable SinkError naming every server tried and what to check.
+    await this.publisher.connect(`${this.replyPrefix}*`);
     this.maxPayload = this.publisher.info.max_payload ?? this.maxPayload;
   }
 

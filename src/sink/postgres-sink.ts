@@ -18,6 +18,7 @@ import { eventMeta } from '../events/event-builder.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
+import { isRetriableSqlState } from '../core/sqlstate.ts';
 
 export interface PostgresSinkOptions {
   url: string;
@@ -87,7 +88,7 @@ export class PostgresSink implements Sink {
       await client.query('ROLLBACK').catch(() => undefined);
       const code = (error as { code?: string }).code ?? '';
       // Connection trouble and conflicts pass; a missing table or column does not.
-      const retriable = code === '' || code.startsWith('08') || code.startsWith('40') || code.startsWith('57') || code === '53300';
+      const retriable = isRetriableSqlState(code);
       throw new SinkError(`PostgreSQL sink: ${(error as Error).message}${retriable ? '' : '; create the target table with matching columns and primary key'}`, { retriable, cause: error });
     }
   }

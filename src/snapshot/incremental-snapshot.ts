@@ -45,6 +45,7 @@ import { parseTableName } from '../source/publications.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import { readKeysetChunk, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotStateFile } from './snapshot-state.ts';
+import { isStatementProblem } from '../core/sqlstate.ts';
 
 export const SIGNAL_PREFIX = 'pgcdc.signal';
 export const WATERMARK_PREFIX = 'pgcdc.watermark';
@@ -416,5 +417,5 @@ function visibleIn(snapshot: XidSnapshot, xid: number): boolean {
 /** An error from the server about the query itself (bad WHERE, missing column), not the connection. */
 function isSqlProblem(error: unknown): boolean {
   const codes = [(error as { code?: unknown }).code, (error as { cause?: { code?: unknown } }).cause?.code];
-  return codes.some((code) => typeof code === 'string' && /^(42|22|25)/.test(code));
+  return codes.some((code) => typeof code === 'string' && isStatementProblem(code));
 }

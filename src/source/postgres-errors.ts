@@ -4,6 +4,7 @@
  * (messages are translated and change between versions).
  */
 import { CdcError, isCdcError } from '../core/errors.ts';
+import { isRetriableSqlState } from '../core/sqlstate.ts';
 
 interface ErrorLike {
   code?: string;
@@ -88,7 +89,7 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
       if (/timeout/i.test(text) && e.code === undefined) {
         return new CdcError('PGCDC_UNREACHABLE', `timed out connecting to PostgreSQL${where}; check host, port and firewalls`, { cause: error, retriable: true });
       }
-      return new CdcError('PGCDC_POSTGRES', `PostgreSQL error${e.code ? ` ${e.code}` : ''}: ${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error, retriable: e.code === undefined || e.code.startsWith('08') || e.code.startsWith('57P') });
+      return new CdcError('PGCDC_POSTGRES', `PostgreSQL error${e.code ? ` ${e.code}` : ''}: ${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error, retriable: isRetriableSqlState(e.code) });
   }
 }
 

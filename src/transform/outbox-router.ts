@@ -61,9 +61,12 @@ export function outboxRouter(options: OutboxOptions = {}): Transform {
     if (event.op === 'm') {
       const message = event.message!;
       if (message.prefix !== prefix) return event;
+      if (message.encoding !== 'utf8') {
+        context.deadLetter(event, 'outbox message content is not JSON: content is not UTF-8 text');
+        return null;
+      }
       let content: JsonValue;
       try {
-        if (message.encoding !== 'utf8') throw new Error('content is not UTF-8 text');
         content = parseJsonExact(message.content);
       } catch (error) {
         context.deadLetter(event, `outbox message content is not JSON: ${(error as Error).message}`);

@@ -67,6 +67,17 @@ describe('architecture rules (docs/architecture.md)', () => {
     assert.equal(wrong.length, 0, show(wrong));
   });
 
+  test('every error pgcdc throws is a CdcError with a stable code (sdk/ has its own EmitError, with a code, to import nothing)', () => {
+    const wrong = sourceFiles(src).filter((file) => folderOf(file) !== 'sdk').flatMap((file) => {
+      const text = readFileSync(file, 'utf8');
+      return [
+        ...[...text.matchAll(/throw new (Error|RangeError|TypeError|SyntaxError)\(/g)].map((m) => `${relative(src, file)}: throw new ${m[1]}`),
+        ...[...text.matchAll(/class (\w+) extends (Error|RangeError|TypeError)\b/g)].filter((m) => m[1] !== 'CdcError').map((m) => `${relative(src, file)}: class ${m[1]} extends ${m[2]}`),
+      ];
+    });
+    assert.deepEqual(wrong, []);
+  });
+
   test('no import cycles between folders', () => {
     const graph = new Map<string, Set<string>>();
     for (const e of crossing) {

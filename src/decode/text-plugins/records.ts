@@ -4,6 +4,7 @@
  * as pgoutput (assemble/text-assembler.ts). Pure: no I/O.
  */
 import type { Lsn } from '../../core/lsn.ts';
+import { CdcError } from '../../core/errors.ts';
 
 /** Marker for an unchanged TOASTed value the plugin did not send. */
 export const UNCHANGED_TOAST = Symbol('unchanged-toast');
@@ -35,11 +36,11 @@ export type TextRecord =
     }
   | { kind: 'message'; transactional: boolean; prefix: string; content: string; lsn: Lsn | undefined; xid: number | undefined };
 
-/** A parse failure: which line, and why. */
-export class TextParseError extends Error {
+/** A parse failure: which line, and why (PGCDC_BAD_INPUT: the input, not pgcdc, is wrong). */
+export class TextParseError extends CdcError {
   readonly line: number;
   constructor(message: string, line: number) {
-    super(`line ${line}: ${message}`);
+    super('PGCDC_BAD_INPUT', `line ${line}: ${message}`);
     this.name = 'TextParseError';
     this.line = line;
   }

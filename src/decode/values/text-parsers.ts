@@ -6,6 +6,7 @@
  * extra_float_digits=3, bytea_output=hex): see source/connection-config.ts.
  */
 import type { JsonValue } from '../../core/json.ts';
+import { CdcError } from '../../core/errors.ts';
 
 /** A parsed array: nested for multi-dimensional input; `null` for NULL elements. */
 export type TextArray = Array<string | null | TextArray>;
@@ -18,11 +19,11 @@ export function parseArrayText(text: string, delimiter = ','): TextArray {
   let i = 0;
   if (text[0] === '[') {
     const eq = text.indexOf('=');
-    if (eq < 0) throw new SyntaxError(`malformed array ${JSON.stringify(text)}`);
+    if (eq < 0) throw new CdcError('PGCDC_PROTOCOL', `malformed array ${JSON.stringify(text)}`);
     i = eq + 1;
   }
   const parseLevel = (): TextArray => {
-    if (text[i] !== '{') throw new SyntaxError(`malformed array ${JSON.stringify(text)}`);
+    if (text[i] !== '{') throw new CdcError('PGCDC_PROTOCOL', `malformed array ${JSON.stringify(text)}`);
     i++;
     const out: TextArray = [];
     if (text[i] === '}') { i++; return out; }
@@ -34,7 +35,7 @@ export function parseArrayText(text: string, delimiter = ','): TextArray {
         let value = '';
         for (;;) {
           const ch = text[i++];
-          if (ch === undefined) throw new SyntaxError(`unterminated quote in array ${JSON.stringify(text)}`);
+          if (ch === undefined) throw new CdcError('PGCDC_PROTOCOL', `unterminated quote in array ${JSON.stringify(text)}`);
           if (ch === '\\') value += text[i++] ?? '';
           else if (ch === '"') break;
           else value += ch;
@@ -48,7 +49,7 @@ export function parseArrayText(text: string, delimiter = ','): TextArray {
       }
       const sep = text[i++];
       if (sep === '}') return out;
-      if (sep !== delimiter) throw new SyntaxError(`malformed array ${JSON.stringify(text)}`);
+      if (sep !== delimiter) throw new CdcError('PGCDC_PROTOCOL', `malformed array ${JSON.stringify(text)}`);
     }
   };
   return parseLevel();
@@ -56,7 +57,7 @@ export function parseArrayText(text: string, delimiter = ','): TextArray {
 
 /** Parses a record `(1,"a b",,x)`: an empty unquoted field is NULL. */
 export function parseRecordText(text: string): Array<string | null> {
-  if (text[0] !== '(' || text[text.length - 1] !== ')') throw new SyntaxError(`malformed record ${JSON.stringify(text)}`);
+  if (text[0] !== '(' || text[text.length - 1] !== ')') throw new CdcError('PGCDC_PROTOCOL', `malformed record ${JSON.stringify(text)}`);
   const fields: Array<string | null> = [];
   let i = 1;
   const end = text.length - 1;
@@ -69,7 +70,7 @@ export function parseRecordText(text: string): Array<string | null> {
         quoted = true;
         for (;;) {
           const q = text[i++];
-          if (q === undefined) throw new SyntaxError(`unterminated quote in record ${JSON.stringify(text)}`);
+          if (q === undefined) throw new CdcError('PGCDC_PROTOCOL', `unterminated quote in record ${JSON.stringify(text)}`);
           if (q === '"') {
             if (text[i] === '"') { value += '"'; i++; continue; }
             break;
