@@ -22,11 +22,9 @@ import type { Lsn } from '../core/lsn.ts';
 export interface AckTicket {
   /** Marks the unit handled. Idempotent. */
   confirm(): void;
-  readonly sequence: number;
 }
 
 interface Unit {
-  sequence: number;
   lsn: Lsn | undefined;
   confirmed: boolean;
 }
@@ -35,9 +33,7 @@ export class AckTracker {
   private readonly units: Unit[] = [];
   /** Index of the first unit still in `units` (units before it were trimmed). */
   private head = 0;
-  private nextSequence = 0;
   private safe: Lsn;
-  private readonly listeners = new Set<(safe: Lsn) => void>();
 
   /** @param start the slot's confirmed position when streaming began */
   constructor(start: Lsn) {
@@ -59,10 +55,9 @@ export class AckTracker {
    * @param lsn the position that becomes safe once this unit and all before it are confirmed
    */
   register(lsn?: Lsn): AckTicket {
-    const unit: Unit = { sequence: this.nextSequence++, lsn, confirmed: false };
+    const unit: Unit = { lsn, confirmed: false };
     this.units.push(unit);
     return {
-      sequence: unit.sequence,
       confirm: () => {
         if (unit.confirmed) return;
         unit.confirmed = true;
@@ -80,13 +75,7 @@ export class AckTracker {
     this.register(lsn).confirm();
   }
 
-  onAdvance(listener: (safe: Lsn) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   private advance(): void {
-    const before = this.safe;
     let index = this.head;
     while (index < this.units.length && this.units[index]!.confirmed) {
       const lsn = this.units[index]!.lsn;
@@ -99,6 +88,5 @@ export class AckTracker {
       this.units.splice(0, this.head);
       this.head = 0;
     }
-    if (this.safe !== before) for (const listener of this.listeners) listener(this.safe);
   }
 }

@@ -6,8 +6,9 @@
  *   A Stream Abort drops the transaction, or just the aborted subtransaction.
  * - Non-transactional logical messages are handed on as soon as they are decoded,
  *   wherever they appear, so they survive rollbacks.
- * - Rows are converted on arrival, against the Relation in force at that point
- *   of the stream, so a later ALTER TABLE cannot change how an earlier row reads.
+ * - Rows wait as their pgoutput bytes and are converted when handed on
+ *   (row-change.ts), but always against the Relation in force where they arrived
+ *   in the stream, so a later ALTER TABLE cannot change how an earlier row reads.
  * - Memory is bounded by a shared budget; a transaction past it spills to disk.
  */
 import { ProtocolError } from '../core/errors.ts';
@@ -76,10 +77,6 @@ export class TransactionAssembler {
 
   get memoryUsed(): number {
     return this.budget.used;
-  }
-
-  get openStreamedTransactions(): number {
-    return this.streamed.size;
   }
 
   /**

@@ -44,10 +44,6 @@ export class TransactionBuffer {
     if (this.budget.used > this.budget.limit) this.spillToDisk();
   }
 
-  get spilled(): boolean {
-    return this.spill !== undefined;
-  }
-
   private spillToDisk(): void {
     const spill = new SpillFile(this.budget.spillDir);
     for (const item of this.items) spill.append(materialize(item));

@@ -77,10 +77,6 @@ export class CopyBothSession {
     this.socket.write(message);
   }
 
-  get isStreaming(): boolean {
-    return this.streaming;
-  }
-
   pause(): void {
     this.socket.pause();
   }

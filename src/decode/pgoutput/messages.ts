@@ -178,4 +178,3 @@ export type PgOutputMessage =
   | CommitPreparedMessage
   | RollbackPreparedMessage;
 
-export type PgOutputTag = PgOutputMessage['tag'];
