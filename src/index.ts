@@ -21,7 +21,7 @@ export { outboxRouter, type OutboxOptions } from './transform/outbox-router.ts';
 export { auditEnricher, type AuditOptions } from './transform/audit-enricher.ts';
 export type { HeartbeatOptions } from './engine/heartbeat.ts';
 export { buildEventFilter } from './transform/event-filter.ts';
-export { formatLsn, parseLsn, type Lsn } from './core/lsn.ts';
+export { formatLsn, parseLsn, lsn, lsnPlus, LSN_ZERO, type Lsn } from './core/lsn.ts';
 export { CdcError, ProtocolError, EXIT_CODES, type ErrorCode } from './core/errors.ts';
 export { isRawJson, type JsonObject, type JsonValue, type RawJson } from './core/json.ts';
 export { decodePgOutput, PgOutputDecoder } from './decode/pgoutput/decode.ts';

@@ -6,6 +6,7 @@
 import type { JsonObject } from '../core/json.ts';
 import type { MessageBody, Operation } from '../core/change-types.ts';
 import type { DeferredRowChange } from './row-change.ts';
+import type { Lsn } from '../core/lsn.ts';
 
 export interface PendingItem {
   op: Operation;
@@ -16,7 +17,7 @@ export interface PendingItem {
   key: JsonObject | null;
   message: MessageBody | undefined;
   /** WAL position of the change (the XLogData start); undefined when a text plugin's output does not say. */
-  lsn: bigint | undefined;
+  lsn: Lsn | undefined;
   /** The (sub)transaction that made the change: a Stream Abort of a subtransaction drops its items. */
   xid: number;
   /**

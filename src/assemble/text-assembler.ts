@@ -4,7 +4,7 @@
  * and output are shared. What a plugin does not say (commit LSN, commit time,
  * keys) stays unknown rather than invented; docs/read.md lists the differences.
  */
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import type { JsonObject } from '../core/json.ts';
 import { UNCHANGED_TOAST, type TextColumn, type TextRecord } from '../decode/text-plugins/records.ts';
 import type { TextConverter, ValueConverter } from '../decode/values/convert.ts';
@@ -80,7 +80,7 @@ export class TextAssembler {
       case 'message': {
         const item: PendingItem = {
           op: 'm', schema: '', table: '', before: null, after: null, key: null,
-          message: messageBody({ tag: 'message', xid: record.xid, transactional: record.transactional, lsn: record.lsn ?? lsn ?? 0n, prefix: record.prefix, content: Buffer.from(record.content, 'utf8') }),
+          message: messageBody({ tag: 'message', xid: record.xid, transactional: record.transactional, lsn: record.lsn ?? lsn ?? LSN_ZERO, prefix: record.prefix, content: Buffer.from(record.content, 'utf8') }),
           lsn: record.lsn ?? lsn,
           xid: record.xid ?? 0,
         };

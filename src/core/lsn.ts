@@ -8,7 +8,27 @@
  */
 import { CdcError } from './errors.ts';
 
-export type Lsn = bigint;
+declare const lsnBrand: unique symbol;
+
+/**
+ * A WAL position. Branded so that a byte count, a sequence number or an xid
+ * (all bigint or number) cannot be passed where a position is meant; make one
+ * with `parseLsn`, `lsn(...)` from a number the protocol gave, or `lsnPlus`.
+ */
+export type Lsn = bigint & { readonly [lsnBrand]: 'Lsn' };
+
+/** A position from a 64-bit value the protocol or the catalog gave as a number. */
+export function lsn(value: bigint): Lsn {
+  return value as Lsn;
+}
+
+/** The position `bytes` after `position` (an end position from a start and a length). */
+export function lsnPlus(position: Lsn, bytes: bigint | number): Lsn {
+  return (position + BigInt(bytes)) as Lsn;
+}
+
+/** No position: before any WAL (InvalidXLogRecPtr). */
+export const LSN_ZERO = 0n as Lsn;
 
 /** Formats an LSN as Postgres does (`%X/%X`): `0/16B3C8`. */
 export function formatLsn(lsn: Lsn): string {
@@ -21,7 +41,7 @@ const LSN_TEXT = /^([0-9A-Fa-f]{1,8})\/([0-9A-Fa-f]{1,8})$/;
 export function parseLsn(text: string): Lsn {
   const match = LSN_TEXT.exec(text.trim());
   if (!match) throw new CdcError('PGCDC_BAD_ARGUMENT', `not an LSN: ${JSON.stringify(text)} (expected two hexadecimal numbers like 0/16B3C8)`);
-  return (BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`);
+  return ((BigInt(`0x${match[1]}`) << 32n) | BigInt(`0x${match[2]}`)) as Lsn;
 }
 
 /** True when `text` is an LSN in Postgres text form. */

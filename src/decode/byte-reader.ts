@@ -1,4 +1,5 @@
 import { ProtocolError } from '../core/errors.ts';
+import type { Lsn } from '../core/lsn.ts';
 
 /**
  * A bounds-checked cursor over one protocol message. Every read checks that the
@@ -68,9 +69,14 @@ export class ByteReader {
     return this.buffer.readInt32BE(this.need(4, what));
   }
 
-  /** Unsigned 64-bit (LSNs). */
+  /** Unsigned 64-bit. */
   uint64(what = 'Int64'): bigint {
     return this.buffer.readBigUInt64BE(this.need(8, what));
+  }
+
+  /** A WAL position (unsigned 64-bit). */
+  lsn(what = 'LSN'): Lsn {
+    return this.buffer.readBigUInt64BE(this.need(8, what)) as Lsn;
   }
 
   /** Signed 64-bit (timestamps). */

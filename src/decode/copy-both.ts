@@ -31,8 +31,8 @@ export interface PrimaryKeepalive {
 export function readXLogDataHeader(buffer: Buffer, start: number, end: number): XLogDataHeader {
   if (end - start < XLOG_DATA_HEADER) throw new ProtocolError(`truncated XLogData header (${end - start} bytes)`, start);
   return {
-    walStart: buffer.readBigUInt64BE(start + 1),
-    walEnd: buffer.readBigUInt64BE(start + 9),
+    walStart: buffer.readBigUInt64BE(start + 1) as Lsn,
+    walEnd: buffer.readBigUInt64BE(start + 9) as Lsn,
     sendTime: buffer.readBigInt64BE(start + 17),
   };
 }
@@ -40,7 +40,7 @@ export function readXLogDataHeader(buffer: Buffer, start: number, end: number): 
 export function readPrimaryKeepalive(buffer: Buffer, start: number, end: number): PrimaryKeepalive {
   if (end - start < 18) throw new ProtocolError(`truncated keepalive (${end - start} bytes)`, start);
   return {
-    walEnd: buffer.readBigUInt64BE(start + 1),
+    walEnd: buffer.readBigUInt64BE(start + 1) as Lsn,
     sendTime: buffer.readBigInt64BE(start + 9),
     replyRequested: buffer[start + 17] === 1,
   };

@@ -10,7 +10,7 @@
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
 import { CdcError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn, lsnPlus } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { AckTracker } from '../acknowledge/ack-tracker.ts';
 import { RelationCache } from '../assemble/relation-cache.ts';
@@ -332,7 +332,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
           this.queuedItems -= 1;
           // Acknowledging a message's own LSN would replay it after a restart
           // (decoding resumes at records >= the confirmed position): ack one past it.
-          const ackLsn = entry.lsn === undefined ? undefined : entry.lsn + 1n;
+          const ackLsn = entry.lsn === undefined ? undefined : lsnPlus(entry.lsn, 1);
           const prefix = entry.item.message!.prefix;
           if ((prefix === SIGNAL_PREFIX || prefix === WATERMARK_PREFIX) && entry.lsn !== undefined) {
             // pgcdc's own control messages (any slot's): never delivered as events.

@@ -4,7 +4,7 @@
  * the slot. Existing slots are used as they are, never dropped or recreated.
  */
 import { CdcError } from '../core/errors.ts';
-import { formatLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
 import { resolveConnection } from '../source/connection-config.ts';
 import { ensurePublication, parseTableName } from '../source/publications.ts';
@@ -82,7 +82,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
     if (existing !== undefined) {
       checkSlotUsable(existing, plugin, server.database);
-      startLsn = existing.confirmedFlushLsn ?? 0n;
+      startLsn = existing.confirmedFlushLsn ?? LSN_ZERO;
     } else {
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);

@@ -9,7 +9,7 @@
  */
 import type { Socket } from 'node:net';
 import { CdcError } from '../core/errors.ts';
-import type { Lsn } from '../core/lsn.ts';
+import { type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { unixMsToPostgresMicros } from '../core/time.ts';
 import { BackendFramer, parseErrorFields } from '../decode/backend-framer.ts';
 import {
@@ -55,7 +55,7 @@ export class CopyBothSession {
   private resolveEnding: (() => void) | undefined;
   private streaming = false;
   /** Highest WAL position received (XLogData end or keepalive walEnd). */
-  lastReceived: Lsn = 0n;
+  lastReceived: Lsn = LSN_ZERO;
   /** Bytes of XLogData payload received, for metrics and benchmarks. */
   bytesReceived = 0;
 

@@ -13,6 +13,7 @@ import { ValueConverter } from '../../src/decode/values/convert.ts';
 import { TypeRegistry } from '../../src/decode/values/type-registry.ts';
 import { PgOutputStreamDecoder } from '../../src/engine/stream-decoders.ts';
 import { pgoutput } from '../support/pgoutput-builder.ts';
+import { lsn } from '../../src/core/lsn.ts';
 
 function setup(budget = 1 << 30, spillDir?: string) {
   const registry = new TypeRegistry();
@@ -20,10 +21,10 @@ function setup(budget = 1 << 30, spillDir?: string) {
   const assembler = new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, ...(spillDir ? { spillDir } : {}) });
   const decoder = new PgOutputDecoder();
   const outputs: AssemblerOutput[] = [];
-  let lsn = 1000n;
+  let position = 1000n;
   const feed = (...messages: Buffer[]) => {
     for (const m of messages) {
-      const out = assembler.push(decoder.decode(m), lsn++, m.length);
+      const out = assembler.push(decoder.decode(m), lsn(position++), m.length);
       if (out) outputs.push(out);
     }
   };
@@ -122,10 +123,10 @@ describe('transaction assembler', () => {
       const relations = new RelationCache(new ValueConverter(registry), () => registry.version);
       const stream = new PgOutputStreamDecoder(new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, spillDir }));
       const outputs: AssemblerOutput[] = [];
-      let lsn = 1000n;
+      let position = 1000n;
       const feed = (...messages: Buffer[]) => {
         for (const m of messages) {
-          const out = stream.push(m, 0, m.length, lsn++);
+          const out = stream.push(m, 0, m.length, lsn(position++));
           if (out) outputs.push(out);
         }
       };

@@ -147,7 +147,7 @@ const DECODERS: Array<Decoder | undefined> = new Array(256);
 
 DECODERS[MessageTag.Begin] = (r) => ({
   tag: 'begin',
-  finalLsn: r.uint64('final LSN'),
+  finalLsn: r.lsn('final LSN'),
   commitTime: r.int64('commit timestamp'),
   xid: r.uint32('Xid'),
 });
@@ -155,14 +155,14 @@ DECODERS[MessageTag.Begin] = (r) => ({
 DECODERS[MessageTag.Commit] = (r) => ({
   tag: 'commit',
   flags: r.uint8('flags'),
-  commitLsn: r.uint64('commit LSN'),
-  endLsn: r.uint64('end LSN'),
+  commitLsn: r.lsn('commit LSN'),
+  endLsn: r.lsn('end LSN'),
   commitTime: r.int64('commit timestamp'),
 });
 
 DECODERS[MessageTag.Origin] = (r) => ({
   tag: 'origin',
-  originLsn: r.uint64('origin commit LSN'),
+  originLsn: r.lsn('origin commit LSN'),
   name: r.cstring('origin name'),
 });
 
@@ -248,7 +248,7 @@ DECODERS[MessageTag.Truncate] = (r, context) => {
 DECODERS[MessageTag.Message] = (r, context) => {
   const xid = streamXid(r, context);
   const flags = r.uint8('flags');
-  const lsn = r.uint64('message LSN');
+  const lsn = r.lsn('message LSN');
   const prefix = r.cstring('prefix');
   const length = r.int32('content length');
   if (length < 0) throw new ProtocolError(`negative content length ${length}`, r.offset - 4, r.tag);
@@ -267,8 +267,8 @@ DECODERS[MessageTag.StreamCommit] = (r) => ({
   tag: 'stream-commit',
   xid: r.uint32('Xid'),
   flags: r.uint8('flags'),
-  commitLsn: r.uint64('commit LSN'),
-  endLsn: r.uint64('end LSN'),
+  commitLsn: r.lsn('commit LSN'),
+  endLsn: r.lsn('end LSN'),
   commitTime: r.int64('commit timestamp'),
 });
 
@@ -278,13 +278,13 @@ DECODERS[MessageTag.StreamAbort] = (r) => {
   // Protocol 4 adds the abort LSN and timestamp only with streaming = parallel,
   // so their presence is read off the message length rather than the version.
   if (r.remaining === 0) return { tag: 'stream-abort', xid, subXid, abortLsn: undefined, abortTime: undefined };
-  return { tag: 'stream-abort', xid, subXid, abortLsn: r.uint64('abort LSN'), abortTime: r.int64('abort timestamp') };
+  return { tag: 'stream-abort', xid, subXid, abortLsn: r.lsn('abort LSN'), abortTime: r.int64('abort timestamp') };
 };
 
 DECODERS[MessageTag.BeginPrepare] = (r) => ({
   tag: 'begin-prepare',
-  prepareLsn: r.uint64('prepare LSN'),
-  endLsn: r.uint64('end LSN'),
+  prepareLsn: r.lsn('prepare LSN'),
+  endLsn: r.lsn('end LSN'),
   prepareTime: r.int64('prepare timestamp'),
   xid: r.uint32('Xid'),
   gid: r.cstring('gid'),
@@ -293,8 +293,8 @@ DECODERS[MessageTag.BeginPrepare] = (r) => ({
 const decodePrepare = (tag: 'prepare' | 'stream-prepare'): Decoder => (r) => ({
   tag,
   flags: r.uint8('flags'),
-  prepareLsn: r.uint64('prepare LSN'),
-  endLsn: r.uint64('end LSN'),
+  prepareLsn: r.lsn('prepare LSN'),
+  endLsn: r.lsn('end LSN'),
   prepareTime: r.int64('prepare timestamp'),
   xid: r.uint32('Xid'),
   gid: r.cstring('gid'),
@@ -305,8 +305,8 @@ DECODERS[MessageTag.StreamPrepare] = decodePrepare('stream-prepare');
 DECODERS[MessageTag.CommitPrepared] = (r) => ({
   tag: 'commit-prepared',
   flags: r.uint8('flags'),
-  commitLsn: r.uint64('commit LSN'),
-  endLsn: r.uint64('end LSN'),
+  commitLsn: r.lsn('commit LSN'),
+  endLsn: r.lsn('end LSN'),
   commitTime: r.int64('commit timestamp'),
   xid: r.uint32('Xid'),
   gid: r.cstring('gid'),
@@ -315,8 +315,8 @@ DECODERS[MessageTag.CommitPrepared] = (r) => ({
 DECODERS[MessageTag.RollbackPrepared] = (r) => ({
   tag: 'rollback-prepared',
   flags: r.uint8('flags'),
-  prepareEndLsn: r.uint64('prepare end LSN'),
-  rollbackEndLsn: r.uint64('rollback end LSN'),
+  prepareEndLsn: r.lsn('prepare end LSN'),
+  rollbackEndLsn: r.lsn('rollback end LSN'),
   prepareTime: r.int64('prepare timestamp'),
   rollbackTime: r.int64('rollback timestamp'),
   xid: r.uint32('Xid'),
