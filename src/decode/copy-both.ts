@@ -4,15 +4,15 @@
  *
  *   'w' XLogData:        Int64 walStart, Int64 walEnd, Int64 sendTime, Byten data
  *   'k' PrimaryKeepalive: Int64 walEnd, Int64 sendTime, Byte1 replyRequested
- *   'r' StandbyStatusUpdate (client → server): Int64 write, Int64 flush, Int64 apply,
- *       Int64 clock, Byte1 replyRequested
+ *
+ * Reading only: the one message pgcdc sends back, the standby status update, is
+ * encoded in source/feedback.ts beside the timer that sends it.
  */
 import { ProtocolError } from '../core/errors.ts';
 import type { Lsn } from '../core/lsn.ts';
 
 export const XLOG_DATA = 0x77; // 'w'
 export const PRIMARY_KEEPALIVE = 0x6b; // 'k'
-const STANDBY_STATUS_UPDATE = 0x72; // 'r'
 export const XLOG_DATA_HEADER = 25;
 
 export interface XLogDataHeader {
@@ -44,32 +44,4 @@ export function readPrimaryKeepalive(buffer: Buffer, start: number, end: number)
     sendTime: buffer.readBigInt64BE(start + 9),
     replyRequested: buffer[start + 17] === 1,
   };
-}
-
-export interface StandbyStatus {
-  /** Last WAL byte received (informational for logical replication). */
-  written: Lsn;
-  /**
-   * Everything before this position is safely handled by the consumer. For a
-   * logical slot this becomes `confirmed_flush_lsn`: see docs/lsn-and-acks.md.
-   */
-  flushed: Lsn;
-  applied: Lsn;
-  /** Postgres-epoch microseconds. */
-  clock: bigint;
-  replyRequested: boolean;
-}
-
-/** Encodes a StandbyStatusUpdate as a complete CopyData ('d') frontend message. */
-export function encodeStandbyStatus(status: StandbyStatus): Buffer {
-  const message = Buffer.allocUnsafe(1 + 4 + 34);
-  message[0] = 0x64; // 'd' CopyData
-  message.writeUInt32BE(4 + 34, 1);
-  message[5] = STANDBY_STATUS_UPDATE;
-  message.writeBigUInt64BE(status.written, 6);
-  message.writeBigUInt64BE(status.flushed, 14);
-  message.writeBigUInt64BE(status.applied, 22);
-  message.writeBigInt64BE(status.clock, 30);
-  message[38] = status.replyRequested ? 1 : 0;
-  return message;
 }

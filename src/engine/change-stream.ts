@@ -2,7 +2,12 @@
  * A change stream: one replication slot read as batches of change events.
  *
  *   source (CopyBoth socket) → decode (pgoutput) → assemble (transactions)
- *   → events (Debezium envelope) → filter → consumer → confirm → acknowledge
+ *   → change-queue.ts (waits, in order) → events (Debezium envelope)
+ *   → transforms → consumer → confirm → acknowledge (source/feedback.ts)
+ *
+ * This file is the consumer side: it takes entries from the queue, builds and
+ * transforms their events, and registers each batch with the ack tracker in
+ * stream order just before handing it out.
  *
  * The consumer iterates batches and calls `batch.confirm()` once it has handled
  * every event in it (written, published and acknowledged by a broker, ...).
@@ -10,14 +15,13 @@
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
 import { CdcError } from '../core/errors.ts';
-import { formatLsn, type Lsn, lsnPlus } from '../core/lsn.ts';
+import { type Lsn, lsnPlus } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { AckTracker } from '../acknowledge/ack-tracker.ts';
 import { RelationCache } from '../assemble/relation-cache.ts';
-import { TransactionAssembler, type AssemblerOutput, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
+import { TransactionAssembler, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
 import type { PgOutputMessage } from '../decode/pgoutput/messages.ts';
-import type { PrimaryKeepalive, XLogDataHeader } from '../decode/copy-both.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
 import type { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
@@ -33,8 +37,11 @@ import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 import { buildTransforms } from './build-transforms.ts';
 import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
 import { Heartbeat } from './heartbeat.ts';
-import { prepareSource, type PlannedSnapshot, type PreparedSource } from './prepare-source.ts';
-import { readSnapshotChunks, type SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+import { explainPublicationMissing, prepareSource, type PreparedSource } from './prepare-source.ts';
+import { ChangeQueue } from './change-queue.ts';
+import { StatusFeedback } from '../source/feedback.ts';
+import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
+import { initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 import { IncrementalSnapshot, SIGNAL_PREFIX, WATERMARK_PREFIX, type IncrementalState } from '../snapshot/incremental-snapshot.ts';
 import { incrementalStateFileFor, SnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import { SlotHealthMonitor } from './slot-health.ts';
@@ -42,11 +49,6 @@ import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDec
 import { TextAssembler } from '../assemble/text-assembler.ts';
 
 export type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
-
-type QueueEntry =
-  | AssemblerOutput
-  | { kind: 'position'; lsn: Lsn }
-  | { kind: 'end'; error: CdcError | undefined };
 
 const SYSTEM_TYPE_OID_LIMIT = 10000;
 
@@ -73,20 +75,14 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly heartbeatPrefix: string | undefined;
   private readonly deliverHeartbeats: boolean;
   private readonly batchSize: number;
-  private readonly maxQueued: number;
   private session!: CopyBothSession;
-  private readonly queue: QueueEntry[] = [];
-  private queuedItems = 0;
-  private wake: (() => void) | undefined;
-  private statusTimer: NodeJS.Timeout | undefined;
-  private ended = false;
+  private feedback!: StatusFeedback;
+  /** What the socket delivered, waiting in order for the consumer. */
+  private readonly queue: ChangeQueue;
   private stopping: Promise<void> | undefined;
-  /** Frames held while the type registry refreshes (a Type message named an unknown type). */
-  private held: Array<{ header: XLogDataHeader; payload: Buffer } | { keepalive: PrimaryKeepalive }> | undefined;
   private eventsDelivered = 0;
   private transactions = 0;
   private stopRequested = false;
-  private untilLsn: Lsn | undefined;
   private snapshot: PlannedSnapshot | undefined;
   private snapshotProgress: SnapshotProgress | undefined;
   private readonly converter: ValueConverter;
@@ -106,10 +102,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.slotCreated = init.slotCreated;
     this.publicationNewerThanSlot = init.publicationNewerThanSlot;
     this.tracker = new AckTracker(init.startLsn);
-    this.untilLsn = init.options.untilLsn;
     this.snapshot = init.snapshot;
     this.batchSize = init.options.batchSize ?? 1000;
-    this.maxQueued = init.options.maxQueuedEvents ?? 10_000;
     this.transforms = composeTransforms(buildTransforms(init.options));
     this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
       intervalMs: init.options.slotHealthIntervalMs ?? 30_000,
@@ -154,6 +148,13 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.decoder = plugin === 'pgoutput'
       ? new PgOutputStreamDecoder(new TransactionAssembler({ relations, ...budget, onSchemaMessage: (message) => this.onSchemaMessage(message) }))
       : new TextStreamDecoder(plugin, new TextAssembler({ converter, ...budget }));
+    this.queue = new ChangeQueue({
+      decoder: this.decoder,
+      maxQueued: init.options.maxQueuedEvents ?? 10_000,
+      acknowledgeKeepalives: init.options.acknowledgeKeepalives !== false,
+      untilLsn: init.options.untilLsn,
+      onReplyRequested: () => this.feedback.sendNow(),
+    });
   }
 
   /** Connects, checks the server, ensures slot and publication, and starts streaming. */
@@ -172,79 +173,19 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   private start(): void {
     const options = pluginOptions(this.options.plugin ?? 'pgoutput', this.server.protocolVersion, this.publication, this.options.streaming !== false);
+    const queue = this.queue;
     this.session = this.replication.startReplication(this.slot, this.startLsn, options, {
-      onXLogData: (header, buffer, start, end) => this.onXLogData(header, buffer, start, end),
-      onKeepalive: (keepalive) => this.onKeepalive(keepalive),
-      onChunkEnd: () => this.onChunkEnd(),
-      onEnd: (error) => this.push({ kind: 'end', error: this.explain(error) }),
+      onXLogData: (header, buffer, start, end) => queue.onXLogData(header, buffer, start, end),
+      onKeepalive: (keepalive) => queue.onKeepalive(keepalive),
+      onChunkEnd: () => queue.onChunkEnd(),
+      onEnd: (error) => queue.end(this.publicationNewerThanSlot ? explainPublicationMissing(error, this.publication, this.slot, this.startLsn) : error),
     });
-    // Periodic, not per-event, acknowledgements: a status update per message costs
-    // the walsender about 3× (see docs/benchmarks.md).
-    const interval = this.options.statusIntervalMs ?? 10_000;
-    this.statusTimer = setInterval(() => this.session.sendStatus(this.tracker.safeLsn), interval);
-    this.statusTimer.unref();
+    queue.flow = this.session;
+    this.feedback = new StatusFeedback((flushed) => this.session.sendStatus(flushed), () => this.tracker.safeLsn, this.options.statusIntervalMs ?? 10_000);
+    this.feedback.start();
     this.heartbeat?.start();
     this.slotHealth.start();
     this.incremental?.start();
-  }
-
-  /**
-   * pgoutput reads the publication as it was at each change's position, so a
-   * publication created after the slot's position "does not exist" for the changes
-   * in between, although it exists now. Say so, rather than "create it".
-   */
-  private explain(error: CdcError | undefined): CdcError | undefined {
-    if (error?.code !== 'PGCDC_PUBLICATION_MISSING' || !this.publicationNewerThanSlot) return error;
-    return new CdcError('PGCDC_PUBLICATION_MISSING', `publication "${this.publication}" was created after slot "${this.slot}"'s position (${formatLsn(this.startLsn)}); pgoutput cannot read changes from before it with that publication: use a publication that existed then, or create a new slot (the old position's changes are then skipped)`, { cause: error });
-  }
-
-  // ---- source side (synchronous, per socket read) -------------------------------------------
-
-  private onXLogData(header: XLogDataHeader, buffer: Buffer, start: number, end: number): void {
-    if (this.held !== undefined) {
-      this.held.push({ header, payload: Buffer.from(buffer.subarray(start, end)) });
-      return;
-    }
-    const output = this.decoder.push(buffer, start, end, header.walStart);
-    if (output !== undefined) this.acceptOutput(output);
-  }
-
-  private acceptOutput(output: AssemblerOutput): void {
-    const until = this.untilLsn;
-    if (until !== undefined) {
-      const position = output.kind === 'transaction' ? output.transaction.commitLsn : output.lsn;
-      if (position !== undefined && position > until) {
-        if (output.kind === 'transaction') output.transaction.buffer.dispose();
-        this.reachedEnd();
-        return;
-      }
-    }
-    this.push(output);
-  }
-
-  private onKeepalive(keepalive: PrimaryKeepalive): void {
-    if (this.held !== undefined) {
-      this.held.push({ keepalive });
-      return;
-    }
-    // A keepalive's walEnd is safe to acknowledge only when no transaction is half
-    // received; it is queued behind everything already received (docs/lsn-and-acks.md).
-    if (!this.decoder.inTransaction && this.options.acknowledgeKeepalives !== false) {
-      this.push({ kind: 'position', lsn: keepalive.walEnd });
-    }
-    const until = this.untilLsn;
-    if (until !== undefined && keepalive.walEnd >= until && !this.decoder.inTransaction) this.reachedEnd();
-    if (keepalive.replyRequested) this.session.sendStatus(this.tracker.safeLsn);
-  }
-
-  private onChunkEnd(): void {
-    if (this.queuedItems >= this.maxQueued) this.session.pause();
-  }
-
-  private reachedEnd(): void {
-    if (this.ended) return;
-    this.push({ kind: 'end', error: undefined });
-    this.session.pause();
   }
 
   /**
@@ -261,46 +202,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       refresh = () => loadPrimaryKeys(this.sql, this.primaryKeys, [message.relationOid]).then(() => this.relations.set(message));
     }
     if (refresh === undefined) return;
-    this.held = [];
-    this.session.pause();
-    refresh()
-      .catch((error) => this.options.onNotice?.(`could not read the catalog (${(error as Error).message}); values keep their text form and keys come from the replica identity`))
-      .finally(() => this.releaseHeld());
-  }
-
-  private releaseHeld(): void {
-    const held = this.held ?? [];
-    this.held = undefined;
-    try {
-      for (let i = 0; i < held.length; i++) {
-        const frame = held[i]!;
-        if ('keepalive' in frame) this.onKeepalive(frame.keepalive);
-        else this.onXLogData(frame.header, frame.payload, 0, frame.payload.length);
-        if (this.held !== undefined) {
-          // Another unknown type: keep the rest for the next release, in order.
-          (this.held as typeof held).push(...held.slice(i + 1));
-          return;
-        }
-      }
-    } catch (error) {
-      this.push({ kind: 'end', error: error instanceof CdcError ? error : new CdcError('PGCDC_PROTOCOL', String(error)) });
-      return;
-    }
-    if (this.queuedItems < this.maxQueued) this.session.resume();
-  }
-
-  private push(entry: QueueEntry): void {
-    if (this.ended) {
-      if (entry.kind === 'transaction') entry.transaction.buffer.dispose();
-      return;
-    }
-    if (entry.kind === 'end') this.ended = true;
-    this.queue.push(entry);
-    if (entry.kind === 'transaction') this.queuedItems += entry.transaction.buffer.count;
-    else if (entry.kind === 'message') this.queuedItems += 1;
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    this.queue.holdWhile(refresh, (error) => this.options.onNotice?.(`could not read the catalog (${error.message}); values keep their text form and keys come from the replica identity`));
   }
 
   // ---- consumer side --------------------------------------------------------------------------
@@ -309,16 +211,30 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     // The snapshot comes first. Meanwhile the stream's changes (all after the
     // snapshot's position) wait in the queue, and past its limit in the server.
     if (this.snapshot !== undefined) {
-      yield* this.snapshotBatches(this.snapshot);
+      try {
+        yield* initialSnapshotBatches(this.snapshot, {
+          identity: this.identity,
+          converter: this.converter,
+          transforms: this.transforms,
+          makeBatch: (events, deadLetters, onConfirmed) => this.makeBatch(events, deadLetters, undefined, onConfirmed),
+          onProgress: (progress) => {
+            this.snapshotProgress = progress;
+            this.options.snapshot?.onProgress?.(progress);
+          },
+          onNotice: (message) => this.options.onNotice?.(message),
+          stopRequested: () => this.stopRequested,
+        });
+      } finally {
+        this.snapshot = undefined;
+      }
       if (this.stopRequested) return;
     }
     if (this.options.snapshot?.mode === 'initial_only') return;
     for (;;) {
       if (this.stopRequested) return;
-      const entry = this.queue.shift();
+      const entry = this.queue.take();
       if (entry === undefined) {
-        if (this.session.paused && !this.ended && this.held === undefined) this.session.resume();
-        await new Promise<void>((resolve) => { this.wake = resolve; });
+        await this.queue.waitForMore();
         continue;
       }
       switch (entry.kind) {
@@ -329,7 +245,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
           this.tracker.registerIdlePosition(entry.lsn);
           continue;
         case 'message': {
-          this.queuedItems -= 1;
+          this.queue.release(1);
           // Acknowledging a message's own LSN would replay it after a restart
           // (decoding resumes at records >= the confirmed position): ack one past it.
           const ackLsn = entry.lsn === undefined ? undefined : lsnPlus(entry.lsn, 1);
@@ -367,55 +283,6 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     }
   }
 
-  private async *snapshotBatches(plan: PlannedSnapshot): AsyncGenerator<EventBatch> {
-    const state = plan.state;
-    const tablesDone = () => plan.tables.filter((t) => state.tables[`${t.schema}.${t.table}`]?.done).length;
-    const totalRows = () => Object.values(state.tables).reduce((n, t) => n + t.rows, 0);
-    const report = (table: string, estimatedRows: number) => {
-      this.snapshotProgress = { table, rows: state.tables[table]?.rows ?? 0, estimatedRows, tablesDone: tablesDone(), tables: plan.tables.length, done: state.done };
-      this.options.snapshot?.onProgress?.(this.snapshotProgress);
-      if (state.done) this.options.onNotice?.(`initial snapshot done: ${totalRows()} rows from ${plan.tables.length} table(s)`);
-    };
-    let chunks = 0;
-    try {
-      for await (const chunk of readSnapshotChunks({
-        sql: plan.sql, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
-        identity: this.identity, converter: this.converter, kind: 'initial',
-      })) {
-        chunks++;
-        const name = `${chunk.table.schema}.${chunk.table.table}`;
-        const rows = chunk.events.length;
-        const result = this.transforms(chunk.events, undefined);
-        // Progress is saved only once the chunk's events are confirmed (delivered):
-        // a crash before that reads the chunk again. Confirms come in order, so the
-        // last chunk's confirm is the one that finds every table done.
-        const confirmed = () => {
-          const progress = state.tables[name] ??= { rows: 0, done: false };
-          progress.after = chunk.lastKey;
-          progress.rows += rows;
-          progress.done = chunk.tableDone;
-          state.done = tablesDone() === plan.tables.length;
-          plan.stateFile?.write(state);
-          report(name, chunk.table.estimatedRows);
-        };
-        const batch = this.makeBatch(result.events, result.deadLetters, undefined, confirmed);
-        if (batch) yield batch;
-        if (this.stopRequested) return;
-      }
-      if (chunks === 0) {
-        // Nothing to read (empty tables, or everything was already confirmed).
-        for (const t of plan.tables) (state.tables[`${t.schema}.${t.table}`] ??= { rows: 0, done: true }).done = true;
-        state.done = true;
-        plan.stateFile?.write(state);
-        report('', 0);
-      }
-    } finally {
-      this.snapshot = undefined;
-      await plan.sql.query('COMMIT').catch(() => undefined);
-      await plan.sql.close();
-    }
-  }
-
   private async *transactionBatches(transaction: CommittedTransaction): AsyncGenerator<EventBatch> {
     const queued = transaction.buffer.count;
     let consumed = 0;
@@ -424,7 +291,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       const observe = incremental?.active ? (xid: number | undefined, events: readonly ChangeEvent[]) => incremental.observe(xid, events) : undefined;
       for await (const chunk of transactionEventChunks(transaction, this.identity, this.batchSize, this.transforms, observe)) {
         consumed += chunk.items;
-        this.queuedItems -= chunk.items;
+        this.queue.release(chunk.items);
         // Only the last batch carries the transaction's end LSN: confirming it (after
         // all before it) makes the whole transaction acknowledgeable.
         const batch = this.makeBatch(chunk.events, chunk.deadLetters, chunk.last ? transaction.endLsn : undefined);
@@ -432,7 +299,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
         if (this.stopRequested && !chunk.last) return;
       }
     } finally {
-      this.queuedItems -= queued - consumed; // items of aborted subtransactions, or an abandoned iteration
+      this.queue.release(queued - consumed); // items of aborted subtransactions, or an abandoned iteration
       transaction.buffer.dispose();
     }
     this.transactions++;
@@ -464,7 +331,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
    * pg_recvlogical -E): transactions committing after it are not delivered.
    */
   endAt(lsn: Lsn): void {
-    this.untilLsn = lsn;
+    this.queue.endAt(lsn);
   }
 
   /**
@@ -476,14 +343,12 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     if (this.stopRequested) return;
     this.stopRequested = true;
     this.session.pause();
-    const wake = this.wake;
-    this.wake = undefined;
-    wake?.();
+    this.queue.wakeConsumer();
   }
 
   /** Sends the current safe position now (normally sent every statusIntervalMs). */
   acknowledgeNow(): void {
-    this.session.sendStatus(this.tracker.safeLsn);
+    this.feedback.sendNow();
   }
 
   get stats(): StreamStats {
@@ -495,7 +360,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       bytesReceived: this.session.bytesReceived,
       eventsDelivered: this.eventsDelivered,
       transactions: this.transactions,
-      queuedEvents: this.queuedItems,
+      queuedEvents: this.queue.queuedItems,
       memoryUsed: this.decoder.memoryUsed,
       retainedWalBytes: this.slotHealth.retainedWalBytes,
       walStatus: this.slotHealth.walStatus,
@@ -513,16 +378,13 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
-      if (this.statusTimer) clearInterval(this.statusTimer);
       await this.heartbeat?.stop();
       await this.slotHealth.stop();
       await this.incremental?.close();
-      this.session.sendStatus(this.tracker.safeLsn);
+      this.feedback.stop();
       await this.replication.close();
       this.decoder.reset();
-      for (const entry of this.queue) if (entry.kind === 'transaction') entry.transaction.buffer.dispose();
-      this.queue.length = 0;
-      if (!this.ended) this.push({ kind: 'end', error: undefined });
+      this.queue.close();
       await this.sql.close();
       await this.snapshot?.sql.close();
     })();

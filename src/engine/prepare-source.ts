@@ -16,21 +16,10 @@ import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 import type { ChangeStreamOptions } from './change-stream-types.ts';
 import { beginSnapshotTransaction } from '../snapshot/initial-snapshot.ts';
 import { SnapshotStateFile, type SnapshotState } from '../snapshot/snapshot-state.ts';
-import { snapshotTables, type SnapshotTable } from '../snapshot/snapshot-tables.ts';
+import { snapshotTables } from '../snapshot/snapshot-tables.ts';
+import type { PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 
-/** A snapshot to read before streaming, in its own repeatable-read transaction (already begun). */
-export interface PlannedSnapshot {
-  sql: SqlConnection;
-  tables: SnapshotTable[];
-  state: SnapshotState;
-  stateFile: SnapshotStateFile | undefined;
-  /** The position the snapshot's events carry (the slot's consistent point, or its position). */
-  lsn: Lsn;
-  chunkSize: number;
-  /** Read in the slot's exported snapshot: exactly consistent with the stream. */
-  exported: boolean;
-  resumed: boolean;
-}
+export type { PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 
 export interface PreparedSource {
   replication: ReplicationConnection;
@@ -164,4 +153,14 @@ async function waitForInactiveSlot(sql: SqlConnection, slot: string, waitMs: num
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/**
+ * pgoutput reads the publication as it was at each change's position, so a
+ * publication created after the slot's position "does not exist" for the changes
+ * in between, although it exists now. Say so, rather than "create it".
+ */
+export function explainPublicationMissing(error: CdcError | undefined, publication: string, slot: string, startLsn: Lsn): CdcError | undefined {
+  if (error?.code !== 'PGCDC_PUBLICATION_MISSING') return error;
+  return new CdcError('PGCDC_PUBLICATION_MISSING', `publication "${publication}" was created after slot "${slot}"'s position (${formatLsn(startLsn)}); pgoutput cannot read changes from before it with that publication: use a publication that existed then, or create a new slot (the old position's changes are then skipped)`, { cause: error });
 }

@@ -13,7 +13,6 @@ import { type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { unixMsToPostgresMicros } from '../core/time.ts';
 import { BackendFramer, parseErrorFields } from '../decode/backend-framer.ts';
 import {
-  encodeStandbyStatus,
   PRIMARY_KEEPALIVE,
   readPrimaryKeepalive,
   readXLogDataHeader,
@@ -22,6 +21,7 @@ import {
   type PrimaryKeepalive,
   type XLogDataHeader,
 } from '../decode/copy-both.ts';
+import { encodeStandbyStatus } from './feedback.ts';
 import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
 
 export interface CopyBothHandler {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BackendFramer, parseErrorFields } from '../../src/decode/backend-framer.ts';
-import { readPrimaryKeepalive, readXLogDataHeader, encodeStandbyStatus } from '../../src/decode/copy-both.ts';
+import { readPrimaryKeepalive, readXLogDataHeader } from '../../src/decode/copy-both.ts';
+import { encodeStandbyStatus } from '../../src/source/feedback.ts';
 import { ProtocolError } from '../../src/core/errors.ts';
 import { copyDataKeepalive, copyDataXLog, pgoutput } from '../support/pgoutput-builder.ts';
 import { lsn } from '../../src/core/lsn.ts';
@@ -72,7 +73,7 @@ describe('replication sub-protocol', () => {
     assert.throws(() => readPrimaryKeepalive(Buffer.from('k'), 0, 1), ProtocolError);
   });
   test('encodes a standby status update as a CopyData message', () => {
-    const bytes = encodeStandbyStatus({ written: lsn(3n), flushed: lsn(2n), applied: lsn(1n), clock: lsn(5n), replyRequested: false });
+    const bytes = encodeStandbyStatus({ written: lsn(3n), flushed: lsn(2n), applied: lsn(1n), clock: 5n, replyRequested: false });
     assert.equal(bytes.length, 39);
     assert.equal(bytes.toString('latin1', 0, 1), 'd');
     assert.equal(bytes.readUInt32BE(1), 38);

@@ -1,0 +1,88 @@
+/**
+ * The initial snapshot as batches for the change stream's consumer: each chunk
+ * of rows becomes `r` events, goes through the transform chain, and is handed
+ * out as a batch whose confirmation saves the snapshot's progress.
+ *
+ * Progress is saved only once a chunk's events are confirmed (delivered): a
+ * crash before that reads the chunk again. Confirms come in order, so the last
+ * chunk's confirm is the one that finds every table done.
+ */
+import type { Lsn } from '../core/lsn.ts';
+import type { ValueConverter } from '../decode/values/convert.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import type { SourceIdentity } from '../events/event-builder.ts';
+import type { SqlConnection } from '../source/sql-connection.ts';
+import type { TransformChain } from '../transform/transform-chain.ts';
+import type { DeadLetter } from '../transform/transform.ts';
+import { readSnapshotChunks, type SnapshotProgress } from './initial-snapshot.ts';
+import type { SnapshotState, SnapshotStateFile } from './snapshot-state.ts';
+import type { SnapshotTable } from './snapshot-tables.ts';
+
+/** A snapshot to read before streaming, in its own repeatable-read transaction (already begun). */
+export interface PlannedSnapshot {
+  sql: SqlConnection;
+  tables: SnapshotTable[];
+  state: SnapshotState;
+  stateFile: SnapshotStateFile | undefined;
+  /** The position the snapshot's events carry (the slot's consistent point, or its position). */
+  lsn: Lsn;
+  chunkSize: number;
+  /** Read in the slot's exported snapshot: exactly consistent with the stream. */
+  exported: boolean;
+  resumed: boolean;
+}
+
+export interface SnapshotBatchContext<Batch> {
+  identity: SourceIdentity;
+  converter: ValueConverter;
+  transforms: TransformChain;
+  /** Registers a batch with the ack tracker, in stream order; undefined when it was empty (confirmed at once). */
+  makeBatch(events: ChangeEvent[], deadLetters: DeadLetter[], onConfirmed: () => void): Batch | undefined;
+  onProgress(progress: SnapshotProgress): void;
+  onNotice(message: string): void;
+  stopRequested(): boolean;
+}
+
+export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, context: SnapshotBatchContext<Batch>): AsyncGenerator<Batch> {
+  const state = plan.state;
+  const tablesDone = () => plan.tables.filter((t) => state.tables[`${t.schema}.${t.table}`]?.done).length;
+  const totalRows = () => Object.values(state.tables).reduce((n, t) => n + t.rows, 0);
+  const report = (table: string, estimatedRows: number) => {
+    context.onProgress({ table, rows: state.tables[table]?.rows ?? 0, estimatedRows, tablesDone: tablesDone(), tables: plan.tables.length, done: state.done });
+    if (state.done) context.onNotice(`initial snapshot done: ${totalRows()} rows from ${plan.tables.length} table(s)`);
+  };
+  let chunks = 0;
+  try {
+    for await (const chunk of readSnapshotChunks({
+      sql: plan.sql, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
+      identity: context.identity, converter: context.converter, kind: 'initial',
+    })) {
+      chunks++;
+      const name = `${chunk.table.schema}.${chunk.table.table}`;
+      const rows = chunk.events.length;
+      const result = context.transforms(chunk.events, undefined);
+      const confirmed = () => {
+        const progress = state.tables[name] ??= { rows: 0, done: false };
+        progress.after = chunk.lastKey;
+        progress.rows += rows;
+        progress.done = chunk.tableDone;
+        state.done = tablesDone() === plan.tables.length;
+        plan.stateFile?.write(state);
+        report(name, chunk.table.estimatedRows);
+      };
+      const batch = context.makeBatch(result.events, result.deadLetters, confirmed);
+      if (batch) yield batch;
+      if (context.stopRequested()) return;
+    }
+    if (chunks === 0) {
+      // Nothing to read (empty tables, or everything was already confirmed).
+      for (const t of plan.tables) (state.tables[`${t.schema}.${t.table}`] ??= { rows: 0, done: true }).done = true;
+      state.done = true;
+      plan.stateFile?.write(state);
+      report('', 0);
+    }
+  } finally {
+    await plan.sql.query('COMMIT').catch(() => undefined);
+    await plan.sql.close();
+  }
+}
