@@ -22,8 +22,10 @@ import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.
 import { createSink } from '../sink/create-sink.ts';
 import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outbound-record.ts';
 import type { EventBatch } from '../engine/change-stream.ts';
+import { readyGroups, type PreparedBatch } from './ready-groups.ts';
+import { WriteWindow } from './write-window.ts';
 import { applyEnvelope } from '../sink/cloudevents.ts';
-import { SinkError, isEncodingSink, type EncodedBatch, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
+import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metrics.ts';
@@ -173,8 +175,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           }
         }
         const stream = this.stream!;
-        // Writes started and not yet confirmed, oldest first.
-        const inFlight: WriteInFlight[] = [];
+        // Writes: one at a time, or for sinks that keep writes in call order
+        // (`maxWritesInFlight`), the next group goes out while the current one
+        // awaits its confirmation; confirmed strictly in order (write-window.ts).
+        const window = new WriteWindow<PreparedBatch[], SinkResult['rejected']>(this.encoder?.maxWritesInFlight ?? 1, {
+          write: (group, follows) => this.writeOnce(group, follows),
+          deliver: (group, failure) => this.deliver(group, failure),
+          confirm: (group, rejected) => this.confirmGroup(group, rejected, stream),
+        });
         try {
           // Read-ahead: while the sink confirms group N, group N+1 is read from the
           // stream, and each of its batches is turned into records (the CPU-heavy
@@ -187,28 +195,21 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             next.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
             return next;
           };
-          // Writes: one at a time, or for sinks that keep writes in call order
-          // (`maxWritesInFlight`), the next group goes out while the current one
-          // awaits its confirmation. Groups are confirmed strictly in order, each
-          // only once its own write and every earlier one succeeded; a failed
-          // write stops new ones until it and those after it are delivered, in
-          // order (`settleOldest`; docs/decisions/0007-pipelined-sink-writes.md).
-          const depth = this.encoder?.maxWritesInFlight ?? 1;
           let upcoming: Promise<PreparedBatch[] | undefined> | undefined = nextGroup();
           for (;;) {
-            if (upcoming !== undefined && !this.stopping && inFlight.length < depth && !inFlight.some((w) => w.failed)) {
+            if (upcoming !== undefined && !this.stopping && window.canStart) {
               // Wait for the next group, or, with a write in flight, for whichever comes first.
-              const next = inFlight.length === 0 ? await upcoming : await Promise.race([upcoming, inFlight[0]!.outcome.then((): typeof SETTLED => SETTLED)]);
+              const next = window.size === 0 ? await upcoming : await Promise.race([upcoming, window.oldestSettled().then((): typeof SETTLED => SETTLED)]);
               if (next !== SETTLED) {
                 if (next === undefined) { upcoming = undefined; continue; }
                 upcoming = nextGroup();
                 for (const batch of next) if (batch.deadLetters.length > 0) this.writeDeadLetters(batch.deadLetters);
-                inFlight.push(this.startWrite(next, inFlight.length > 0));
+                window.start(next);
                 continue;
               }
             }
-            if (inFlight.length === 0) break;
-            await this.settleOldest(inFlight, stream);
+            if (window.size === 0) break;
+            await window.settleOldest();
           }
           if (this.stopping) break;
           // initial_only: the snapshot was the whole job.
@@ -217,7 +218,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         } catch (error) {
           // Writes still in flight are let finish, unconfirmed, before the sink
           // is used again (or closed); their groups are read again.
-          await Promise.all(inFlight.map((w) => w.outcome));
+          await window.abandon();
           if (this.stopping) break;
           // Reconnect: streaming resumes at the slot's confirmed position.
           await stream.stop();
@@ -258,39 +259,6 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     const delay = this.backoff(attempt);
     this.emit('retry', { name: this.name, attempt, delayMs: delay, error: error as Error });
     await this.sleep(delay);
-  }
-
-  /** Starts writing a group; its outcome is awaited later, in order (`settleOldest`). */
-  private startWrite(group: PreparedBatch[], follows: boolean): WriteInFlight {
-    const write: WriteInFlight = { group, failed: false, outcome: undefined! };
-    write.outcome = this.writeOnce(group, follows).then(
-      (rejected) => ({ rejected }),
-      (error: unknown) => { write.failed = true; return { error }; },
-    );
-    return write;
-  }
-
-  /**
-   * Waits for the oldest write in flight and confirms its group. If it failed,
-   * the writes after it are let settle first; then it is delivered again, with
-   * backoff, and each later one that failed too (or was not sent: sink.ts,
-   * `follows`) after it, one at a time, so a retry never races a later write.
-   * A later write that succeeded is durable and is confirmed as it is.
-   */
-  private async settleOldest(inFlight: WriteInFlight[], stream: ChangeStream): Promise<void> {
-    const oldest = inFlight.shift()!;
-    const outcome = await oldest.outcome;
-    if (!('error' in outcome)) {
-      this.confirmGroup(oldest.group, outcome.rejected, stream);
-      return;
-    }
-    const later = inFlight.splice(0);
-    const laterOutcomes = await Promise.all(later.map((w) => w.outcome));
-    this.confirmGroup(oldest.group, await this.deliver(oldest.group, outcome.error), stream);
-    for (const [i, write] of later.entries()) {
-      const result = laterOutcomes[i]!;
-      this.confirmGroup(write.group, 'error' in result ? await this.deliver(write.group) : result.rejected, stream);
-    }
   }
 
   /** A group the sink confirmed: its dead letters written, then its batches confirmed, in order. */
@@ -399,84 +367,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
 /** At most this many events per sink write when batches are grouped. */
 const GROUP_EVENTS = 5000;
 
-/** A stream batch prepared for the sink (see `Pipeline.prepare`). */
-interface PreparedBatch {
-  confirm: () => void;
-  /** Rejected by transforms: written as dead letters before the batch is confirmed. */
-  deadLetters: DeadLetter[];
-  /** Events in the batch: records written or refused. */
-  count: number;
-  /** For sinks that do not encode ahead. */
-  records: OutboundRecord[] | undefined;
-  /** For sinks that do: the bytes, and what they carry (metrics). */
-  encoded: EncodedBatch | undefined;
-  tally: RecordTally | undefined;
-}
-
-/** A sink write started and not yet confirmed. */
-interface WriteInFlight {
-  group: PreparedBatch[];
-  /** Set as soon as the write fails: no new write starts after a failed one. */
-  failed: boolean;
-  /** Never rejects. */
-  outcome: Promise<{ rejected: SinkResult['rejected'] } | { error: unknown }>;
-}
-
 const SETTLED = Symbol('settled');
-const NOT_READY = Symbol('not ready');
-
-/**
- * A result's batch, and the result let go of it. The result stays reachable
- * until the check phase (through the Promise.race against setImmediate that
- * found it ready), and a burst of ready batches would otherwise keep all their
- * events alive that long: long enough to be copied by the collector.
- */
-function take(result: IteratorYieldResult<EventBatch>): EventBatch {
-  const batch = result.value;
-  (result as { value: EventBatch | undefined }).value = undefined;
-  return batch;
-}
-
-/**
- * Yields the stream's batches, each prepared as soon as it is read, in groups:
- * each group is the next batch plus every batch already available right now (up
- * to `maxEvents`), never waiting for more.
- */
-async function* readyGroups(stream: AsyncIterable<EventBatch>, maxEvents: number, prepare: (batch: EventBatch) => PreparedBatch): AsyncGenerator<PreparedBatch[]> {
-  const iterator = stream[Symbol.asyncIterator]();
-  // Each outstanding next() gets a no-op handler: if the consumer stops (a sink
-  // error) while one is pending, its later rejection must not crash the process.
-  const next = () => {
-    const promise = iterator.next();
-    promise.catch(() => undefined);
-    return promise;
-  };
-  let pending = next();
-  try {
-    for (;;) {
-      const first = await pending;
-      if (first.done) return;
-      const firstBatch = take(first);
-      const group = [prepare(firstBatch)];
-      let events = firstBatch.events.length;
-      pending = next();
-      let ended = false;
-      while (events < maxEvents) {
-        const ready = await Promise.race([pending, new Promise<typeof NOT_READY>((resolve) => setImmediate(() => resolve(NOT_READY)))]);
-        if (ready === NOT_READY) break;
-        if (ready.done) { ended = true; break; }
-        const batch = take(ready);
-        group.push(prepare(batch));
-        events += batch.events.length;
-        pending = next();
-      }
-      yield group;
-      if (ended) return;
-    }
-  } finally {
-    await iterator.return?.();
-  }
-}
 
 export function createPipeline(config: PipelineConfig): Pipeline {
   return new Pipeline(config);

@@ -93,7 +93,7 @@ export class NatsPublisher {
         failures.push(`${server}: ${(error as Error).message}`);
       }
     }
-    throw new SinkError(`cannot reach NATS (${failures.join('; ')}); check sink.servers, the credentials, and that nats-server runs with JetStream (-js)`, { retriable: true });
+    throw new SinkError(`cannot reach NATS at ${this.options.servers.join(', ')}: ${failures.join('; ')}; check sink.servers, the credentials, and that nats-server runs with JetStream (-js)`, { retriable: true });
   }
 
   /** Sends bytes as they are (whole frames). False when the connection is gone. */

@@ -46,47 +46,13 @@ import type { SqlConnection } from '../source/sql-connection.ts';
 import { readKeysetChunk, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotStateFile } from './snapshot-state.ts';
 import { isStatementProblem } from '../core/sqlstate.ts';
-
-export const SIGNAL_PREFIX = 'pgcdc.signal';
-export const WATERMARK_PREFIX = 'pgcdc.watermark';
+import { parseSignal, WATERMARK_PREFIX, type SnapshotSignal } from './snapshot-signal.ts';
+import { parseSnapshot, visibleIn, type XidSnapshot } from './xid-snapshot.ts';
 
 /** Changes of the table remembered from before a chunk's low watermark (see above). */
 const RECENT_LIMIT = 10_000;
 /** After a failed chunk read (connection lost, ...), try again after this long. */
 const RETRY_MS = 5_000;
-
-export type SnapshotSignal =
-  | { type: 'execute-snapshot'; tables: string[]; where?: string; slot?: string }
-  | { type: 'stop-snapshot'; tables?: string[]; slot?: string }
-  | { type: 'pause-snapshot'; slot?: string }
-  | { type: 'resume-snapshot'; slot?: string };
-
-/** Parses a `pgcdc.signal` message; throws PGCDC_BAD_SIGNAL with what was expected. */
-export function parseSignal(content: string): SnapshotSignal {
-  let value: unknown;
-  try {
-    value = JSON.parse(content);
-  } catch {
-    throw new CdcError('PGCDC_BAD_SIGNAL', `signal is not JSON: ${content.slice(0, 120)}`);
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new CdcError('PGCDC_BAD_SIGNAL', 'a signal is a JSON object: {"type":"execute-snapshot","tables":["schema.table"]}');
-  const v = value as Record<string, unknown>;
-  const slot = typeof v.slot === 'string' ? { slot: v.slot } : {};
-  const tables = Array.isArray(v.tables) && v.tables.every((t) => typeof t === 'string' && t.length > 0) ? v.tables as string[] : undefined;
-  switch (v.type) {
-    case 'execute-snapshot':
-      if (tables === undefined || tables.length === 0) throw new CdcError('PGCDC_BAD_SIGNAL', 'execute-snapshot needs "tables": ["schema.table", ...]');
-      if (v.where !== undefined && typeof v.where !== 'string') throw new CdcError('PGCDC_BAD_SIGNAL', '"where" must be an SQL condition as a string');
-      return { type: 'execute-snapshot', tables, ...(typeof v.where === 'string' && v.where.trim() ? { where: v.where } : {}), ...slot };
-    case 'stop-snapshot':
-      return { type: 'stop-snapshot', ...(tables ? { tables } : {}), ...slot };
-    case 'pause-snapshot':
-    case 'resume-snapshot':
-      return { type: v.type, ...slot };
-    default:
-      throw new CdcError('PGCDC_BAD_SIGNAL', `unknown signal type ${JSON.stringify(v.type)}; expected execute-snapshot, stop-snapshot, pause-snapshot or resume-snapshot`);
-  }
-}
 
 /** What is saved between runs: the queue of tables and how far the first one is confirmed. */
 export interface IncrementalState {
@@ -122,13 +88,6 @@ export interface IncrementalSnapshotOptions {
   stateFile: SnapshotStateFile<IncrementalState> | undefined;
   onNotice: (message: string) => void;
   onProgress?: (progress: IncrementalProgress) => void;
-}
-
-/** A transaction snapshot as pg_current_snapshot() gives it, reduced to 32-bit xids (what pgoutput sends). */
-interface XidSnapshot {
-  xmin: number;
-  xmax: number;
-  inProgress: Set<number>;
 }
 
 /** The chunk being merged: read (or being read) on the SQL side, waiting for its watermarks on the stream side. */
@@ -393,25 +352,6 @@ function keyText(table: SnapshotTable, row: JsonObject): string | undefined {
     text += `${JSON.stringify(row[k.name])}\u0000`;
   }
   return text;
-}
-
-/** "xmin:xmax:xip,..." (xid8 or txid, with epoch) → 32-bit xids as pgoutput sends them. */
-function parseSnapshot(text: string): XidSnapshot {
-  const [xmin, xmax, xip] = text.split(':');
-  const low32 = (x: string) => Number(BigInt(x) & 0xffffffffn);
-  return { xmin: low32(xmin!), xmax: low32(xmax!), inProgress: new Set((xip ?? '').split(',').filter(Boolean).map(low32)) };
-}
-
-/** xid a precedes b, modulo 2^32 (TransactionIdPrecedes). */
-function precedes(a: number, b: number): boolean {
-  return ((a - b) | 0) < 0;
-}
-
-/** Whether S saw the transaction's changes (committed before S was taken). */
-function visibleIn(snapshot: XidSnapshot, xid: number): boolean {
-  if (precedes(xid, snapshot.xmin)) return true;
-  if (!precedes(xid, snapshot.xmax)) return false;
-  return !snapshot.inProgress.has(xid);
 }
 
 /** An error from the server about the query itself (bad WHERE, missing column), not the connection. */

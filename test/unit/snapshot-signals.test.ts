@@ -1,7 +1,7 @@
 /** Signal messages and the `pgcdc snapshot` command line: what is accepted, and the one-line errors otherwise. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { parseSignal } from '../../src/snapshot/incremental-snapshot.ts';
+import { parseSignal } from '../../src/snapshot/snapshot-signal.ts';
 import { signalFor } from '../../src/cli/commands/snapshot.ts';
 import { incrementalStateFileFor } from '../../src/snapshot/snapshot-state.ts';
 

@@ -7,7 +7,7 @@
 import type { Command } from 'commander';
 import { CdcError } from '../../core/errors.ts';
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
-import { parseSignal, SIGNAL_PREFIX, type SnapshotSignal } from '../../snapshot/incremental-snapshot.ts';
+import { parseSignal, SIGNAL_PREFIX, type SnapshotSignal } from '../../snapshot/snapshot-signal.ts';
 import { announceConnection } from '../connection.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { usageError } from '../output.ts';
