@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'PGCDC_SINK'
   | 'PGCDC_POSTGRES'
   | 'PGCDC_DEMO'
+  /** An AbortSignal given to ChangeStream.open or Pipeline.start was aborted before it was ready. */
+  | 'PGCDC_ABORTED'
   /** Raised by bin/pgcdc.js before the library loads (Node older than 22). */
   | 'PGCDC_NODE_VERSION'
   /** Raised by bin/pgcdc.js: a clone whose dist/ was not built. */
@@ -82,6 +84,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
   PGCDC_DEMO: EXIT_CODES.failure,
+  PGCDC_ABORTED: EXIT_CODES.interrupted,
   PGCDC_NODE_VERSION: EXIT_CODES.failure,
   PGCDC_NOT_BUILT: EXIT_CODES.failure,
 };

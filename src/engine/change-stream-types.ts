@@ -108,6 +108,12 @@ export interface ChangeStreamOptions {
   snapshot?: SnapshotOptions;
   /** Diagnostics (slot created, publication created, slot health warnings, ...). */
   onNotice?: (message: string) => void;
+  /**
+   * Stops the stream when aborted: before it is open, `open` rejects with
+   * PGCDC_ABORTED (and leaves no connection behind); after, the iteration ends
+   * after the batch being handled and the stream stops as with `stop()`.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EventBatch {

@@ -14,6 +14,7 @@
  * Only then can the slot's position move past them: see docs/lsn-and-acks.md
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
+import { onAbort, throwIfAborted } from '../core/abort.ts';
 import { CdcError } from '../core/errors.ts';
 import { type Lsn, lsnPlus } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
@@ -83,7 +84,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private stopping: Promise<void> | undefined;
   private eventsDelivered = 0;
   private transactions = 0;
-  private stopRequested = false;
+  /** Aborted by requestStop() (or the caller's signal): reading ends after the batch being handled. */
+  private readonly lifetime = new AbortController();
+  private unlinkSignal: () => void = () => undefined;
   private snapshot: PlannedSnapshot | undefined;
   private snapshotProgress: SnapshotProgress | undefined;
   private readonly converter: ValueConverter;
@@ -160,14 +163,21 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
 
   /** Connects, checks the server, ensures slot and publication, and starts streaming. */
   static async open(options: ChangeStreamOptions = {}): Promise<ChangeStream> {
+    throwIfAborted(options.signal, 'the change stream');
     const prepared = await prepareSource(options);
     try {
+      throwIfAborted(options.signal, 'the change stream');
       const stream = new ChangeStream({ options, ...prepared });
       stream.start();
+      stream.unlinkSignal = onAbort(options.signal, () => {
+        stream.requestStop();
+        void stream.stop();
+      });
       return stream;
     } catch (error) {
       await prepared.replication.close();
       await prepared.sql.close();
+      await prepared.snapshot?.sql.close();
       throw error;
     }
   }
@@ -223,16 +233,16 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
             this.options.snapshot?.onProgress?.(progress);
           },
           onNotice: (message) => this.options.onNotice?.(message),
-          stopRequested: () => this.stopRequested,
+          stopRequested: () => this.lifetime.signal.aborted,
         });
       } finally {
         this.snapshot = undefined;
       }
-      if (this.stopRequested) return;
+      if (this.lifetime.signal.aborted) return;
     }
     if (this.options.snapshot?.mode === 'initial_only') return;
     for (;;) {
-      if (this.stopRequested) return;
+      if (this.lifetime.signal.aborted) return;
       const entry = this.queue.take();
       if (entry === undefined) {
         await this.queue.waitForMore();
@@ -297,7 +307,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
         // all before it) makes the whole transaction acknowledgeable.
         const batch = this.makeBatch(chunk.events, chunk.deadLetters, chunk.last ? transaction.endLsn : undefined);
         if (batch) yield batch;
-        if (this.stopRequested && !chunk.last) return;
+        if (this.lifetime.signal.aborted && !chunk.last) return;
       }
     } finally {
       this.queue.release(queued - consumed); // items of aborted subtransactions, or an abandoned iteration
@@ -341,8 +351,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
    * loop to send the final position and disconnect.
    */
   requestStop(): void {
-    if (this.stopRequested) return;
-    this.stopRequested = true;
+    if (this.lifetime.signal.aborted) return;
+    this.lifetime.abort();
     this.session.pause();
     this.queue.wakeConsumer();
   }
@@ -379,6 +389,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   stop(): Promise<void> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
+      this.unlinkSignal();
       await this.heartbeat?.stop();
       await this.slotHealth.stop();
       await this.incremental?.close();

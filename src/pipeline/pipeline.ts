@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
+import { onAbort, sleep, throwIfAborted } from '../core/abort.ts';
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
@@ -49,7 +50,7 @@ export interface PipelineEvents {
   incrementalSnapshot: [IncrementalProgress & { name: string }];
 }
 
-export class Pipeline extends EventEmitter<PipelineEvents> {
+export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDisposable {
   readonly name: string;
   private readonly config: PipelineConfig;
   private readonly sink: Sink;
@@ -58,9 +59,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   private readonly naming: TopicNaming;
   private readonly deadLetterWriter: FdWriter | undefined;
   private stream: ChangeStream | undefined;
-  private stopping = false;
+  /** Aborted by stop() (or the caller's signal): no new reads, retries end their wait. */
+  private readonly lifetime = new AbortController();
+  private unlinkSignal: () => void = () => undefined;
   private running: Promise<void> | undefined;
-  private wakeRetry: (() => void) | undefined;
   /** Failed attempts to (re)open the stream since the last confirmed group. */
   private reconnects = 0;
   /** The configured user transforms, loaded at start. */
@@ -83,8 +85,13 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;
   }
 
-  /** Starts the pipeline; resolves once it streams (or rejects with the first, non-retriable error). */
-  async start(): Promise<void> {
+  /**
+   * Starts the pipeline; resolves once it streams (or rejects with the first,
+   * non-retriable error). Aborting `signal` stops it as `stop()` does; aborted
+   * before it streams, `start` rejects with PGCDC_ABORTED and closes what it opened.
+   */
+  async start(options: { signal?: AbortSignal } = {}): Promise<void> {
+    throwIfAborted(options.signal, `pipeline ${this.name}`);
     this.transforms = [];
     for (const [i, t] of this.config.transforms.entries()) {
       if (typeof t === 'string') this.transforms.push(...await loadTransforms([t]));
@@ -92,11 +99,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     }
     await this.sink.open();
     try {
+      throwIfAborted(options.signal, `pipeline ${this.name}`);
       this.stream = await ChangeStream.open(this.streamOptions());
+      throwIfAborted(options.signal, `pipeline ${this.name}`);
     } catch (error) {
+      await this.stream?.stop();
       await this.sink.close();
       throw error;
     }
+    this.unlinkSignal = onAbort(options.signal, () => void this.stop());
     this.metrics = new StreamMetrics(this.name, () => this.stream!.stats);
     this.health = 'running';
     this.running = this.run();
@@ -163,7 +174,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
     // before reading again (a stopped stream yields nothing, ever).
     let streamOpen = true;
     try {
-      while (!this.stopping) {
+      while (!this.lifetime.signal.aborted) {
         if (!streamOpen) {
           try {
             this.stream = await ChangeStream.open(this.streamOptions());
@@ -197,7 +208,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           };
           let upcoming: Promise<PreparedBatch[] | undefined> | undefined = nextGroup();
           for (;;) {
-            if (upcoming !== undefined && !this.stopping && window.canStart) {
+            if (upcoming !== undefined && !this.lifetime.signal.aborted && window.canStart) {
               // Wait for the next group, or, with a write in flight, for whichever comes first.
               const next = window.size === 0 ? await upcoming : await Promise.race([upcoming, window.oldestSettled().then((): typeof SETTLED => SETTLED)]);
               if (next !== SETTLED) {
@@ -211,7 +222,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
             if (window.size === 0) break;
             await window.settleOldest();
           }
-          if (this.stopping) break;
+          if (this.lifetime.signal.aborted) break;
           // initial_only: the snapshot was the whole job.
           if (this.config.snapshot.mode === 'initial_only') break;
           throw new CdcError('PGCDC_REPLICATION_ENDED', 'the replication stream ended', { retriable: true });
@@ -219,7 +230,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
           // Writes still in flight are let finish, unconfirmed, before the sink
           // is used again (or closed); their groups are read again.
           await window.abandon();
-          if (this.stopping) break;
+          if (this.lifetime.signal.aborted) break;
           // Reconnect: streaming resumes at the slot's confirmed position.
           await stream.stop();
           streamOpen = false;
@@ -291,7 +302,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
         if (attempt === 1 && failure !== undefined) throw failure;
         return await this.writeOnce(group, false);
       } catch (error) {
-        if (!isCdcError(error) || !error.retriable || this.stopping) throw error;
+        if (!isCdcError(error) || !error.retriable || this.lifetime.signal.aborted) throw error;
         this.health = 'degraded';
         this.retries++;
         this.metrics?.sinkRetry(this.sinkType);
@@ -339,10 +350,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
   }
 
   private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.wakeRetry = () => { clearTimeout(timer); resolve(); };
-    });
+    return sleep(ms, this.lifetime.signal);
   }
 
   /**
@@ -350,12 +358,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> {
    * sends the final position, closes the sink. Safe to call more than once.
    */
   async stop(): Promise<void> {
-    this.stopping = true;
+    this.unlinkSignal();
+    this.lifetime.abort();
     this.stream?.requestStop();
-    this.wakeRetry?.();
     await this.running?.catch(() => undefined);
     await this.stream?.stop();
     if (this.health !== 'failed') this.health = 'stopped';
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
   }
 
   /** The acknowledged position (for logs and tests). */
