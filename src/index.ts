@@ -36,3 +36,14 @@ export type { Sink } from './sink/sink.ts';
 export { SinkError } from './sink/sink.ts';
 export type { OutboundRecord } from './sink/outbound-record.ts';
 export { serveMetrics } from './observe/metrics-server.ts';
+
+// The lower level, for those who own their loop (as pglogrepl lets them): the
+// replication connection and its CopyBoth session, the pure pgoutput decoder,
+// and the standby status update. docs/low-level.md streams and acknowledges by hand.
+export { resolveConnection, type ConnectionTarget } from './source/connection-config.ts';
+export { ReplicationConnection, type SystemIdentity } from './source/replication-connection.ts';
+export { CopyBothSession, type CopyBothHandler } from './source/copy-both-session.ts';
+export { encodeStandbyStatus, StatusFeedback, type StandbyStatus } from './source/feedback.ts';
+export type { PrimaryKeepalive, XLogDataHeader } from './decode/copy-both.ts';
+export { AckTracker, type AckTicket } from './acknowledge/ack-tracker.ts';
+
