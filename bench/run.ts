@@ -12,7 +12,8 @@
  *    in rotating order; wall time, CPU and peak RSS from GNU time.
  *
  * Env: N (default 500000 → 800,000 changes), RUNS (default 1),
- *      PG_RECVLOGICAL (default /usr/lib/postgresql/15/bin/pg_recvlogical).
+ *      PG_RECVLOGICAL (default /usr/lib/postgresql/15/bin/pg_recvlogical),
+ *      PGCDC_BENCH_BASELINE (another built pgcdc tree, measured beside this one).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -58,6 +59,18 @@ const CONSUMERS: Consumer[] = [
     countLines: true,
   },
 ];
+
+// PGCDC_BENCH_BASELINE=/path/to/another/pgcdc/tree (built): the same tail from that
+// tree measured in the same run, to show a change's effect as a ratio (a refactor
+// must not cost speed; the machine is too noisy to compare across runs).
+const baseline = process.env.PGCDC_BENCH_BASELINE;
+if (baseline) {
+  CONSUMERS.splice(1, 0, {
+    name: `pgcdc tail --format json > /dev/null (baseline ${baseline})`,
+    command: CONSUMERS[0]!.command.replace(`${root}bin/pgcdc.js`, `${baseline.replace(/\/$/, '')}/bin/pgcdc.js`),
+    count: CONSUMERS[0]!.count!,
+  });
+}
 
 interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string }
 

@@ -43,9 +43,9 @@ import { ChangeQueue } from './change-queue.ts';
 import { StatusFeedback } from '../source/feedback.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
-import { IncrementalSnapshot, type IncrementalState } from '../snapshot/incremental-snapshot.ts';
+import type { IncrementalSnapshot } from '../snapshot/incremental-snapshot.ts';
+import { incrementalSnapshotFor } from './incremental-snapshot-for.ts';
 import { SIGNAL_PREFIX, WATERMARK_PREFIX } from '../snapshot/snapshot-signal.ts';
-import { incrementalStateFileFor, SnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import { SlotHealthMonitor } from './slot-health.ts';
 import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
 import { TextAssembler } from '../assemble/text-assembler.ts';
@@ -131,23 +131,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       memoryBudgetBytes: init.options.memoryBudgetBytes ?? 64 * 1024 * 1024,
       ...(init.options.spillDir ? { spillDir: init.options.spillDir } : {}),
     };
-    const snapshotOptions = init.options.snapshot;
-    if (snapshotOptions?.signals !== false) {
-      this.incremental = new IncrementalSnapshot({
-        slot: init.slot,
-        publication: init.publication,
-        serverVersionNum: init.server.versionNum,
-        chunkSize: snapshotOptions?.incrementalChunkSize ?? 1024,
-        ...(snapshotOptions?.keys ? { keys: snapshotOptions.keys } : {}),
-        identity: this.identity,
-        converter,
-        openSql: init.openSql,
-        emitMessage: async (prefix, content) => { await init.sql.query('SELECT pg_logical_emit_message(false, $1, $2)', [prefix, content]); },
-        stateFile: snapshotOptions?.stateFile ? new SnapshotStateFile<IncrementalState>(incrementalStateFileFor(snapshotOptions.stateFile)) : undefined,
-        onNotice: (message) => init.options.onNotice?.(message),
-        ...(snapshotOptions?.onIncrementalProgress ? { onProgress: snapshotOptions.onIncrementalProgress } : {}),
-      });
-    }
+    this.incremental = incrementalSnapshotFor(init, this.identity, converter);
     const plugin = init.options.plugin ?? 'pgoutput';
     this.decoder = plugin === 'pgoutput'
       ? new PgOutputStreamDecoder(new TransactionAssembler({ relations, ...budget, onSchemaMessage: (message) => this.onSchemaMessage(message) }))

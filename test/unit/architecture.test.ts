@@ -78,6 +78,11 @@ describe('architecture rules (docs/architecture.md)', () => {
     assert.deepEqual(wrong, []);
   });
 
+  test('no source file over 400 lines (one concept per file)', () => {
+    const long = sourceFiles(src).map((file) => [relative(src, file), readFileSync(file, 'utf8').split('\n').length] as const).filter(([, lines]) => lines > 400);
+    assert.deepEqual(long, []);
+  });
+
   test('no import cycles between folders', () => {
     const graph = new Map<string, Set<string>>();
     for (const e of crossing) {
