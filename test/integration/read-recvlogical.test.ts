@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, openSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { errorLines, runCli, startCli, waitForOutput } from '../support/cli.ts';
-import { collectEvents } from '../support/collect.ts';
+import { collectEvents, eventually } from '../support/collect.ts';
 import { DEBIAN_PG_BIN, hasOutputPluginAllowList, startDebianPostgres, type DebianPostgres } from '../support/debian-postgres.ts';
 
 let server: DebianPostgres;
@@ -66,14 +66,17 @@ describe('reading pg_recvlogical files (PostgreSQL 15, wal2json 2.5)', () => {
     files.v1 = join(dir, 'events.log');
     files.v2 = join(dir, 'events-v2.jsonl');
     files.td = join(dir, 'events-td.txt');
+    // The slots hold the workload. Each pg_recvlogical has written all of it once
+    // its file holds the workload's last change, the message: a condition, not a clock.
+    await userWorkload();
     const writers = [
       recvlogical('user_slot', files.v1, ['pretty-print=1', 'include-xids=1', 'include-timestamp=1', 'include-pk=1']),
       recvlogical('v2_slot', files.v2, ['format-version=2', 'include-xids=1', 'include-timestamp=1', 'include-pk=1', 'include-lsn=1']),
       recvlogical('td_slot', files.td, ['include-xids=1', 'include-timestamp=1']),
     ];
-    await new Promise((r) => setTimeout(r, 500));
-    await userWorkload();
-    await new Promise((r) => setTimeout(r, 1500));
+    for (const file of [files.v1, files.v2, files.td]) {
+      await eventually(`the workload's last change in ${file}`, async () => readFileSync(file, 'utf8'), (text) => text.includes('users updated'));
+    }
     for (const w of writers) await stopRecvlogical(w);
 
     const run = await runCli(['read', files.v1, '--format', 'pretty']);
@@ -123,7 +126,7 @@ describe('reading pg_recvlogical files (PostgreSQL 15, wal2json 2.5)', () => {
     const writer = recvlogical('follow_slot', file, ['format-version=2', 'include-xids=1']);
     const reader = startCli(['read', file, '--follow', '--format', 'json']);
     try {
-      await new Promise((r) => setTimeout(r, 500));
+      // The slot exists: what follows is in it whenever pg_recvlogical and the reader get going.
       await server.query(`INSERT INTO users (name) VALUES ('Grace')`, [], 'main');
       await waitForOutput(reader, (out) => out.includes('"Grace"'));
       await server.query(`INSERT INTO users (name) VALUES ('Barbara')`, [], 'main');

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { errorLines, runCli } from '../support/cli.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { eventually } from '../support/collect.ts';
 
 let server: TestPostgres;
 let caFile: string;
@@ -24,7 +25,7 @@ before(async () => {
   writeFileSync(caFile, execFileSync('cat', [cert]));
   await server.query(`ALTER SYSTEM SET ssl = on`);
   await server.query(`SELECT pg_reload_conf()`);
-  await new Promise((r) => setTimeout(r, 500));
+  await eventually('the server to take ssl = on', () => server.query<{ ssl: string }>('SHOW ssl'), (rows) => rows[0]?.ssl === 'on');
   await server.query(`CREATE TABLE t (id int PRIMARY KEY); CREATE PUBLICATION tls_pub FOR TABLE t`);
 });
 after(async () => { await server?.stop(); });
@@ -52,8 +53,7 @@ describe('TLS', () => {
   });
   test('the walsender sees an encrypted connection', async () => {
     const running = runCli(['tail', `${server.url()}?sslmode=require`, '--slot', 'tls2', '--publication', 'tls_pub', '--format', 'json', '--until-idle', '3']);
-    await new Promise((r) => setTimeout(r, 1500));
-    const rows = await server.query<{ ssl: boolean }>(`SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)`);
+    const rows = await eventually('the walsender', () => server.query<{ ssl: boolean }>(`SELECT s.ssl FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid)`), (r) => r.length > 0);
     await running;
     assert.deepEqual(rows.map((r) => r.ssl), [true]);
   });
