@@ -137,6 +137,25 @@ export class TransactionAssembler {
         this.addChange(message.xid, item, payloadBytes);
         return undefined;
       }
+      case 'stream-start':
+      case 'stream-stop':
+      case 'stream-commit':
+      case 'stream-abort':
+        return this.pushStreamControl(message);
+      case 'begin-prepare':
+      case 'prepare':
+      case 'stream-prepare':
+      case 'commit-prepared':
+      case 'rollback-prepared':
+        // pgcdc does not ask for two_phase, so these never arrive; a prepared
+        // transaction is sent as an ordinary transaction when COMMIT PREPARED runs.
+        throw new ProtocolError(`two-phase message '${message.tag}' received although two_phase was not requested`, 0);
+    }
+  }
+
+  /** A large transaction streamed before it commits (protocol 2+): its pieces, then Stream Commit or Abort. */
+  private pushStreamControl(message: Extract<PgOutputMessage, { tag: 'stream-start' | 'stream-stop' | 'stream-commit' | 'stream-abort' }>): AssemblerOutput | undefined {
+    switch (message.tag) {
       case 'stream-start': {
         if (this.streamXid !== undefined) throw new ProtocolError(`Stream Start of xid ${message.xid} inside open stream of ${this.streamXid}`, 0, 'S');
         this.streamXid = message.xid;
@@ -166,14 +185,6 @@ export class TransactionAssembler {
         }
         return undefined;
       }
-      case 'begin-prepare':
-      case 'prepare':
-      case 'stream-prepare':
-      case 'commit-prepared':
-      case 'rollback-prepared':
-        // pgcdc does not ask for two_phase, so these never arrive; a prepared
-        // transaction is sent as an ordinary transaction when COMMIT PREPARED runs.
-        throw new ProtocolError(`two-phase message '${message.tag}' received although two_phase was not requested`, 0);
     }
   }
 

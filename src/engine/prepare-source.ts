@@ -6,7 +6,7 @@
 import { CdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
-import { resolveConnection } from '../source/connection-config.ts';
+import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
 import { ensurePublication, parseTableName } from '../source/publications.ts';
 import { ReplicationConnection } from '../source/replication-connection.ts';
 import { checkServer, type ServerInfo } from '../source/server-checks.ts';
@@ -47,7 +47,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
   const context = { slot, publication };
   const sql = await SqlConnection.open(target, context);
   let replication: ReplicationConnection | undefined;
-  let snapshotSql: SqlConnection | undefined;
+  let snapshot: PlannedSnapshot | undefined;
   let slotCreatedHere: string | undefined;
   try {
     const server = await checkServer(sql);
@@ -89,36 +89,13 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
       if (snapshotMode !== 'never') slotCreatedHere = slot;
       options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
     }
-    let snapshot: PlannedSnapshot | undefined;
-    if (snapshotMode !== 'never') {
-      const stateFile = stateFileOf(options);
-      const saved = stateFile?.read();
-      const resumable = !slotCreated && saved !== undefined && saved.slot === slot && !saved.done;
-      if (slotCreated || resumable || snapshotMode === 'always') {
-        // The exported snapshot must be imported before the replication
-        // connection's next command (START_REPLICATION) releases it.
-        snapshotSql = await SqlConnection.open(target, context);
-        await beginSnapshotTransaction(snapshotSql, exportedSnapshot);
-        const tables = await snapshotTables(snapshotSql, {
-          publication, serverVersionNum: server.versionNum,
-          ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
-          ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
-        });
-        const state: SnapshotState = resumable ? saved : newSnapshotState(slot, formatLsn(startLsn));
-        // Written before any row is read (`always` on an existing slot included).
-        if (!resumable) stateFile?.write(state);
-        snapshot = {
-          sql: snapshotSql, tables, state, stateFile, lsn: startLsn,
-          chunkSize: options.snapshot?.chunkSize ?? 10_000,
-          exported: exportedSnapshot !== undefined, resumed: resumable,
-        };
-        options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(startLsn)}${exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
-      }
-    }
+    // The exported snapshot must be imported before the replication
+    // connection's next command (START_REPLICATION) releases it: planned now.
+    snapshot = await planSnapshot(options, { target, context, slot, publication, server, startLsn, slotCreated, exportedSnapshot });
     const openSql = () => SqlConnection.open(target, context);
     return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
   } catch (error) {
-    await snapshotSql?.close();
+    await snapshot?.sql.close();
     await replication?.close();
     if (slotCreatedHere !== undefined) {
       // The snapshot could not start on a slot created moments ago: drop it, so the
@@ -126,6 +103,52 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
       // whose rows were never read.
       await sql.query('SELECT pg_drop_replication_slot($1)', [slotCreatedHere]).catch(() => undefined);
     }
+    await sql.close();
+    throw error;
+  }
+}
+
+interface SnapshotContext {
+  target: ConnectionTarget;
+  context: { slot: string; publication: string };
+  slot: string;
+  publication: string;
+  server: ServerInfo;
+  startLsn: Lsn;
+  slotCreated: boolean;
+  exportedSnapshot: string | undefined;
+}
+
+/**
+ * The initial snapshot to read before streaming, if any: on a slot created now
+ * (in its exported snapshot), to resume an interrupted one, or every start with
+ * `always`. Its transaction is begun here; its state is written before any row.
+ */
+async function planSnapshot(options: ChangeStreamOptions, at: SnapshotContext): Promise<PlannedSnapshot | undefined> {
+  const mode = options.snapshot?.mode ?? 'never';
+  if (mode === 'never') return undefined;
+  const stateFile = stateFileOf(options);
+  const saved = stateFile?.read();
+  const resumable = !at.slotCreated && saved !== undefined && saved.slot === at.slot && !saved.done;
+  if (!at.slotCreated && !resumable && mode !== 'always') return undefined;
+  const sql = await SqlConnection.open(at.target, at.context);
+  try {
+    await beginSnapshotTransaction(sql, at.exportedSnapshot);
+    const tables = await snapshotTables(sql, {
+      publication: at.publication, serverVersionNum: at.server.versionNum,
+      ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
+      ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
+    });
+    const state: SnapshotState = resumable ? saved : newSnapshotState(at.slot, formatLsn(at.startLsn));
+    // Written before any row is read (`always` on an existing slot included).
+    if (!resumable) stateFile?.write(state);
+    options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(at.startLsn)}${at.exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
+    return {
+      sql, tables, state, stateFile, lsn: at.startLsn,
+      chunkSize: options.snapshot?.chunkSize ?? 10_000,
+      exported: at.exportedSnapshot !== undefined, resumed: resumable,
+    };
+  } catch (error) {
     await sql.close();
     throw error;
   }

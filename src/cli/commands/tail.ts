@@ -91,61 +91,64 @@ export function registerTail(program: Command): void {
     .option('--dead-letter-file <file>', 'append rejected events as JSON lines {reason, stage, event} (default: a warning on stderr)')
     .option('--transform <file>', 'a module whose default export is a transform (event, context) => event | event[] | null; repeatable', (v: string, p: string[] = []) => [...p, v])
     .option('-q, --quiet', 'no notices on stderr')
-    .action(async (url: string | undefined, options: TailOptions) => {
-      if (!['pgoutput', 'wal2json', 'test_decoding'].includes(options.plugin)) throw usageError(`--plugin expects pgoutput, wal2json or test_decoding, got "${options.plugin}"`);
-      const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
-      if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
-      if (options.onRejected !== 'dead-letter' && options.onRejected !== 'stop') throw usageError(`--on-rejected expects dead-letter or stop, got "${options.onRejected}"`);
-      const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
-      const say = options.quiet ? () => undefined : notice;
-      const exactTables = (options.tables ?? []).every((t) => !t.includes('*'));
-      // Every argument is checked before the slot or publication is created: a typo
-      // must not leave a slot behind that holds WAL until someone drops it.
-      parseOperations(options.ops ?? []);
-      const transforms = await loadTransforms(options.transform ?? []);
-      announceConnection(url, say);
-      const stream = await ChangeStream.open({
-        connection: url,
-        plugin: options.plugin as 'pgoutput' | 'wal2json' | 'test_decoding',
-        slot: options.slot,
-        publication: options.publication,
-        publicationTables: exactTables ? options.tables ?? [] : [],
-        createSlot: options.createSlot,
-        temporary: options.temporary ?? false,
-        sourceName: options.sourceName,
-        toastPlaceholder: options.toastPlaceholder,
-        statusIntervalMs: options.statusInterval * 1000,
-        untilLsn: options.untilLsn,
-        filter: { tables: options.tables, ops: options.ops, prefixes: options.prefixes },
-        outbox: options.outbox ? { prefix: options.outboxPrefix, topicTemplate: options.outboxTopic, tables: options.outboxTables ?? [] } : false,
-        audit: options.audit ? { prefix: options.auditPrefix, field: options.auditField, deliverMessages: options.auditMessages ?? false, requireFor: options.requireAudit ?? [] } : false,
-        heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix, deliver: options.showHeartbeats ?? false } : false,
-        onRejected: options.onRejected as 'dead-letter' | 'stop',
-        transforms,
-        onNotice: say,
-      });
-      const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
-      const metrics = options.metricsPort === undefined ? undefined : new StreamMetrics(stream.slot, () => stream.stats);
-      const metricsServer = metrics ? await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort!) : undefined;
-      let interrupted = false;
-      const onSignal = () => {
-        interrupted = true;
-        stream.requestStop();
-      };
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
-      say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, ${options.plugin === 'pgoutput' ? `pgoutput protocol ${stream.server.protocolVersion}` : options.plugin})`);
-      try {
-        const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
-        await stream.stop();
-        say(`stopped (${result.reason}) after ${result.printed} events; slot ${stream.slot} confirmed at ${formatLsn(stream.tracker.safeLsn)}`);
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        metricsServer?.closeAllConnections();
-        metricsServer?.close();
-        await stream.stop();
-      }
-    });
+    .action((url: string | undefined, options: TailOptions) => runTail(url, options));
+}
+
+/** Streams to stdout until a limit, Ctrl-C or an error; acknowledges what was printed. */
+async function runTail(url: string | undefined, options: TailOptions): Promise<void> {
+  if (!['pgoutput', 'wal2json', 'test_decoding'].includes(options.plugin)) throw usageError(`--plugin expects pgoutput, wal2json or test_decoding, got "${options.plugin}"`);
+  const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
+  if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
+  if (options.onRejected !== 'dead-letter' && options.onRejected !== 'stop') throw usageError(`--on-rejected expects dead-letter or stop, got "${options.onRejected}"`);
+  const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
+  const say = options.quiet ? () => undefined : notice;
+  const exactTables = (options.tables ?? []).every((t) => !t.includes('*'));
+  // Every argument is checked before the slot or publication is created: a typo
+  // must not leave a slot behind that holds WAL until someone drops it.
+  parseOperations(options.ops ?? []);
+  const transforms = await loadTransforms(options.transform ?? []);
+  announceConnection(url, say);
+  const stream = await ChangeStream.open({
+    connection: url,
+    plugin: options.plugin as 'pgoutput' | 'wal2json' | 'test_decoding',
+    slot: options.slot,
+    publication: options.publication,
+    publicationTables: exactTables ? options.tables ?? [] : [],
+    createSlot: options.createSlot,
+    temporary: options.temporary ?? false,
+    sourceName: options.sourceName,
+    toastPlaceholder: options.toastPlaceholder,
+    statusIntervalMs: options.statusInterval * 1000,
+    untilLsn: options.untilLsn,
+    filter: { tables: options.tables, ops: options.ops, prefixes: options.prefixes },
+    outbox: options.outbox ? { prefix: options.outboxPrefix, topicTemplate: options.outboxTopic, tables: options.outboxTables ?? [] } : false,
+    audit: options.audit ? { prefix: options.auditPrefix, field: options.auditField, deliverMessages: options.auditMessages ?? false, requireFor: options.requireAudit ?? [] } : false,
+    heartbeat: options.heartbeat ? { intervalMs: options.heartbeatInterval * 1000, prefix: options.heartbeatPrefix, deliver: options.showHeartbeats ?? false } : false,
+    onRejected: options.onRejected as 'dead-letter' | 'stop',
+    transforms,
+    onNotice: say,
+  });
+  const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
+  const metrics = options.metricsPort === undefined ? undefined : new StreamMetrics(stream.slot, () => stream.stats);
+  const metricsServer = metrics ? await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort!) : undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+    stream.requestStop();
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
+  say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, ${options.plugin === 'pgoutput' ? `pgoutput protocol ${stream.server.protocolVersion}` : options.plugin})`);
+  try {
+    const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
+    await stream.stop();
+    say(`stopped (${result.reason}) after ${result.printed} events; slot ${stream.slot} confirmed at ${formatLsn(stream.tracker.safeLsn)}`);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    metricsServer?.closeAllConnections();
+    metricsServer?.close();
+    await stream.stop();
+  }
 }
