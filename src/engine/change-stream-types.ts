@@ -52,7 +52,7 @@ export interface ChangeStreamOptions {
   connection?: string;
   slot?: string;
   publication?: string;
-  /** Tables for a publication pgcdc creates; empty means FOR ALL TABLES. */
+  /** Tables for a publication pgcdc creates; empty means every table with a replica identity (docs/decisions/0009). */
   publicationTables?: string[];
   /** Create the slot if missing (default true). */
   createSlot?: boolean;

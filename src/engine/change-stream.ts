@@ -57,6 +57,7 @@ const SYSTEM_TYPE_OID_LIMIT = 10000;
 export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable {
   readonly slot: string;
   readonly publication: string;
+  private readonly publicationNames: string[];
   readonly server: ServerInfo;
   readonly startLsn: Lsn;
   readonly slotCreated: boolean;
@@ -102,6 +103,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.server = init.server;
     this.slot = init.slot;
     this.publication = init.publication;
+    this.publicationNames = init.publicationNames;
     this.startLsn = init.startLsn;
     this.slotCreated = init.slotCreated;
     this.publicationNewerThanSlot = init.publicationNewerThanSlot;
@@ -167,7 +169,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   }
 
   private start(): void {
-    const options = pluginOptions(this.options.plugin ?? 'pgoutput', this.server.protocolVersion, this.publication, this.options.streaming !== false);
+    const options = pluginOptions(this.options.plugin ?? 'pgoutput', this.server.protocolVersion, this.publicationNames, this.options.streaming !== false);
     const queue = this.queue;
     this.session = this.replication.startReplication(this.slot, this.startLsn, options, {
       onXLogData: (header, buffer, start, end) => queue.onXLogData(header, buffer, start, end),

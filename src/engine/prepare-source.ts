@@ -7,7 +7,8 @@ import { CdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
 import { resolveConnection, type ConnectionTarget } from '../source/connection-config.ts';
-import { ensurePublication, parseTableName } from '../source/publications.ts';
+import { ensurePublication, parseTableName, type PublicationOutcome, type QualifiedTable } from '../source/publications.ts';
+import { identityFix } from '../source/replica-identity.ts';
 import { ReplicationConnection } from '../source/replication-connection.ts';
 import { checkServer, type ServerInfo } from '../source/server-checks.ts';
 import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../source/slots.ts';
@@ -29,6 +30,8 @@ export interface PreparedSource {
   server: ServerInfo;
   slot: string;
   publication: string;
+  /** What the slot streams: the publication, and its companion of keyless tables' inserts when there is one. */
+  publicationNames: string[];
   /** The slot's confirmed position: streaming starts here. */
   startLsn: Lsn;
   slotCreated: boolean;
@@ -54,11 +57,9 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     const plugin = options.plugin ?? 'pgoutput';
     const tables = (options.publicationTables ?? []).map(parseTableName);
     // Publications choose tables for pgoutput only; the text plugins send every table.
-    let publicationCreated = false;
-    if (plugin === 'pgoutput' && await ensurePublication(sql, publication, tables)) {
-      publicationCreated = true;
-      options.onNotice?.(`created publication ${publication} ${tables.length ? `for ${tables.map((t) => `${t.schema}.${t.table}`).join(', ')}` : 'for all tables'}`);
-    }
+    const outcome = plugin === 'pgoutput' ? await ensurePublication(sql, publication, tables) : undefined;
+    const publicationCreated = outcome !== undefined && publicationNotices(publication, outcome, options.onNotice);
+    const publicationNames = outcome?.companion === undefined ? [publication] : [publication, outcome.companion];
     const registry = new TypeRegistry();
     await loadTypes(sql, registry);
     const primaryKeys = new Map<number, string[]>();
@@ -93,7 +94,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     // connection's next command (START_REPLICATION) releases it: planned now.
     snapshot = await planSnapshot(options, { target, context, slot, publication, server, startLsn, slotCreated, exportedSnapshot });
     const openSql = () => SqlConnection.open(target, context);
-    return { replication, sql, registry, primaryKeys, server, slot, publication, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
+    return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
   } catch (error) {
     await snapshot?.sql.close();
     await replication?.close();
@@ -187,3 +188,16 @@ export function explainPublicationMissing(error: CdcError | undefined, publicati
   if (error?.code !== 'PGCDC_PUBLICATION_MISSING') return error;
   return new CdcError('PGCDC_PUBLICATION_MISSING', `publication "${publication}" was created after slot "${slot}"'s position (${formatLsn(startLsn)}); pgoutput cannot read changes from before it with that publication: use a publication that existed then, or create a new slot (the old position's changes are then skipped)`, { cause: error });
 }
+
+/** Says what ensurePublication did; returns whether it created the publication. */
+function publicationNotices(name: string, outcome: PublicationOutcome, notice: ((message: string) => void) | undefined): boolean {
+  const list = (tables: QualifiedTable[]) => tables.map((t) => `${t.schema}.${t.table}`).join(', ');
+  if (outcome.created) {
+    notice?.(`created publication ${name} for ${outcome.tables.length === 0 ? 'no tables yet' : list(outcome.tables)}${outcome.leftOut.length === 0 ? '' : `; inserts and truncates only (publication ${outcome.companion}), having no primary key or replica identity (publishing their updates would fail the application's UPDATE and DELETE): ${list(outcome.leftOut)}; for their updates and deletes: ${identityFix(outcome.leftOut[0]!)}, then ALTER PUBLICATION ${name} ADD TABLE it`}; tables created later are published once added (ALTER PUBLICATION ${name} ADD TABLE ...)`);
+  }
+  if (outcome.unsafe.length > 0) {
+    notice?.(`warning: publication ${name} publishes updates and deletes of ${list(outcome.unsafe)}, which ${outcome.unsafe.length === 1 ? 'has' : 'have'} no primary key or replica identity: the application's UPDATE and DELETE on ${outcome.unsafe.length === 1 ? 'it' : 'them'} fail; run ${outcome.unsafe.map(identityFix).join('; ')}`);
+  }
+  return outcome.created;
+}
+

@@ -78,12 +78,12 @@ export class TextStreamDecoder implements StreamDecoder {
 }
 
 /** START_REPLICATION options per plugin: what carries types, keys, xids, LSNs and messages. */
-export function pluginOptions(plugin: OutputPlugin, protocolVersion: number, publication: string, streaming: boolean): Record<string, string> {
+export function pluginOptions(plugin: OutputPlugin, protocolVersion: number, publications: string[], streaming: boolean): Record<string, string> {
   switch (plugin) {
     case 'pgoutput': {
       const options: Record<string, string> = {
         proto_version: String(protocolVersion),
-        publication_names: `"${publication.replace(/"/g, '""')}"`,
+        publication_names: publications.map((p) => `"${p.replace(/"/g, '""')}"`).join(','),
         messages: 'true',
       };
       if (streaming) options.streaming = 'on';
