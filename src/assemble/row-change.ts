@@ -14,7 +14,7 @@
  */
 import type { JsonObject } from '../core/json.ts';
 import { decodePgOutput } from '../decode/pgoutput/decode.ts';
-import type { DeleteMessage, InsertMessage, UpdateMessage } from '../decode/pgoutput/messages.ts';
+import type { DeleteMessage, InsertMessage, Tuple, UpdateMessage } from '../decode/pgoutput/messages.ts';
 import type { PendingItem } from './pending-item.ts';
 import type { CachedRelation } from './relation-cache.ts';
 import { keyColumnsOnly, keyOf, tupleToRow } from './tuple-to-row.ts';
@@ -49,6 +49,9 @@ export function rowChange(message: InsertMessage | UpdateMessage | DeleteMessage
       if (message.oldTuple !== undefined) {
         const old = tupleToRow(relation, message.oldTuple, toastPlaceholder);
         before = message.oldKind === 'key' ? keyColumnsOnly(relation, old) : old;
+        // REPLICA IDENTITY FULL sends the whole old row, TOASTed values included: an
+        // unchanged TOASTed column's value is in this very event, so `after` carries it.
+        if (message.oldKind === 'old') fillUnchangedToast(relation, message.newTuple, message.oldTuple, after, old);
       }
       // The key is the new row's: an update that changes the key also sends the old key in `before`.
       return { before, after, key: keyOf(relation, after) };
@@ -72,4 +75,14 @@ export function materialize(item: PendingItem): PendingItem {
   item.key = rows.key;
   item.deferred = undefined;
   return item;
+}
+
+function fillUnchangedToast(relation: CachedRelation, newTuple: Tuple, oldTuple: Tuple, after: JsonObject, old: JsonObject): void {
+  const columns = relation.message.columns;
+  for (let i = 0; i < newTuple.length; i++) {
+    if (newTuple[i]!.kind === 'unchanged-toast' && oldTuple[i] !== undefined && oldTuple[i]!.kind !== 'unchanged-toast') {
+      const name = columns[i]!.name;
+      after[name] = old[name]!;
+    }
+  }
 }

@@ -135,6 +135,24 @@ for (const major of testMajors()) {
       }
     });
 
+    test('REPLICA IDENTITY FULL: an unchanged TOASTed column is in the old row, so after carries it too, not the placeholder', async () => {
+      await server.query(`CREATE TABLE IF NOT EXISTS toasted_full (id int PRIMARY KEY, name text, bio text); ALTER TABLE toasted_full REPLICA IDENTITY FULL; ALTER TABLE toasted_full ALTER COLUMN bio SET STORAGE EXTERNAL`);
+      await server.query(`DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_publication_tables WHERE pubname = 'app' AND tablename = 'toasted_full') THEN ALTER PUBLICATION app ADD TABLE toasted_full; END IF; END $$`).catch(() => undefined);
+      const stream = await open('toast_full', { toastPlaceholder: '__unavailable__' });
+      try {
+        const big = Array.from({ length: 4000 }, (_, i) => String.fromCharCode(33 + ((i * 7919) % 90))).join('').repeat(5);
+        await server.query(`INSERT INTO toasted_full VALUES (1, 'toasty', $1)`, [big]);
+        await server.query(`UPDATE toasted_full SET name = 'toasted' WHERE id = 1`);
+        const [, update] = await collectEvents(stream, 2);
+        assert.equal(update!.before!.bio, big, 'the old row carries the full value');
+        assert.equal(update!.after!.bio, big, 'so the new row does too: the value is in this very event');
+        assert.equal(update!.after!.name, 'toasted');
+      } finally {
+        await stream.stop();
+        await server.query('DROP TABLE toasted_full');
+      }
+    });
+
     test('a large transaction streamed in progress is delivered only after its commit; aborted parts never', async () => {
       const stream = await open('large');
       const client = new pg.Client({ connectionString: server.url() });

@@ -23,5 +23,14 @@ export const BUILTIN_ARRAY_ELEMENTS: ReadonlyMap<number, number> = new Map([
   [3221, Oid.pgLsn], [271, Oid.xid8],
 ]);
 
+/**
+ * Arrays of the built-in range and multirange types → their element: JSON arrays
+ * of the ranges' text forms, like arrays of any other type.
+ */
+export const BUILTIN_RANGE_ARRAYS: ReadonlyMap<number, number> = new Map([
+  [3905, 3904], [3907, 3906], [3909, 3908], [3911, 3910], [3913, 3912], [3927, 3926],
+  [6150, 4451], [6151, 4532], [6152, 4533], [6153, 4534], [6155, 4535], [6157, 4536],
+]);
+
 /** Built-in range types (their text form is kept, as Debezium does). */
 export const BUILTIN_RANGES: ReadonlySet<number> = new Set([3904, 3906, 3908, 3910, 3912, 3926, 4451, 4532, 4533, 4534, 4535, 4536]);

@@ -8,8 +8,8 @@
  * beyond the result.
  */
 import { parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.ts';
-import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
-import { isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
+import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGE_ARRAYS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
+import { floatValue, isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
 import type { TypeRegistry } from './type-registry.ts';
 
 export type TextConverter = (text: string) => JsonValue;
@@ -22,9 +22,7 @@ function toInteger(text: string): JsonValue {
 }
 
 function toFloat(text: string): JsonValue {
-  // NaN and ±Infinity have no JSON number form: they stay strings, as Debezium writes them.
-  if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return text;
-  return Number(text);
+  return floatValue(text);
 }
 
 function toBytea(text: string): JsonValue {
@@ -107,6 +105,8 @@ export class ValueConverter {
     const builtinElement = BUILTIN_ARRAY_ELEMENTS.get(typeOid);
     if (builtinElement !== undefined) return arrayConverter(this.build(builtinElement, depth + 1), builtinElement === Oid.box ? ';' : ',');
     if (BUILTIN_RANGES.has(typeOid)) return identity;
+    const rangeElement = BUILTIN_RANGE_ARRAYS.get(typeOid);
+    if (rangeElement !== undefined) return arrayConverter(identity, ',');
     const info = this.registry.get(typeOid);
     if (info === undefined) return identity;
     switch (info.kind) {

@@ -5,7 +5,7 @@
  * connection (DateStyle=ISO, TimeZone=UTC, IntervalStyle=iso_8601,
  * extra_float_digits=3, bytea_output=hex): see source/connection-config.ts.
  */
-import type { JsonValue } from '../../core/json.ts';
+import { rawJsonNumber, type JsonValue } from '../../core/json.ts';
 import { CdcError } from '../../core/errors.ts';
 
 /** A parsed array: nested for multi-dimensional input; `null` for NULL elements. */
@@ -92,12 +92,23 @@ export function parseRecordText(text: string): Array<string | null> {
 
 const NUMBER = /[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|Infinity|NaN)/g;
 
-function numbers(text: string): number[] {
-  return (text.match(NUMBER) ?? []).map(Number);
+/**
+ * A float8/float4 as JSON: a number, except what JSON numbers cannot say. NaN and
+ * ±Infinity stay strings, as Debezium writes them; -0 keeps its sign (written
+ * verbatim: JSON.stringify would print 0).
+ */
+export function floatValue(text: string): JsonValue {
+  if (text === 'NaN' || text === 'Infinity' || text === '-Infinity') return text;
+  if (text === '-0') return rawJsonNumber('-0');
+  return Number(text);
 }
 
-function points(values: number[]): Array<{ x: number; y: number }> {
-  const out: Array<{ x: number; y: number }> = [];
+function numbers(text: string): JsonValue[] {
+  return (text.match(NUMBER) ?? []).map(floatValue);
+}
+
+function points(values: JsonValue[]): Array<{ x: JsonValue; y: JsonValue }> {
+  const out: Array<{ x: JsonValue; y: JsonValue }> = [];
   for (let k = 0; k + 1 < values.length; k += 2) out.push({ x: values[k]!, y: values[k + 1]! });
   return out;
 }
