@@ -58,19 +58,22 @@ export class TextStreamDecoder implements StreamDecoder {
   push(buffer: Buffer, start: number, end: number, walStart: Lsn): AssemblerOutput | undefined {
     const text = buffer.toString('utf8', start, end);
     const number = ++this.payloads;
-    let record: TextRecord;
+    let records: TextRecord[];
     try {
       if (this.plugin === 'wal2json') {
-        record = parseWal2JsonV2(text, number);
+        records = [parseWal2JsonV2(text, number)];
       } else {
         const result = parseTestDecoding(text, number);
         if ('needMore' in result) throw new CdcError('PGCDC_PROTOCOL', 'incomplete test_decoding record in one message: report it with the server version');
-        record = result.record;
+        records = result.records;
       }
     } catch (error) {
       throw new CdcError('PGCDC_PROTOCOL', `unreadable ${this.plugin} output at ${walStart.toString(16)}: ${(error as Error).message}`, { cause: error });
     }
-    return this.assembler.push(record, walStart, end - start);
+    // Several records share one message only for a TRUNCATE of several tables (inside a transaction).
+    let output: AssemblerOutput | undefined;
+    for (const record of records) output = this.assembler.push(record, walStart, end - start) ?? output;
+    return output;
   }
   get inTransaction(): boolean { return this.assembler.inTransaction; }
   get memoryUsed(): number { return this.assembler.memoryUsed; }

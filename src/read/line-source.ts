@@ -3,7 +3,8 @@
  * (like tail -f), until the signal aborts. Bytes are decoded as UTF-8 across
  * chunk boundaries; a final line without a newline is still a line.
  */
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { CdcError } from '../core/errors.ts';
 import { StringDecoder } from 'node:string_decoder';
 
 export interface LineSourceOptions {
@@ -13,8 +14,26 @@ export interface LineSourceOptions {
   signal?: AbortSignal;
 }
 
+/** Opens a file to read, or fails with one line saying why and what to do. */
+async function openInput(path: string): Promise<FileHandle> {
+  const unreadable = (why: string, cause?: unknown) =>
+    new CdcError('PGCDC_BAD_INPUT', `cannot read ${path}: ${why}; give a file written by pg_recvlogical, or - for stdin`, { cause });
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw unreadable(code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (error as Error).message, error);
+  }
+  if ((await handle.stat()).isDirectory()) {
+    await handle.close();
+    throw unreadable('it is a directory');
+  }
+  return handle;
+}
+
 export async function* readLines(path: string, options: LineSourceOptions = {}): AsyncGenerator<string> {
-  const handle = path === '-' ? undefined : await open(path, 'r');
+  const handle = path === '-' ? undefined : await openInput(path);
   const stream = handle === undefined ? process.stdin : undefined;
   const decoder = new StringDecoder('utf8');
   let rest = '';

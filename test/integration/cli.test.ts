@@ -132,6 +132,10 @@ describe('errors are one line that says what to do, with stable codes and exit c
     assert.doesNotMatch(run.stderr, /pgcdc-test-pw|plainpw/, 'no password in errors');
     return run;
   };
+  test('pgcdc read of a file that is not there, or a directory', async () => {
+    await expectError(['read', '/nonexistent/events.log'], 'PGCDC_BAD_INPUT', 6, /cannot read \/nonexistent\/events\.log: no such file; give a file written by pg_recvlogical, or - for stdin/);
+    await expectError(['read', tmpdir()], 'PGCDC_BAD_INPUT', 6, /: it is a directory/);
+  });
   test('bad URL', async () => { await expectError(['tail', 'mysql://x@y/z'], 'PGCDC_BAD_URL', 2, /postgresql:\/\/user:password@host/); });
   test('host unreachable', async () => { await expectError(['tail', `postgresql://postgres:pw@127.0.0.1:${await freePort()}/postgres`], 'PGCDC_UNREACHABLE', 3, /check host and port/); });
   test('wrong password', async () => { await expectError(['tail', server.url().replace('pgcdc-test-pw', 'wrong')], 'PGCDC_AUTH_FAILED', 3, /check the password/); });

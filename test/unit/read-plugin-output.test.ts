@@ -23,6 +23,21 @@ const ALICE = '{"id":1,"name":"alice","email":"a@x","score":"1.50","tags":["a","
 const ALICE_UPDATED = ALICE.replace('"a@x"', '"it\'s"');
 const BOB = '{"id":2,"name":"bob","email":null,"score":null,"tags":null,"meta":null,"at":null}';
 
+describe('test_decoding TRUNCATE', () => {
+  test('of several tables (as PostgreSQL 17 prints it) is one event per table, quoted names unquoted, in order', async () => {
+    const { events } = await read([
+      'BEGIN 740',
+      'table public.a, public.b, public."C d": TRUNCATE: restart_seqs cascade',
+      'COMMIT 740',
+      'BEGIN 741',
+      'table public.b: TRUNCATE: (no-flags)',
+      'COMMIT 741',
+    ].join('\n'));
+    assert.deepEqual(events.map((e) => `${e.op} ${e.source.schema}.${e.source.table}`), ['t public.a', 't public.b', 't public.C d', 't public.b']);
+    assert.deepEqual(events.map((e) => e.id), ['xid740:1', 'xid740:2', 'xid740:3', 'xid741:1']);
+  });
+});
+
 describe('pgcdc read: the three formats give the same events', () => {
   test('test_decoding', async () => {
     const { events, stats } = await read(fixture('test-decoding.txt'));

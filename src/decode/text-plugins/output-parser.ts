@@ -63,7 +63,7 @@ export class PluginOutputParser {
           return [];
         }
         this.pending = undefined;
-        return [result.record];
+        return result.records;
       }
     }
   }

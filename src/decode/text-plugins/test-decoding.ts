@@ -14,7 +14,8 @@
  */
 import { TextParseError, UNCHANGED_TOAST, type TextColumn, type TextRecord } from './records.ts';
 
-export type ParseResult = { record: TextRecord } | { needMore: true };
+/** Usually one record; a TRUNCATE of several tables is one record per table. */
+export type ParseResult = { records: TextRecord[] } | { needMore: true };
 
 const BEGIN = /^BEGIN(?: (\d+))?$/;
 const COMMIT = /^COMMIT(?: (\d+))?(?: \(at (.+)\))?$/;
@@ -26,9 +27,9 @@ const MESSAGE = /^message: transactional: ([01]) prefix: (.*), sz: (\d+) content
  */
 export function parseTestDecoding(text: string, line: number): ParseResult {
   let m = BEGIN.exec(text);
-  if (m) return { record: { kind: 'begin', xid: m[1] === undefined ? undefined : Number(m[1]), commitTime: undefined, endLsn: undefined } };
+  if (m) return { records: [{ kind: 'begin', xid: m[1] === undefined ? undefined : Number(m[1]), commitTime: undefined, endLsn: undefined }] };
   m = COMMIT.exec(text);
-  if (m) return { record: { kind: 'commit', xid: m[1] === undefined ? undefined : Number(m[1]), commitTime: m[2], commitLsn: undefined, endLsn: undefined } };
+  if (m) return { records: [{ kind: 'commit', xid: m[1] === undefined ? undefined : Number(m[1]), commitTime: m[2], commitLsn: undefined, endLsn: undefined }] };
   m = MESSAGE.exec(text);
   if (m) {
     const size = Number(m[3]);
@@ -36,13 +37,30 @@ export function parseTestDecoding(text: string, line: number): ParseResult {
     const bytes = Buffer.byteLength(content, 'utf8');
     if (bytes < size) return { needMore: true };
     if (bytes > size) throw new TextParseError(`message content is ${bytes} bytes, sz says ${size}`, line);
-    return { record: { kind: 'message', transactional: m[1] === '1', prefix: m[2]!, content, lsn: undefined, xid: undefined } };
+    return { records: [{ kind: 'message', transactional: m[1] === '1', prefix: m[2]!, content, lsn: undefined, xid: undefined }] };
   }
   if (text.startsWith('table ')) return parseTableLine(text, line);
   throw new TextParseError(`not test_decoding output: ${JSON.stringify(text.slice(0, 60))}`, line);
 }
 
+/** `table public.a, public.b, public."C d": TRUNCATE: (no-flags)`: one record per table. */
+const TRUNCATE_MARK = ': TRUNCATE:';
+
+function parseTruncate(text: string, line: number): ParseResult {
+  const cursor = { text, at: 6, line };
+  const records: TextRecord[] = [];
+  for (;;) {
+    const schema = readIdentifier(cursor, '.');
+    expect(cursor, '.');
+    const table = readIdentifier(cursor, ',', ',:');
+    records.push({ kind: 'change', schema, table, keyNames: undefined, lsn: undefined, xid: undefined, op: 't', columns: undefined, oldColumns: undefined });
+    if (text.startsWith(TRUNCATE_MARK, cursor.at)) return { records };
+    expect(cursor, ', ');
+  }
+}
+
 function parseTableLine(text: string, line: number): ParseResult {
+  if (text.includes(TRUNCATE_MARK) && !text.includes(': INSERT:') && !text.includes(': UPDATE:') && !text.includes(': DELETE:')) return parseTruncate(text, line);
   const cursor = { text, at: 6, line };
   const schema = readIdentifier(cursor, '.');
   expect(cursor, '.');
@@ -58,10 +76,10 @@ function parseTableLine(text: string, line: number): ParseResult {
     case 'INSERT': {
       const columns = readColumns(cursor);
       if (columns === 'more') return { needMore: true };
-      return { record: { ...base, op: 'c', columns, oldColumns: undefined } };
+      return { records: [{ ...base, op: 'c', columns, oldColumns: undefined }] };
     }
     case 'UPDATE': {
-      if (rest.startsWith('(no-tuple-data)')) return { record: { ...base, op: 'u', columns: [], oldColumns: undefined } };
+      if (rest.startsWith('(no-tuple-data)')) return { records: [{ ...base, op: 'u', columns: [], oldColumns: undefined }] };
       let oldColumns: TextColumn[] | undefined;
       skipSpaces(cursor);
       if (text.startsWith('old-key:', cursor.at)) {
@@ -74,16 +92,16 @@ function parseTableLine(text: string, line: number): ParseResult {
       }
       const columns = readColumns(cursor);
       if (columns === 'more') return { needMore: true };
-      return { record: { ...base, op: 'u', columns, oldColumns } };
+      return { records: [{ ...base, op: 'u', columns, oldColumns }] };
     }
     case 'DELETE': {
-      if (rest.startsWith('(no-tuple-data)')) return { record: { ...base, op: 'd', columns: undefined, oldColumns: [] } };
+      if (rest.startsWith('(no-tuple-data)')) return { records: [{ ...base, op: 'd', columns: undefined, oldColumns: [] }] };
       const oldColumns = readColumns(cursor);
       if (oldColumns === 'more') return { needMore: true };
-      return { record: { ...base, op: 'd', columns: undefined, oldColumns } };
+      return { records: [{ ...base, op: 'd', columns: undefined, oldColumns }] };
     }
     case 'TRUNCATE':
-      return { record: { ...base, op: 't', columns: undefined, oldColumns: undefined } };
+      return { records: [{ ...base, op: 't', columns: undefined, oldColumns: undefined }] };
     default:
       throw new TextParseError(`unknown operation ${JSON.stringify(operation)}`, line);
   }
@@ -100,8 +118,8 @@ function skipSpaces(c: Cursor): void {
   while (c.text[c.at] === ' ') c.at++;
 }
 
-/** An identifier, quoted ("My Table", with "" escapes) or plain up to `stop`. */
-function readIdentifier(c: Cursor, stop: string): string {
+/** An identifier, quoted ("My Table", with "" escapes) or plain up to `stop` (or any of `stops`). */
+function readIdentifier(c: Cursor, stop: string, stops = stop): string {
   if (c.text[c.at] === '"') {
     let value = '';
     c.at++;
@@ -116,7 +134,7 @@ function readIdentifier(c: Cursor, stop: string): string {
     }
   }
   const start = c.at;
-  while (c.at < c.text.length && c.text[c.at] !== stop && c.text[c.at] !== '[') c.at++;
+  while (c.at < c.text.length && !stops.includes(c.text[c.at]!) && c.text[c.at] !== '[') c.at++;
   return c.text.slice(start, c.at);
 }
 
