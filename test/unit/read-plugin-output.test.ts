@@ -23,6 +23,23 @@ const ALICE = '{"id":1,"name":"alice","email":"a@x","score":"1.50","tags":["a","
 const ALICE_UPDATED = ALICE.replace('"a@x"', '"it\'s"');
 const BOB = '{"id":2,"name":"bob","email":null,"score":null,"tags":null,"meta":null,"at":null}';
 
+describe('wal2json type names and bytea', () => {
+  // Captured from PostgreSQL 15.20 with wal2json 2.5: include-typmod=0 (format 1)
+  // names types by typname; bytea is bare hex in both formats.
+  const typmod0 = '{"change":[{"kind":"insert","schema":"public","table":"t","columnnames":["id","b","f","r","ts","tz","ok","arr","n","c","ch","vc","d"],"columntypes":["int4","bytea","float8","float4","timestamp","timestamptz","bool","_int4","numeric","bpchar","char","varchar","date"],"columnvalues":[1,"010203",null,-0,"2024-01-02 03:04:05","2024-01-02 01:04:05+00",true,"{1,2}",1.50,"ab ","x","v","0044-03-15 BC"]}]}';
+  const v2 = ['{"action":"B"}', '{"action":"I","schema":"public","table":"t","columns":[{"name":"id","type":"integer","value":1},{"name":"b","type":"bytea","value":"010203"},{"name":"r","type":"real","value":-0},{"name":"ts","type":"timestamp without time zone","value":"2024-01-02 03:04:05"},{"name":"ok","type":"boolean","value":true},{"name":"arr","type":"integer[]","value":"{1,2}"},{"name":"ch","type":"char","value":"x"}]}', '{"action":"C"}'].join('\n');
+
+  test('include-typmod=0 (typnames: int4, bool, _int4, timestamptz, ...) converts as pgoutput does', async () => {
+    const { events } = await read(typmod0);
+    assert.equal(JSON.stringify(events[0]!.after), '{"id":1,"b":"AQID","f":null,"r":-0,"ts":"2024-01-02T03:04:05","tz":"2024-01-02T01:04:05Z","ok":true,"arr":[1,2],"n":"1.50","c":"ab ","ch":"x","vc":"v","d":"-000043-03-15"}');
+  });
+
+  test('format 2: bytea is base64 like pgoutput gives it (not wal2json\'s hex), -0 keeps its sign', async () => {
+    const { events } = await read(v2);
+    assert.equal(JSON.stringify(events[0]!.after), '{"id":1,"b":"AQID","r":-0,"ts":"2024-01-02T03:04:05","ok":true,"arr":[1,2],"ch":"x"}');
+  });
+});
+
 describe('test_decoding TRUNCATE', () => {
   test('of several tables (as PostgreSQL 17 prints it) is one event per table, quoted names unquoted, in order', async () => {
     const { events } = await read([

@@ -33,6 +33,16 @@ function parseExactJson(text: string, line: number): unknown {
   }
 }
 
+/**
+ * A column in Postgres text form. wal2json writes bytea as bare hex (`010203`);
+ * PostgreSQL's text form (and test_decoding's) is `\x010203`: put the prefix back,
+ * so bytea converts to the same base64 as from pgoutput.
+ */
+function textColumn(name: string, typeName: string | undefined, value: unknown): TextColumn {
+  const text = toText(value);
+  return { name, typeName, value: text !== null && typeName === 'bytea' && !text.startsWith('\\x') ? `\\x${text}` : text };
+}
+
 /** A wal2json value in Postgres text form. */
 function toText(value: unknown): string | null {
   if (value === null || value === undefined) return null;
@@ -93,8 +103,8 @@ export function parseWal2JsonV1(document: string, line: number): TextRecord[] {
       op,
       schema: asString(change.schema, 'schema', line),
       table: asString(change.table, 'table', line),
-      columns: op === 'c' || op === 'u' ? names.map((name, i) => ({ name, typeName: types[i], value: toText(values[i]) })) : undefined,
-      oldColumns: old ? list(old.keynames).map((name, i) => ({ name: String(name), typeName: list(old.keytypes)[i] as string | undefined, value: toText(list(old.keyvalues)[i]) })) : undefined,
+      columns: op === 'c' || op === 'u' ? names.map((name, i) => textColumn(name, types[i], values[i])) : undefined,
+      oldColumns: old ? list(old.keynames).map((name, i) => textColumn(String(name), list(old.keytypes)[i] as string | undefined, list(old.keyvalues)[i])) : undefined,
       keyNames: pk ? list(pk.pknames).map(String) : undefined,
       lsn: undefined,
       xid,
@@ -119,7 +129,7 @@ const V2_ACTIONS: Record<string, 'c' | 'u' | 'd' | 't'> = { I: 'c', U: 'u', D: '
 
 function v2Columns(value: unknown): TextColumn[] | undefined {
   if (!Array.isArray(value)) return undefined;
-  return value.map((c: Record<string, unknown>) => ({ name: String(c.name), typeName: c.type as string | undefined, value: toText(c.value) }));
+  return value.map((c: Record<string, unknown>) => textColumn(String(c.name), c.type as string | undefined, c.value));
 }
 
 /** Parses one format-version 2 line. */

@@ -1,7 +1,8 @@
 /**
  * Type names as format_type() prints them (wal2json's "columntypes", test_decoding's
  * `name[type]`) → built-in OIDs, so text plugins convert values exactly as pgoutput
- * does. Modifiers are ignored (`numeric(5,2)` → numeric); `X[]` is an array of X.
+ * does. Modifiers are ignored (`numeric(5,2)` → numeric); `X[]` is an array of X;
+ * pg_type's names (`int4`, `_int4`, `timestamptz`) are known too.
  * Names not here (enums, domains, extension types) keep their text form.
  */
 import { BUILTIN_ARRAY_ELEMENTS, Oid } from './builtin-types.ts';
@@ -18,6 +19,17 @@ const NAMES: ReadonlyMap<string, number> = new Map([
   ['pg_lsn', Oid.pgLsn], ['tsvector', Oid.tsvector], ['tsquery', Oid.tsquery], ['jsonpath', Oid.jsonpath],
 ]);
 
+/**
+ * pg_type's own names (typname), which wal2json prints with include-typmod=0 (as
+ * its regression tests run) and for `"char"` in format 2: `int4`, `bool`,
+ * `timestamptz`, `_int4` for an array of int4.
+ */
+const TYPNAMES: ReadonlyMap<string, number> = new Map([
+  ['bool', Oid.bool], ['char', Oid.char], ['int8', Oid.int8], ['int2', Oid.int2], ['int4', Oid.int4], ['float4', Oid.float4],
+  ['float8', Oid.float8], ['bpchar', Oid.bpchar], ['varchar', Oid.varchar], ['time', Oid.time], ['timetz', Oid.timetz],
+  ['timestamp', Oid.timestamp], ['timestamptz', Oid.timestamptz], ['varbit', Oid.varbit],
+]);
+
 const ARRAY_OF = new Map<number, number>([...BUILTIN_ARRAY_ELEMENTS].map(([array, element]) => [element, array]));
 
 /** The OID for a type name, or undefined when pgcdc does not know it (the value stays text). */
@@ -30,7 +42,12 @@ export function oidForTypeName(typeName: string): number | undefined {
   }
   // Drop modifiers: numeric(5,2), character varying(10), timestamp(3) with time zone.
   name = name.replace(/\(\d+(,\d+)?\)/, '').replace(/\s+/g, ' ').trim();
-  const base = NAMES.get(name);
+  // typname of an array type: _int4 is int4[].
+  if (arrays === 0 && name.startsWith('_') && name.length > 1) {
+    name = name.slice(1);
+    arrays = 1;
+  }
+  const base = NAMES.get(name) ?? TYPNAMES.get(name);
   if (base === undefined) return undefined;
   if (arrays === 0) return base;
   return ARRAY_OF.get(base); // multi-dimensional arrays share the array type
