@@ -45,17 +45,36 @@ export interface EmitMessageOptions {
   transactional?: boolean;
 }
 
+/**
+ * Whether the server takes pg_logical_emit_message's `flush` argument
+ * (PostgreSQL 17+), asked once per database object. A non-transactional message
+ * in a transaction that rolls back is otherwise not flushed with it: it waits in
+ * the WAL buffers for the WAL writer, and a crash in that window loses the very
+ * line that was to survive the rollback. (Probing by calling the 4-argument form
+ * would fail, and abort, the caller's transaction on older servers.)
+ */
+const flushSupport = new WeakMap<object, Promise<boolean>>();
+
+function supportsFlush(db: Database): Promise<boolean> {
+  let known = flushSupport.get(db);
+  if (known === undefined) {
+    known = run(db, `SELECT current_setting('server_version_num') AS value`, []).then((version) => Number(version) >= 170000, () => false);
+    flushSupport.set(db, known);
+  }
+  return known;
+}
+
 /** Emits one message. Returns the message's WAL position as Postgres prints it (`0/16B3C8`). */
 export async function emitMessage(db: Database, options: EmitMessageOptions): Promise<string> {
   const prefix = checkPrefix(options.prefix);
   const transactional = options.transactional ?? true;
   if (typeof transactional !== 'boolean') throw new EmitError('transactional must be true or false');
   const content = options.content;
-  if (content instanceof Uint8Array) {
-    return run(db, 'SELECT pg_logical_emit_message($1::boolean, $2::text, $3::bytea)::text AS lsn', [transactional, prefix, content]);
-  }
-  const text = typeof content === 'string' ? content : toJson(content, 'content');
-  return run(db, 'SELECT pg_logical_emit_message($1::boolean, $2::text, $3::text)::text AS lsn', [transactional, prefix, text]);
+  const payload = content instanceof Uint8Array ? content : typeof content === 'string' ? content : toJson(content, 'content');
+  const type = content instanceof Uint8Array ? 'bytea' : 'text';
+  // Transactional messages are flushed by their commit; the others by `flush => true` where the server has it.
+  const flush = !transactional && await supportsFlush(db) ? ', true' : '';
+  return run(db, `SELECT pg_logical_emit_message($1::boolean, $2::text, $3::${type}${flush})::text AS value`, [transactional, prefix, payload]);
 }
 
 export interface OutboxEvent {
@@ -109,7 +128,10 @@ const LEVELS: ReadonlySet<string> = new Set(['trace', 'debug', 'info', 'warn', '
 
 /**
  * Emits a log record as a non-transactional message: it is written to the WAL at
- * once and reaches consumers even if the surrounding transaction rolls back.
+ * once and reaches consumers even if the surrounding transaction rolls back. On
+ * PostgreSQL 17+ it is also flushed at once; before 17 it reaches disk within the
+ * WAL writer's delay (`wal_writer_delay`, 200 ms by default) when its
+ * transaction rolls back, and a server crash inside that window loses it.
  */
 export async function emitLog(db: Database, level: LogLevel, message: string, fields: { [key: string]: JsonSerializable | undefined } = {}, options: { prefix?: string } = {}): Promise<string> {
   if (!LEVELS.has(level)) throw new EmitError(`log level must be one of ${[...LEVELS].join(', ')}, got ${JSON.stringify(level)}`);
@@ -142,6 +164,6 @@ async function run(db: Database, text: string, params: unknown[]): Promise<strin
   else if (typeof (db as QueryableDatabase).query === 'function') result = await (db as QueryableDatabase).query(text, params);
   else throw new EmitError('db must have query(text, params) (node-postgres) or unsafe(text, params) (postgres.js)');
   const rows = Array.isArray(result) ? result : (result as { rows?: unknown[] } | undefined)?.rows;
-  const row = rows?.[0] as { lsn?: unknown } | undefined;
-  return typeof row?.lsn === 'string' ? row.lsn : '';
+  const row = rows?.[0] as { value?: unknown } | undefined;
+  return typeof row?.value === 'string' ? row.value : '';
 }
