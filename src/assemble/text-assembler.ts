@@ -15,6 +15,7 @@ import type { AssemblerOutput } from './transaction-assembler.ts';
 import { messageBody } from './transaction-assembler.ts';
 import { TransactionBuffer, type MemoryBudget } from './transaction-buffer.ts';
 import { CdcError } from '../core/errors.ts';
+import { createHash, type Hash } from 'node:crypto';
 
 export interface TextAssemblerOptions {
   converter: ValueConverter;
@@ -29,9 +30,10 @@ export class TextAssembler {
   private readonly options: TextAssemblerOptions;
   private readonly budget: MemoryBudget;
   private readonly converters = new Map<string, TextConverter>();
-  private open: { xid: number | undefined; commitTime: string | undefined; endLsn: Lsn | undefined; buffer: TransactionBuffer } | undefined;
+  private open: { xid: number | undefined; commitTime: string | undefined; endLsn: Lsn | undefined; buffer: TransactionBuffer; digest: Hash | undefined } | undefined;
+  /** How often each content digest was seen in this input: identical transactions get distinct ids. */
+  private readonly digests = new Map<string, number>();
   /** Counts transactions and messages without any position, to name them. */
-  private unnamed = 0;
 
   constructor(options: TextAssemblerOptions) {
     this.options = options;
@@ -54,7 +56,9 @@ export class TextAssembler {
     switch (record.kind) {
       case 'begin':
         if (this.open !== undefined) throw new CdcError('PGCDC_BAD_INPUT', `BEGIN of transaction ${record.xid ?? '?'} inside open transaction ${this.open.xid ?? '?'}`);
-        this.open = { xid: record.xid, commitTime: record.commitTime, endLsn: record.endLsn, buffer: new TransactionBuffer(record.xid ?? 0, this.budget) };
+        // Without an LSN or an xid the ids come from what the transaction holds (see idBase).
+        const digest = record.xid === undefined && record.endLsn === undefined ? createHash('sha256') : undefined;
+        this.open = { xid: record.xid, commitTime: record.commitTime, endLsn: record.endLsn, buffer: new TransactionBuffer(record.xid ?? 0, this.budget), digest };
         return undefined;
       case 'commit': {
         const open = this.open;
@@ -71,7 +75,7 @@ export class TextAssembler {
             commitLsn,
             endLsn,
             commitMs: commitTime === undefined ? null : timestampToMs(commitTime),
-            idBase: commitLsn !== undefined ? formatLsn(commitLsn) : endLsn !== undefined ? formatLsn(endLsn) : xid !== undefined ? `xid${xid}` : `tx${++this.unnamed}`,
+            idBase: commitLsn !== undefined ? formatLsn(commitLsn) : endLsn !== undefined ? formatLsn(endLsn) : xid !== undefined ? `xid${xid}` : this.contentId(open.digest, commitTime),
             origin: undefined,
             buffer: open.buffer,
           },
@@ -85,7 +89,9 @@ export class TextAssembler {
           xid: record.xid ?? 0,
         };
         if (!record.transactional) return { kind: 'message', item, lsn: item.lsn };
-        this.requireOpen('message').buffer.add(item, bytes * 4);
+        const open = this.requireOpen('message');
+        open.digest?.update(`m\0${record.prefix}\0${record.content}\0`);
+        open.buffer.add(item, bytes * 4);
         return undefined;
       }
       case 'change': {
@@ -104,13 +110,29 @@ export class TextAssembler {
           lsn: record.lsn ?? lsn,
           xid: record.xid ?? 0,
         };
-        this.requireOpen('change').buffer.add(item, bytes * 4);
+        const open = this.requireOpen('change');
+        open.digest?.update(`${JSON.stringify(record)}\0`);
+        open.buffer.add(item, bytes * 4);
         return undefined;
       }
     }
   }
 
-  private requireOpen(what: string): { buffer: TransactionBuffer } {
+  /**
+   * An id for a transaction the input gives no LSN or xid for (wal2json without
+   * include-lsn and include-xids): a digest of its changes and commit time, so the
+   * same transaction read again (the same file, or another copy) gets the same ids
+   * and sinks deduplicate it, while different files no longer restart at `tx1`.
+   * Identical transactions in one input are told apart by their occurrence.
+   */
+  private contentId(digest: Hash | undefined, commitTime: string | undefined): string {
+    const hash = (digest ?? createHash('sha256')).update(`c\0${commitTime ?? ''}`).digest('hex').slice(0, 16);
+    const seen = (this.digests.get(hash) ?? 0) + 1;
+    this.digests.set(hash, seen);
+    return seen === 1 ? `tx${hash}` : `tx${hash}-${seen}`;
+  }
+
+  private requireOpen(what: string): { buffer: TransactionBuffer; digest: Hash | undefined } {
     if (this.open === undefined) throw new CdcError('PGCDC_BAD_INPUT', `${what} outside a transaction (no BEGIN before it)`);
     return this.open;
   }

@@ -34,13 +34,18 @@ export function isRawJson(value: unknown): value is RawJson {
   return jsonWithRaw.isRawJSON(value);
 }
 
-/** A run of 16+ digits: a number a double may not hold exactly (V8's regex beats a hand loop here). */
-const LONG_DIGIT_RUN = /\d{16}/;
+/**
+ * Text a double may not hold exactly: a run of 16+ digits, an exponent (`1e400`
+ * is Infinity as a double), or a negative zero. V8's regex beats a hand loop here;
+ * a false alarm (an `e1` inside a string) only takes the slower exact path.
+ */
+const LONG_DIGIT_RUN = /\d{16}|[eE][+-]?\d|-0/;
 
 /**
  * Parses JSON text without losing numeric precision: numbers whose text does not
- * survive a round trip through a double stay verbatim (`RawJson`). Takes the
- * slower reviver path only when the text holds a run of 16+ digits.
+ * survive a round trip through a double (long, `1e400`, `-0`) stay verbatim
+ * (`RawJson`). Takes the slower reviver path only when the text may hold one.
+ * (Duplicate keys of a `json` value are not kept: the last one wins.)
  */
 export function parseJsonExact(text: string): JsonValue {
   if (!LONG_DIGIT_RUN.test(text)) return JSON.parse(text) as JsonValue;

@@ -43,6 +43,11 @@ const CASES: Array<[string, string, string]> = [
   ['json', `'{"a": [1, 2.50, 12345678901234567890], "b": null}'`, '{"a":[1,2.50,12345678901234567890],"b":null}'],
   ['jsonb', `'{"nested": {"x": true}, "n": 1e2}'`, '{"n":100,"nested":{"x":true}}'],
   ['jsonb', "'[]'", '[]'],
+  ['json', `'{"a": 1e400, "b": -0, "c": 1.0, "d": -0.0}'`, '{"a":1e400,"b":-0,"c":1.0,"d":-0.0}'],
+  ['json', "'1e400'", '1e400'],
+  ['json', "'-1E-400'", '-1E-400'],
+  ['jsonb', `'{"a": 1e400}'`, `{"a":1${'0'.repeat(400)}}`],
+  ['jsonb', "'-0'", '0'], // numeric, inside jsonb, has no negative zero: PostgreSQL stores 0
   ['date', "'2024-02-29'", '"2024-02-29"'],
   ['date', "'infinity'", '"infinity"'],
   ['date', "'0044-03-15 BC'", '"-000043-03-15"'],
