@@ -36,10 +36,11 @@ export function isRawJson(value: unknown): value is RawJson {
 
 /**
  * Text a double may not hold exactly: a run of 16+ digits, an exponent (`1e400`
- * is Infinity as a double), or a negative zero. V8's regex beats a hand loop here;
- * a false alarm (an `e1` inside a string) only takes the slower exact path.
+ * is Infinity as a double), or a negative zero (not the `-0` of `2024-01-02`).
+ * V8's regex beats a hand loop here; a false alarm (`1e5` inside a string) only
+ * takes the slower exact path.
  */
-const LONG_DIGIT_RUN = /\d{16}|[eE][+-]?\d|-0/;
+const LONG_DIGIT_RUN = /\d{16}|[\d.][eE][+-]?\d|-0(?:\.0+)?(?![\d.eE])/;
 
 /**
  * Parses JSON text without losing numeric precision: numbers whose text does not
