@@ -9,7 +9,7 @@ import type { JsonObject } from '../core/json.ts';
 import { UNCHANGED_TOAST, type TextColumn, type TextRecord } from '../decode/text-plugins/records.ts';
 import type { TextConverter, ValueConverter } from '../decode/values/convert.ts';
 import { oidForTypeName } from '../decode/values/type-names.ts';
-import { isoTimestamp } from '../decode/values/text-parsers.ts';
+import { styledTimestamp } from '../decode/values/date-styles.ts';
 import type { PendingItem } from './pending-item.ts';
 import type { AssemblerOutput } from './transaction-assembler.ts';
 import { messageBody } from './transaction-assembler.ts';
@@ -172,8 +172,14 @@ function pick(row: JsonObject, names: string[]): JsonObject {
   return key;
 }
 
-/** Commit timestamps as the server prints them ("2026-11-21 20:57:28.027944+00") → Unix ms. */
+/** Commit timestamps as the server prints them ("2026-11-21 20:57:28.027944+00", any DateStyle) → Unix ms; null when unreadable. */
 function timestampToMs(text: string): number | null {
-  const ms = Date.parse(isoTimestamp(text, true));
+  let iso: string;
+  try {
+    iso = styledTimestamp(text, true, undefined);
+  } catch {
+    return null; // a day-first or month-first date: the commit time is only metadata, not worth stopping for
+  }
+  const ms = Date.parse(iso);
   return Number.isNaN(ms) ? null : ms;
 }

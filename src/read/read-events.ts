@@ -18,6 +18,7 @@ import { buildTransforms } from '../engine/build-transforms.ts';
 import type { ChangeStreamOptions } from '../engine/change-stream-types.ts';
 import { composeTransforms } from '../transform/transform-chain.ts';
 import type { DeadLetter } from '../transform/transform.ts';
+import type { DateOrder } from '../decode/values/date-styles.ts';
 
 export interface ReadOptions extends Pick<ChangeStreamOptions, 'filter' | 'outbox' | 'audit' | 'transforms' | 'toastPlaceholder' | 'memoryBudgetBytes' | 'spillDir'> {
   plugin?: TextPlugin | 'auto';
@@ -28,6 +29,8 @@ export interface ReadOptions extends Pick<ChangeStreamOptions, 'filter' | 'outbo
   database?: string;
   /** Name of the input, for error messages. */
   inputName?: string;
+  /** Month or day first, for dates printed in the SQL or Postgres DateStyle (ambiguous without it). */
+  dateOrder?: DateOrder;
   batchSize?: number;
 }
 
@@ -47,7 +50,8 @@ export interface ReadStats {
 export function createReader(options: ReadOptions = {}): { read(lines: AsyncIterable<string>): AsyncGenerator<ReadBatch>; stats: ReadStats } {
   const parser = new PluginOutputParser(options.plugin ?? 'auto');
   const assembler = new TextAssembler({
-    converter: new ValueConverter(new TypeRegistry()),
+    // Files carry the DateStyle and IntervalStyle of the server that wrote them.
+    converter: new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: options.dateOrder } }),
     toastPlaceholder: options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
     memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * 1024 * 1024,
     ...(options.spillDir ? { spillDir: options.spillDir } : {}),

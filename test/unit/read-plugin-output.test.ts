@@ -57,6 +57,24 @@ describe('ids without LSNs or xids (wal2json without include-lsn and include-xid
   });
 });
 
+describe('files written under another DateStyle or IntervalStyle', () => {
+  const row = (d: string, ts: string, tz: string, iv: string) => ['{"action":"B"}', `{"action":"I","schema":"public","table":"t","columns":[{"name":"d","type":"date","value":"${d}"},{"name":"ts","type":"timestamp without time zone","value":"${ts}"},{"name":"tz","type":"timestamp with time zone","value":"${tz}"},{"name":"iv","type":"interval","value":"${iv}"}]}`, '{"action":"C"}'].join('\n');
+  const expected = '{"d":"2013-02-04","ts":"2013-02-04T10:00:00","tz":"2013-02-04T07:00:00Z","iv":"P1DT2H"}';
+
+  test('SQL, DMY with --date-order dmy; German and Postgres styles need no order; every IntervalStyle', async () => {
+    const sqlDmy = await read(row('04/02/2013', '04/02/2013 10:00:00', '04/02/2013 10:00:00 +03', '1 day 02:00:00'), { dateOrder: 'dmy' });
+    assert.equal(JSON.stringify(sqlDmy.events[0]!.after), expected);
+    const german = await read(row('04.02.2013', '04.02.2013 10:00:00', '04.02.2013 07:00:00 UTC', '@ 1 day 2 hours'));
+    assert.equal(JSON.stringify(german.events[0]!.after), expected);
+    const postgres = await read(row('2013-02-04', 'Mon Feb 04 10:00:00 2013', 'Mon Feb 04 07:00:00 2013 UTC', '1 2:00:00'));
+    assert.equal(JSON.stringify(postgres.events[0]!.after), expected);
+  });
+
+  test('an ambiguous date without --date-order stops with one line that names the option', async () => {
+    await assert.rejects(read(row('04/02/2013', '04/02/2013 10:00:00', '04/02/2013 10:00:00 +03', '1 day')), (error: unknown) => error instanceof CdcError && error.code === 'PGCDC_BAD_INPUT' && /--date-order mdy or --date-order dmy/.test(error.message));
+  });
+});
+
 describe('test_decoding TRUNCATE', () => {
   test('of several tables (as PostgreSQL 17 prints it) is one event per table, quoted names unquoted, in order', async () => {
     const { events } = await read([

@@ -23,6 +23,7 @@ interface ReadCommandOptions {
   outbox: boolean;
   audit: boolean;
   quiet?: boolean;
+  dateOrder?: string;
 }
 
 export function registerRead(program: Command): void {
@@ -39,6 +40,7 @@ export function registerRead(program: Command): void {
     .option('--prefixes <list>', 'only logical decoding messages with these prefixes', list)
     .option('-f, --follow', 'keep reading as the file grows, like tail -f (Ctrl-C to stop)')
     .option('--skip-bad', 'skip malformed records (counted on stderr) instead of stopping')
+    .option('--date-order <order>', 'mdy or dmy: the DateStyle order of the server that wrote the file, for dates like 02/04/2013 (SQL and Postgres styles)')
     .option('--max-events <n>', 'stop after printing n events', positiveInteger('--max-events'))
     .option('--source-name <name>', 'source.name in events', 'pgcdc')
     .option('--database <name>', 'source.db in events (files do not say)', '')
@@ -51,6 +53,8 @@ export function registerRead(program: Command): void {
       const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
       if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
       const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
+      const dateOrder = options.dateOrder?.toLowerCase();
+      if (dateOrder !== undefined && dateOrder !== 'mdy' && dateOrder !== 'dmy') throw usageError(`--date-order expects mdy or dmy, got "${options.dateOrder}"`);
       const abort = new AbortController();
       let interrupted = false;
       const onSignal = () => { interrupted = true; abort.abort(); };
@@ -66,6 +70,7 @@ export function registerRead(program: Command): void {
         outbox: options.outbox ? {} : false,
         audit: options.audit ? {} : false,
         inputName: file === '-' ? 'stdin' : file,
+        ...(dateOrder ? { dateOrder } : {}),
       });
       try {
         let lines;

@@ -11,6 +11,7 @@ import { parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.t
 import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGE_ARRAYS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
 import { floatValue, isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
 import type { TypeRegistry } from './type-registry.ts';
+import { styledDate, styledInterval, styledTimestamp, type DateOrder } from './date-styles.ts';
 
 export type TextConverter = (text: string) => JsonValue;
 
@@ -72,13 +73,31 @@ const BUILTIN: ReadonlyMap<number, TextConverter> = new Map<number, TextConverte
 ]);
 
 /** Converts values of one type. Cached per registry version. */
+export interface ValueConverterOptions {
+  /**
+   * Values were printed with a DateStyle and IntervalStyle pgcdc did not choose
+   * (files written by pg_recvlogical): read dates, timestamps and intervals in any
+   * style (date-styles.ts). `dateOrder` settles the ambiguous SQL and Postgres
+   * styles. Off for replication connections, which always print ISO.
+   */
+  anyDateStyle?: { dateOrder: DateOrder | undefined };
+}
+
 export class ValueConverter {
   private cache = new Map<number, TextConverter>();
   private cacheVersion = -1;
   private readonly registry: TypeRegistry;
+  private readonly styled: ReadonlyMap<number, TextConverter> | undefined;
 
-  constructor(registry: TypeRegistry) {
+  constructor(registry: TypeRegistry, options: ValueConverterOptions = {}) {
     this.registry = registry;
+    const order = options.anyDateStyle?.dateOrder;
+    this.styled = options.anyDateStyle === undefined ? undefined : new Map<number, TextConverter>([
+      [Oid.date, (t) => styledDate(t, order)],
+      [Oid.timestamp, (t) => styledTimestamp(t, false, order)],
+      [Oid.timestamptz, (t) => styledTimestamp(t, true, order)],
+      [Oid.interval, styledInterval],
+    ]);
   }
 
   converterFor(typeOid: number): TextConverter {
@@ -99,7 +118,7 @@ export class ValueConverter {
   }
 
   private build(typeOid: number, depth: number): TextConverter {
-    const builtin = BUILTIN.get(typeOid);
+    const builtin = this.styled?.get(typeOid) ?? BUILTIN.get(typeOid);
     if (builtin !== undefined) return builtin;
     if (depth > 16) return identity; // a domain/array chain this deep is not real; keep text
     const builtinElement = BUILTIN_ARRAY_ELEMENTS.get(typeOid);
