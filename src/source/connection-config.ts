@@ -54,6 +54,9 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
     const origin = setLibpqVariables(env).length > 0 ? 'PG variables' : 'defaults';
     return { display: `postgresql://${env.PGUSER ? `${env.PGUSER}@` : ''}${host}:${port}/${database}`, config: { ssl: sslFromEnvironment(env) }, origin };
   }
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(chosen) && /^\s*\w+\s*=/.test(chosen)) {
+    return { ...keywordConnection(chosen), origin: fromArgument ? 'argument' : 'DATABASE_URL' };
+  }
   let parsed: URL;
   try {
     parsed = new URL(chosen);
@@ -101,9 +104,56 @@ function sslFromEnvironment(env: NodeJS.ProcessEnv): ClientConfig['ssl'] {
   }
 }
 
+/**
+ * libpq's keyword/value form: `host=/run/postgresql port=5432 dbname=app
+ * user=app password='it''s'` (values may be single-quoted, with \\ and \' escapes).
+ * A host starting with `/` is a unix socket directory, as in libpq.
+ */
+function keywordConnection(text: string): Omit<ConnectionTarget, 'origin'> {
+  const values = new Map<string, string>();
+  const pattern = /\s*([A-Za-z_]+)\s*=\s*(?:'((?:[^'\\]|\\.)*)'|(\S*))/y;
+  let at = 0;
+  while (at < text.length && text.slice(at).trim() !== '') {
+    pattern.lastIndex = at;
+    const m = pattern.exec(text);
+    if (!m) throw new CdcError('PGCDC_BAD_URL', `not a connection string: ${redactKeywords(text)} (expected postgresql://user:password@host:port/database or host=... dbname=...)`);
+    values.set(m[1]!.toLowerCase(), m[2] !== undefined ? m[2].replace(/\\(.)/g, '$1') : m[3]!);
+    at = pattern.lastIndex;
+  }
+  const known = new Set(['host', 'port', 'dbname', 'user', 'password', 'sslmode', 'sslrootcert', 'application_name', 'options', 'connect_timeout']);
+  for (const key of values.keys()) {
+    if (!known.has(key)) throw new CdcError('PGCDC_BAD_URL', `unknown connection keyword "${key}" in ${redactKeywords(text)}; pgcdc takes ${[...known].join(', ')}`);
+  }
+  // Carried as a URL (host in the query for a socket directory, as libpq allows),
+  // so sslmode and options follow the same path as the URL form.
+  const url = new URL('postgresql://');
+  const host = values.get('host');
+  if (host !== undefined && host.startsWith('/')) url.searchParams.set('host', host);
+  else if (host !== undefined) url.hostname = host;
+  // A URL without a host name carries no port, user or password: with a socket
+  // directory they go in the query, which node-postgres reads as well.
+  for (const key of ['port', 'user', 'password']) {
+    const value = values.get(key);
+    if (value === undefined) continue;
+    if (url.hostname === '') url.searchParams.set(key, value);
+    else if (key === 'port') url.port = value;
+    else if (key === 'user') url.username = encodeURIComponent(value);
+    else url.password = encodeURIComponent(value);
+  }
+  url.pathname = `/${encodeURIComponent(values.get('dbname') ?? values.get('user') ?? 'postgres')}`;
+  for (const key of ['sslmode', 'sslrootcert', 'application_name', 'options', 'connect_timeout']) {
+    if (values.has(key)) url.searchParams.set(key, values.get(key)!);
+  }
+  return { display: redactKeywords(text), config: { connectionString: withLibpqSslSemantics(url) } };
+}
+
+function redactKeywords(text: string): string {
+  return text.replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)/i, '$1***');
+}
+
 /** Removes the password from a URL for logs and errors. */
 export function redact(url: string): string {
-  return url.replace(/(\/\/[^:/@]+:)[^@/]*@/, '$1***@');
+  return url.replace(/(\/\/[^:/@]+:)[^@/]*@/, '$1***@').replace(/([?&]password=)[^&]*/i, '$1***');
 }
 
 /** The configuration for a replication connection (walsender in database mode). */

@@ -34,6 +34,11 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
     case 'CERT_HAS_EXPIRED':
     case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return new CdcError('PGCDC_TLS', `the server's TLS certificate is not trusted${where}: ${text}; pass its CA with sslrootcert=FILE, or use sslmode=require to encrypt without verifying`, { cause: error });
+    case 'ENOENT': {
+      // A unix socket that is not there: host names a directory (libpq's form).
+      const socket = /connect ENOENT (\S+)/.exec(text)?.[1];
+      return new CdcError('PGCDC_UNREACHABLE', `no PostgreSQL socket at ${socket ?? 'the socket path'}${where}; check host (the socket's directory) and port, and that the server is running`, { cause: error, retriable: true });
+    }
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':

@@ -176,6 +176,24 @@ describe('errors are one line that says what to do, with stable codes and exit c
       await replica.stop();
     }
   });
+  test("libpq's other forms: keyword/value and a unix socket directory as host (both forms); a missing socket is one line", async () => {
+    await server.query(`INSERT INTO users VALUES (60, 'sock')`).catch(() => undefined);
+    const keywords = `host=${server.dataDir} port=${server.port} dbname=postgres user=postgres password='pgcdc-test-pw'`;
+    const viaKeywords = await runCli(['slot', 'list', keywords]);
+    assert.equal(viaKeywords.code, 0, viaKeywords.stderr);
+    assert.match(viaKeywords.stdout, /^(SLOT|no replication slots)/);
+    const socketUrl = `postgresql:///postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}&user=postgres&password=pgcdc-test-pw`;
+    const created = await runCli(['slot', 'create', socketUrl, '--slot', 'over_socket']);
+    assert.equal(created.code, 0, created.stderr);
+    await server.query(`INSERT INTO users VALUES (61, 'socket')`);
+    const streamed = await runCli(['tail', keywords, '--slot', 'over_socket', '--publication', 'cli', '--format', 'json', '--max-events', '1', '--no-heartbeat']);
+    assert.equal(streamed.code, 0, streamed.stderr);
+    assert.equal(JSON.parse(streamed.stdout).after.id, 61, 'replication over the unix socket, keyword form');
+    const missing = await runCli(['slot', 'list', `host=/nonexistent/dir port=${server.port} dbname=postgres`]);
+    assert.equal(missing.code, 3);
+    assert.match(errorLines(missing.stderr).join('\n'), /PGCDC_UNREACHABLE: no PostgreSQL socket at \/nonexistent\/dir\/\.s\.PGSQL\.\d+ .*check host \(the socket's directory\) and port/);
+    for (const run of [viaKeywords, streamed]) assert.doesNotMatch(run.stderr, /pgcdc-test-pw/);
+  });
   test('connection from PG* variables and DATABASE_URL', async () => {
     const viaEnv = await runCli(['slot', 'list'], { DATABASE_URL: '', PGHOST: '127.0.0.1', PGPORT: String(server.port), PGUSER: 'postgres', PGPASSWORD: 'pgcdc-test-pw', PGDATABASE: 'postgres' });
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
