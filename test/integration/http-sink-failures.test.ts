@@ -16,6 +16,7 @@ import { eventually } from '../support/collect.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { closeReceiver, listenOnLoopback } from '../support/http-receiver.ts';
 
 interface Post { status: number; ids: number[] }
 
@@ -40,12 +41,10 @@ before(async () => {
       response.end(status === 422 ? 'item 13 is not accepted' : status === 401 ? 'bad token' : 'ok');
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  port = (http.address() as { port: number }).port;
+  port = await listenOnLoopback(http);
 });
 after(async () => {
-  http?.closeAllConnections();
-  http?.close();
+  closeReceiver(http);
   await server?.stop();
 });
 

@@ -11,6 +11,7 @@ import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { eventually } from '../support/collect.ts';
 import { currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
+import { closeReceiver, listenOnLoopback } from '../support/http-receiver.ts';
 
 interface Received { headers: Record<string, string | string[] | undefined>; body: string; status: number }
 
@@ -37,12 +38,10 @@ before(async () => {
       response.end(status === 400 ? 'unknown table' : 'ok');
     });
   });
-  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-  port = (http.address() as { port: number }).port;
+  port = await listenOnLoopback(http);
 });
 after(async () => {
-  http?.closeAllConnections();
-  http?.close();
+  closeReceiver(http);
   await server?.stop();
 });
 
