@@ -33,3 +33,30 @@ export function sleep(ms: number, signal: AbortSignal): Promise<void> {
     signal.addEventListener('abort', done, { once: true });
   });
 }
+
+/**
+ * `work`, or PGCDC_ABORTED as soon as `signal` aborts (the work itself runs on:
+ * the caller releases what it may have opened).
+ */
+export function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined, what: string): Promise<T> {
+  if (signal === undefined) return work;
+  return new Promise<T>((resolve, reject) => {
+    const stop = onAbort(signal, () => reject(new CdcError('PGCDC_ABORTED', `${what} was stopped by its AbortSignal before it was ready`, { cause: signal.reason })));
+    work.then((value) => { stop(); resolve(value); }, (error: unknown) => { stop(); reject(error); });
+  });
+}
+
+/**
+ * Opens something that may take long (connections), unless `signal` aborts
+ * first: then PGCDC_ABORTED, and what the opening still produces is released
+ * once it is done, so nothing is left open.
+ */
+export async function abortableOpen<T>(opening: Promise<T>, signal: AbortSignal | undefined, what: string, release: (opened: T) => Promise<unknown>): Promise<T> {
+  try {
+    return await abortable(opening, signal, what);
+  } catch (error) {
+    opening.then(release, () => undefined).catch(() => undefined);
+    throw error;
+  }
+}
+

@@ -14,7 +14,7 @@
  * Only then can the slot's position move past them: see docs/lsn-and-acks.md
  * for the rules, and acknowledge/ack-tracker.ts for where they are kept.
  */
-import { onAbort, throwIfAborted } from '../core/abort.ts';
+import { abortableOpen, onAbort, throwIfAborted } from '../core/abort.ts';
 import { CdcError } from '../core/errors.ts';
 import { type Lsn, lsnPlus } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
@@ -150,7 +150,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   /** Connects, checks the server, ensures slot and publication, and starts streaming. */
   static async open(options: ChangeStreamOptions = {}): Promise<ChangeStream> {
     throwIfAborted(options.signal, 'the change stream');
-    const prepared = await prepareSource(options);
+    const prepared = await abortableOpen(prepareSource(options), options.signal, 'the change stream',
+      (late) => Promise.all([late.replication.close(), late.sql.close(), late.snapshot?.sql.close()]));
     try {
       throwIfAborted(options.signal, 'the change stream');
       const stream = new ChangeStream({ options, ...prepared });

@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
-import { onAbort, sleep, throwIfAborted } from '../core/abort.ts';
+import { abortableOpen, onAbort, sleep, throwIfAborted } from '../core/abort.ts';
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
@@ -97,7 +97,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       if (typeof t === 'string') this.transforms.push(...await loadTransforms([t]));
       else this.transforms.push({ name: t.name || `transforms[${i}]`, transform: t });
     }
-    await this.sink.open();
+    // The sink may take its time to connect (a broker that does not answer): an
+    // abort ends the wait, and whatever the sink opened meanwhile is closed.
+    await abortableOpen(this.sink.open(), options.signal, `pipeline ${this.name}`, () => this.sink.close());
     try {
       throwIfAborted(options.signal, `pipeline ${this.name}`);
       this.stream = await ChangeStream.open(this.streamOptions());

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { CdcError } from '../../src/core/errors.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
@@ -82,3 +83,40 @@ test('Pipeline.start takes a signal: aborting it stops the pipeline (drained, ac
   }
   assert.equal(disposed.health, 'stopped', 'leaving the scope stopped it');
 });
+
+/** A TCP listener that accepts and never answers: a server that hangs mid-handshake. */
+async function silentServer(): Promise<{ port: number; close(): void }> {
+  const sockets = new Set<Socket>();
+  const listener = createServer((socket) => { sockets.add(socket); socket.on('error', () => undefined); });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (listener.address() as { port: number }).port,
+    close: () => { for (const s of sockets) s.destroy(); listener.close(); },
+  };
+}
+
+test('an abort ends a wait on a server that never answers: ChangeStream.open and a sink that connects (NATS), at once, not at their timeouts', async () => {
+  const silent = await silentServer();
+  try {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 200);
+    let started = Date.now();
+    await assert.rejects(ChangeStream.open({ connection: `postgresql://u:p@127.0.0.1:${silent.port}/db`, slot: 'hangs', signal: controller.signal }), isAborted);
+    assert.ok(Date.now() - started < 5000, `aborted after ${Date.now() - started} ms (the connect timeout is 15 s)`);
+
+    const pipeline = createPipeline(parseConfig({
+      source: { url: server.url(), slot: 'sink_hangs', publication: 'items' },
+      sink: { type: 'nats', servers: [`127.0.0.1:${silent.port}`], timeout: '30s' },
+      heartbeat: false,
+    }).pipelines[0]!);
+    const sinkAbort = new AbortController();
+    setTimeout(() => sinkAbort.abort(), 200);
+    started = Date.now();
+    await assert.rejects(pipeline.start({ signal: sinkAbort.signal }), isAborted);
+    assert.ok(Date.now() - started < 5000, `aborted after ${Date.now() - started} ms (the NATS timeout is 30 s)`);
+    assert.equal(await confirmedLsn(server, 'sink_hangs'), undefined, 'no slot was created');
+  } finally {
+    silent.close();
+  }
+});
+
