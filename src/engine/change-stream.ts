@@ -115,6 +115,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       intervalMs: init.options.slotHealthIntervalMs ?? 30_000,
       warnBytes: init.options.retainedWalWarnBytes ?? 1024 ** 3,
       warn: (message) => init.options.onNotice?.(message),
+      ...((init.options.plugin ?? 'pgoutput') === 'pgoutput' ? { publication: init.publication } : {}),
     });
     const heartbeat = init.options.heartbeat;
     if (heartbeat !== false) {

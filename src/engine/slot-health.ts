@@ -3,16 +3,22 @@
  * wal_status. Warns when the slot holds more than a threshold, and when
  * wal_status turns `unreserved` (the server is about to remove WAL the slot
  * still needs: the consumer must catch up now) or `lost` (it removed it: the
- * slot can no longer stream everything).
+ * slot can no longer stream everything). With a publication, also watches for
+ * tables that appear in it without a replica identity (a keyless table created
+ * later under a user's FOR ALL TABLES publication): the application's UPDATE and
+ * DELETE on them fail, which pgcdc cannot prevent there but says at once.
  */
 import { humanBytes } from '../core/bytes.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import { findSlot } from '../source/slots.ts';
+import { identityFix, publishedWithoutIdentity } from '../source/replica-identity.ts';
 
 export interface SlotHealthOptions {
   intervalMs: number;
   warnBytes: number;
   warn: (message: string) => void;
+  /** The publication streamed (pgoutput), checked for keyless tables. */
+  publication?: string;
 }
 
 export class SlotHealthMonitor {
@@ -24,6 +30,8 @@ export class SlotHealthMonitor {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   private warnedSize = false;
+  /** Keyless tables already named, so each is said once (the first check repeats what the start said). */
+  private readonly keyless = new Set<string>();
 
   constructor(sql: SqlConnection, slot: string, options: SlotHealthOptions) {
     this.sql = sql;
@@ -54,6 +62,7 @@ export class SlotHealthMonitor {
           this.options.warn(`slot ${this.slot} retains ${humanBytes(this.retainedWalBytes!)} of WAL (warning above ${humanBytes(this.options.warnBytes)}); the consumer is behind or the slot is idle`);
         }
         this.warnedSize = over;
+        if (this.options.publication !== undefined) await this.checkPublication(this.options.publication);
       } catch {
         // A failed check is retried at the next interval; streaming is unaffected.
       } finally {
@@ -62,6 +71,16 @@ export class SlotHealthMonitor {
     })();
     return this.running;
   }
+
+  private async checkPublication(publication: string): Promise<void> {
+    const fresh = (await publishedWithoutIdentity(this.sql, publication)).filter((t) => !this.keyless.has(`${t.schema}.${t.table}`));
+    for (const t of fresh) this.keyless.add(`${t.schema}.${t.table}`);
+    // The first check only learns what the start already reported.
+    if (fresh.length === 0 || !this.checkedOnce) { this.checkedOnce = true; return; }
+    this.options.warn(`warning: publication ${publication} now publishes updates and deletes of ${fresh.map((t) => `${t.schema}.${t.table}`).join(', ')}, which ${fresh.length === 1 ? 'has' : 'have'} no primary key or replica identity: the application's UPDATE and DELETE on ${fresh.length === 1 ? 'it' : 'them'} fail; run ${fresh.map(identityFix).join('; ')}`);
+  }
+
+  private checkedOnce = false;
 
   async stop(): Promise<void> {
     clearInterval(this.timer);

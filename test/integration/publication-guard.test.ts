@@ -8,6 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { errorLines, runCli, startCli, waitForOutput, waitForStreaming } from '../support/cli.ts';
 import { confirmedLsn } from '../support/slots.ts';
+import { eventually } from '../support/collect.ts';
+import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
@@ -69,8 +71,17 @@ test('an existing publication that already fails the application (FOR ALL TABLES
     const run = await runCli(['tail', server.url(), '--slot', 'guard_existing', '--publication', 'users_own', '--temporary', '--format', 'json', '--until-idle', '1', '--no-heartbeat']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /warning: publication users_own publishes updates and deletes of public\.nopk, public\.nothing, which have no primary key or replica identity: the application's UPDATE and DELETE on them fail; run ALTER TABLE public\.nopk REPLICA IDENTITY FULL/);
+    // A keyless table that appears later is named too, at once, and only it.
+    const notices: string[] = [];
+    await using stream = await ChangeStream.open({ connection: server.url(), slot: 'guard_watch', publication: 'users_own', temporary: true, heartbeat: false, slotHealthIntervalMs: 200, onNotice: (m) => notices.push(m) });
+    assert.match(notices.join('\n'), /warning: publication users_own publishes updates and deletes of public\.nopk, public\.nothing/);
+    await server.query('CREATE TABLE later_nopk (v text)');
+    const later = await eventually('the notice about the new keyless table', async () => notices.filter((n) => n.includes('now publishes')), (found) => found.length > 0);
+    assert.deepEqual(later, [`warning: publication users_own now publishes updates and deletes of public.later_nopk, which has no primary key or replica identity: the application's UPDATE and DELETE on it fail; run ALTER TABLE public.later_nopk REPLICA IDENTITY FULL (or add a primary key)`]);
+    assert.equal(stream.slot, 'guard_watch');
   } finally {
     await server.query('DROP PUBLICATION users_own');
+    await server.query('DROP TABLE IF EXISTS later_nopk');
   }
   await applicationWrites(3);
 });
