@@ -18,6 +18,8 @@ export type ErrorCode =
   | 'PGCDC_SLOT_EXISTS'
   | 'PGCDC_SLOT_PLUGIN_MISMATCH'
   | 'PGCDC_SLOT_LIMIT'
+  /** The slot was invalidated: changes after its position are gone from the server. */
+  | 'PGCDC_SLOT_LOST'
   | 'PGCDC_PLUGIN_NOT_ALLOWED'
   | 'PGCDC_PUBLICATION_MISSING'
   | 'PGCDC_REPLICA_IDENTITY'
@@ -52,6 +54,7 @@ export const EXIT_CODES = {
   protocol: 6,
   rejected: 7,
   sink: 8,
+  slotLost: 9,
   interrupted: 130,
 } as const;
 
@@ -73,6 +76,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_SLOT_EXISTS: EXIT_CODES.slot,
   PGCDC_SLOT_PLUGIN_MISMATCH: EXIT_CODES.slot,
   PGCDC_SLOT_LIMIT: EXIT_CODES.slot,
+  PGCDC_SLOT_LOST: EXIT_CODES.slotLost,
   PGCDC_PLUGIN_NOT_ALLOWED: EXIT_CODES.configuration,
   PGCDC_PROTOCOL: EXIT_CODES.protocol,
   PGCDC_REPLICATION_ENDED: EXIT_CODES.connection,

@@ -5,6 +5,7 @@
  */
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { isRetriableSqlState } from '../core/sqlstate.ts';
+import { slotLostError } from './slots.ts';
 
 interface ErrorLike {
   code?: string;
@@ -83,6 +84,8 @@ export function classifyPostgresError(error: unknown, context: ErrorContext = {}
       return new CdcError('PGCDC_REPLICATION_ENDED', `the server ended the connection (${text}): an administrator, a shutdown, or an invalidated slot; start pgcdc again and it resumes from the slot's position (pgcdc slot list shows a slot whose wal_status is lost)`, { cause: error, retriable: true });
     case '55000':
       if (/wal_level/.test(text)) return walLevelError();
+      // The slot was invalidated while in use, or between its check and START_REPLICATION.
+      if (/can no longer get changes from replication slot|has been invalidated|replication slot .* (is|was) invalidated/i.test(text)) return slotLostError(context.slot ?? '?', undefined, error);
       return new CdcError('PGCDC_POSTGRES', `${text}${e.hint ? `; ${e.hint}` : ''}`, { cause: error });
     default:
       if (/does not support SSL/i.test(text)) {

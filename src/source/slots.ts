@@ -3,7 +3,7 @@
  * slot on the user's behalf: the slot's position is the user's data.
  */
 import { CdcError } from '../core/errors.ts';
-import { parseLsn, type Lsn } from '../core/lsn.ts';
+import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
 import type { SqlConnection } from './sql-connection.ts';
 
 export interface SlotInfo {
@@ -85,9 +85,17 @@ export function checkSlotUsable(slot: SlotInfo, plugin: string, database: string
   if (slot.database !== database) {
     throw new CdcError('PGCDC_SLOT_PLUGIN_MISMATCH', `slot "${slot.name}" belongs to database "${slot.database}", not "${database}"; connect to that database or choose another --slot`);
   }
-  if (slot.walStatus === 'lost') {
-    throw new CdcError('PGCDC_SLOT_MISSING', `slot "${slot.name}" has lost required WAL (wal_status=lost) and cannot stream; changes since its position are gone: drop it and start over with a snapshot`);
-  }
+  if (slot.walStatus === 'lost') throw slotLostError(slot.name, slot.confirmedFlushLsn);
+}
+
+/**
+ * A slot the server invalidated (max_slot_wal_keep_size, or a conflict on a
+ * standby): the changes after its position are gone, and creating a new slot and
+ * carrying on would skip them silently. pgcdc stops and says how to recover.
+ */
+export function slotLostError(slot: string, confirmed: Lsn | null | undefined, cause?: unknown): CdcError {
+  const since = confirmed ? ` after ${formatLsn(confirmed)} (its last confirmed position)` : '';
+  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" was invalidated by the server (wal_status=lost): the changes${since} are gone from the WAL; to recover, drop it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial)`, { cause });
 }
 
 export function validateSlotName(name: string): void {
