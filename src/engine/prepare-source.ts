@@ -92,7 +92,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     }
     // The exported snapshot must be imported before the replication
     // connection's next command (START_REPLICATION) releases it: planned now.
-    snapshot = await planSnapshot(options, { target, context, slot, publication, server, startLsn, slotCreated, exportedSnapshot });
+    snapshot = await planSnapshot(options, { target, context, server, startLsn, slotCreated, exportedSnapshot });
     const openSql = () => SqlConnection.open(target, context);
     return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
   } catch (error) {
@@ -112,8 +112,6 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
 interface SnapshotContext {
   target: ConnectionTarget;
   context: { slot: string; publication: string };
-  slot: string;
-  publication: string;
   server: ServerInfo;
   startLsn: Lsn;
   slotCreated: boolean;
@@ -130,17 +128,17 @@ async function planSnapshot(options: ChangeStreamOptions, at: SnapshotContext): 
   if (mode === 'never') return undefined;
   const stateFile = stateFileOf(options);
   const saved = stateFile?.read();
-  const resumable = !at.slotCreated && saved !== undefined && saved.slot === at.slot && !saved.done;
+  const resumable = !at.slotCreated && saved !== undefined && saved.slot === at.context.slot && !saved.done;
   if (!at.slotCreated && !resumable && mode !== 'always') return undefined;
   const sql = await SqlConnection.open(at.target, at.context);
   try {
     await beginSnapshotTransaction(sql, at.exportedSnapshot);
     const tables = await snapshotTables(sql, {
-      publication: at.publication, serverVersionNum: at.server.versionNum,
+      publication: at.context.publication, serverVersionNum: at.server.versionNum,
       ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
       ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
     });
-    const state: SnapshotState = resumable ? saved : newSnapshotState(at.slot, formatLsn(at.startLsn));
+    const state: SnapshotState = resumable ? saved : newSnapshotState(at.context.slot, formatLsn(at.startLsn));
     // Written before any row is read (`always` on an existing slot included).
     if (!resumable) stateFile?.write(state);
     options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(at.startLsn)}${at.exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);

@@ -32,6 +32,7 @@ export class SlotHealthMonitor {
   private warnedSize = false;
   /** Keyless tables already named, so each is said once (the first check repeats what the start said). */
   private readonly keyless = new Set<string>();
+  private checkedOnce = false;
 
   constructor(sql: SqlConnection, slot: string, options: SlotHealthOptions) {
     this.sql = sql;
@@ -80,7 +81,6 @@ export class SlotHealthMonitor {
     this.options.warn(`warning: publication ${publication} now publishes updates and deletes of ${fresh.map((t) => `${t.schema}.${t.table}`).join(', ')}, which ${fresh.length === 1 ? 'has' : 'have'} no primary key or replica identity: the application's UPDATE and DELETE on ${fresh.length === 1 ? 'it' : 'them'} fail; run ${fresh.map(identityFix).join('; ')}`);
   }
 
-  private checkedOnce = false;
 
   async stop(): Promise<void> {
     clearInterval(this.timer);

@@ -46,6 +46,12 @@ function idempotencyKey(records: OutboundRecord[]): string {
 export class HttpSink implements Sink {
   readonly name: string;
   private readonly options: HttpSinkOptions;
+  /**
+   * What the receiver answered for batches of the write under way (by Idempotency-Key):
+   * accepted (no refusals) or the records it refused for good. Cleared when a
+   * write completes (and past 100,000 entries, which no write reaches).
+   */
+  private readonly answered = new Map<string, SinkResult['rejected']>();
 
   constructor(options: HttpSinkOptions) {
     this.options = options;
@@ -63,13 +69,6 @@ export class HttpSink implements Sink {
     this.answered.clear();
     return { rejected };
   }
-
-  /**
-   * What the receiver answered for batches of the write under way (by Idempotency-Key):
-   * accepted (no refusals) or the records it refused for good. Bounded: a write
-   * never holds more batches than this.
-   */
-  private readonly answered = new Map<string, SinkResult['rejected']>();
 
   /** Posts a batch; a refusal of the whole POST is narrowed by halves down to the refused records. */
   private async deliver(records: OutboundRecord[]): Promise<SinkResult['rejected']> {

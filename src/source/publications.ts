@@ -95,15 +95,17 @@ export async function ensurePublication(sql: SqlConnection, name: string, tables
   }
   const chosen = tables.length > 0 ? tables : all.filter((t) => t.hasIdentity).map(({ schema, table }) => ({ schema, table }));
   const leftOut = tables.length > 0 ? [] : all.filter((t) => !t.hasIdentity).map(({ schema, table }) => ({ schema, table }));
-  await sql.query(`CREATE PUBLICATION ${quoteIdent(name)}${chosen.length > 0 ? ` FOR TABLE ${chosen.map(formatTable).join(', ')}` : ''}`);
+  const statements = [`CREATE PUBLICATION ${quoteIdent(name)}${chosen.length > 0 ? ` FOR TABLE ${chosen.map(formatTable).join(', ')}` : ''}`];
   let companion: string | undefined;
   if (leftOut.length > 0) {
     // An insert never needs a replica identity: the keyless tables' inserts and
     // truncates are published too, their updates and deletes cannot be.
     companion = keylessPublicationName(name);
-    if (!await publicationExists(sql, companion)) {
-      await sql.query(`CREATE PUBLICATION ${quoteIdent(companion)} FOR TABLE ${leftOut.map(formatTable).join(', ')} WITH (publish = 'insert, truncate')`);
-    }
+    // One already there is used as it is, like any existing publication.
+    if (!await publicationExists(sql, companion)) statements.push(`CREATE PUBLICATION ${quoteIdent(companion)} FOR TABLE ${leftOut.map(formatTable).join(', ')} WITH (publish = 'insert, truncate')`);
   }
+  // One transaction: a kill between the two must not leave the main publication
+  // (which later starts take as the sign that all is in place) without its companion.
+  await sql.query(`BEGIN; ${statements.join('; ')}; COMMIT`);
   return { created: true, tables: chosen, leftOut, unsafe: [], companion };
 }

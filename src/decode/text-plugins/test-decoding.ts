@@ -43,28 +43,19 @@ export function parseTestDecoding(text: string, line: number): ParseResult {
   throw new TextParseError(`not test_decoding output: ${JSON.stringify(text.slice(0, 60))}`, line);
 }
 
-/** `table public.a, public.b, public."C d": TRUNCATE: (no-flags)`: one record per table. */
-const TRUNCATE_MARK = ': TRUNCATE:';
-
-function parseTruncate(text: string, line: number): ParseResult {
-  const cursor = { text, at: 6, line };
-  const records: TextRecord[] = [];
-  for (;;) {
-    const schema = readIdentifier(cursor, '.');
-    expect(cursor, '.');
-    const table = readIdentifier(cursor, ',', ',:');
-    records.push({ kind: 'change', schema, table, keyNames: undefined, lsn: undefined, xid: undefined, op: 't', columns: undefined, oldColumns: undefined });
-    if (text.startsWith(TRUNCATE_MARK, cursor.at)) return { records };
-    expect(cursor, ', ');
-  }
-}
-
 function parseTableLine(text: string, line: number): ParseResult {
-  if (text.includes(TRUNCATE_MARK) && !text.includes(': INSERT:') && !text.includes(': UPDATE:') && !text.includes(': DELETE:')) return parseTruncate(text, line);
   const cursor = { text, at: 6, line };
   const schema = readIdentifier(cursor, '.');
   expect(cursor, '.');
-  const table = readIdentifier(cursor, ':');
+  const table = readIdentifier(cursor, ':,');
+  // Only a TRUNCATE names several tables: `table public.a, public.b, public."C d": TRUNCATE: (no-flags)`.
+  const more: Array<{ schema: string; table: string }> = [];
+  while (text.startsWith(', ', cursor.at)) {
+    cursor.at += 2;
+    const nextSchema = readIdentifier(cursor, '.');
+    expect(cursor, '.');
+    more.push({ schema: nextSchema, table: readIdentifier(cursor, ':,') });
+  }
   expect(cursor, ': ');
   const opEnd = text.indexOf(':', cursor.at);
   if (opEnd < 0) throw new TextParseError('missing operation', line);
@@ -72,6 +63,7 @@ function parseTableLine(text: string, line: number): ParseResult {
   cursor.at = opEnd + 1;
   const base = { kind: 'change' as const, schema, table, keyNames: undefined, lsn: undefined, xid: undefined };
   const rest = text.slice(cursor.at).trimStart();
+  if (more.length > 0 && operation !== 'TRUNCATE') throw new TextParseError(`${operation} of several tables`, line);
   switch (operation) {
     case 'INSERT': {
       const columns = readColumns(cursor);
@@ -101,7 +93,7 @@ function parseTableLine(text: string, line: number): ParseResult {
       return { records: [{ ...base, op: 'd', columns: undefined, oldColumns }] };
     }
     case 'TRUNCATE':
-      return { records: [{ ...base, op: 't', columns: undefined, oldColumns: undefined }] };
+      return { records: [{ schema, table }, ...more].map((t) => ({ ...base, ...t, op: 't' as const, columns: undefined, oldColumns: undefined })) };
     default:
       throw new TextParseError(`unknown operation ${JSON.stringify(operation)}`, line);
   }
@@ -118,8 +110,8 @@ function skipSpaces(c: Cursor): void {
   while (c.text[c.at] === ' ') c.at++;
 }
 
-/** An identifier, quoted ("My Table", with "" escapes) or plain up to `stop` (or any of `stops`). */
-function readIdentifier(c: Cursor, stop: string, stops = stop): string {
+/** An identifier, quoted ("My Table", with "" escapes) or plain up to any of `stops`. */
+function readIdentifier(c: Cursor, stops: string): string {
   if (c.text[c.at] === '"') {
     let value = '';
     c.at++;

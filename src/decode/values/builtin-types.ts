@@ -21,13 +21,7 @@ export const BUILTIN_ARRAY_ELEMENTS: ReadonlyMap<number, number> = new Map([
   [1561, Oid.bit], [1563, Oid.varbit], [791, Oid.money], [143, Oid.xml], [3643, Oid.tsvector], [1017, Oid.point],
   [1018, Oid.lseg], [1019, Oid.path], [1020, Oid.box], [1027, Oid.polygon], [629, Oid.line], [719, Oid.circle],
   [3221, Oid.pgLsn], [271, Oid.xid8],
-]);
-
-/**
- * Arrays of the built-in range and multirange types → their element: JSON arrays
- * of the ranges' text forms, like arrays of any other type.
- */
-export const BUILTIN_RANGE_ARRAYS: ReadonlyMap<number, number> = new Map([
+  // Arrays of the built-in ranges and multiranges: JSON arrays of the ranges' text forms.
   [3905, 3904], [3907, 3906], [3909, 3908], [3911, 3910], [3913, 3912], [3927, 3926],
   [6150, 4451], [6151, 4532], [6152, 4533], [6153, 4534], [6155, 4535], [6157, 4536],
 ]);

@@ -8,7 +8,7 @@
  * beyond the result.
  */
 import { parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.ts';
-import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGE_ARRAYS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
+import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
 import { floatValue, isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
 import type { TypeRegistry } from './type-registry.ts';
 import { styledDate, styledInterval, styledTimestamp, type DateOrder } from './date-styles.ts';
@@ -124,8 +124,6 @@ export class ValueConverter {
     const builtinElement = BUILTIN_ARRAY_ELEMENTS.get(typeOid);
     if (builtinElement !== undefined) return arrayConverter(this.build(builtinElement, depth + 1), builtinElement === Oid.box ? ';' : ',');
     if (BUILTIN_RANGES.has(typeOid)) return identity;
-    const rangeElement = BUILTIN_RANGE_ARRAYS.get(typeOid);
-    if (rangeElement !== undefined) return arrayConverter(identity, ',');
     const info = this.registry.get(typeOid);
     if (info === undefined) return identity;
     switch (info.kind) {

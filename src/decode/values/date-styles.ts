@@ -16,6 +16,7 @@
  * but UTC, GMT and numeric offsets) keeps the value's text.
  */
 import { CdcError } from '../../core/errors.ts';
+import { expandedYear } from './text-parsers.ts';
 
 export type DateOrder = 'mdy' | 'dmy';
 
@@ -53,9 +54,7 @@ function dateParts(date: string, bc: boolean, whole: string, order: DateOrder | 
 
 /** ISO 8601 as pgcdc writes it: expanded years (astronomical, signed, 6 digits) for BC and past 9999. */
 function isoDateOf(astronomical: number, month: number, day: number, expanded: boolean): string {
-  const rest = `-${pad(month)}-${pad(day)}`;
-  if (!expanded) return `${pad(astronomical, 4)}${rest}`;
-  return `${astronomical < 0 ? '-' : '+'}${pad(Math.abs(astronomical), 6)}${rest}`;
+  return `${expanded ? expandedYear(astronomical) : pad(astronomical, 4)}-${pad(month)}-${pad(day)}`;
 }
 
 function isoDateOfParts(p: DateParts): string {

@@ -131,12 +131,13 @@ export function parseGeometric(kind: 'point' | 'lseg' | 'box' | 'path' | 'polygo
 export function isoDate(date: string, bc: boolean): string {
   const dash = date.indexOf('-', 1);
   const year = Number(date.slice(0, dash));
-  const rest = date.slice(dash);
   if (!bc && year <= 9999) return date;
-  // ISO 8601 expanded years: astronomical numbering (1 BC is year 0), six digits and a sign.
-  const astronomical = bc ? 1 - year : year;
-  const sign = astronomical < 0 ? '-' : '+';
-  return `${sign}${String(Math.abs(astronomical)).padStart(6, '0')}${rest}`;
+  return `${expandedYear(bc ? 1 - year : year)}${date.slice(dash)}`;
+}
+
+/** ISO 8601 expanded years: astronomical numbering (1 BC is year 0), six digits and a sign. */
+export function expandedYear(astronomical: number): string {
+  return `${astronomical < 0 ? '-' : '+'}${String(Math.abs(astronomical)).padStart(6, '0')}`;
 }
 
 /** `2024-01-02 03:04:05.5+00` → `2024-01-02T03:04:05.5Z` (TimeZone=UTC output). */
