@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { CdcError } from '../core/errors.ts';
-import { parseJsonExact, type JsonObject } from '../core/json.ts';
+import { parseRoundTrip, stringifyRoundTrip, type JsonObject } from '../core/json.ts';
 import type { PendingItem } from './pending-item.ts';
 
 export class SpillFile {
@@ -33,7 +33,7 @@ export class SpillFile {
   }
 
   append(item: PendingItem): void {
-    const line = JSON.stringify({ ...item, lsn: item.lsn?.toString() });
+    const line = stringifyRoundTrip({ ...item, lsn: item.lsn?.toString() });
     this.buffered.push(line);
     this.bufferedBytes += line.length;
     this.count++;
@@ -59,7 +59,7 @@ export class SpillFile {
     let chunk: PendingItem[] = [];
     for await (const line of lines) {
       if (line === '') continue;
-      const parsed = parseJsonExact(line) as JsonObject & { lsn?: string };
+      const parsed = parseRoundTrip(line) as JsonObject & { lsn?: string };
       const item = { ...parsed, lsn: parsed.lsn === undefined ? undefined : BigInt(parsed.lsn) } as unknown as PendingItem;
       if (item.message === null) item.message = undefined;
       if (drop(item)) continue;

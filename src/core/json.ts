@@ -46,7 +46,7 @@ const LONG_DIGIT_RUN = /\d{16}|[\d.][eE][+-]?\d|-0(?:\.0+)?(?![\d.eE])/;
  * Parses JSON text without losing numeric precision: numbers whose text does not
  * survive a round trip through a double (long, `1e400`, `-0`) stay verbatim
  * (`RawJson`). Takes the slower reviver path only when the text may hold one.
- * (Duplicate keys of a `json` value are not kept: the last one wins.)
+ * (Duplicate keys are not kept: the last one wins; `jsonText` keeps them.)
  */
 export function parseJsonExact(text: string): JsonValue {
   if (!LONG_DIGIT_RUN.test(text)) return JSON.parse(text) as JsonValue;
@@ -56,4 +56,103 @@ export function parseJsonExact(text: string): JsonValue {
     }
     return value;
   }) as JsonValue;
+}
+
+/**
+ * A `json` column's value: text the user chose to keep as text (duplicate keys,
+ * key order, spacing, `1e400`). The value handed to transforms is the parsed
+ * JSON; serialized by `stringifyExact`, it is the column's text, verbatim (less
+ * leading and trailing whitespace). Objects and arrays carry their text through
+ * a non-enumerable `toJSON` (so `Object.keys`, spreads and comparisons see only
+ * the parsed value); a scalar whose text JSON.stringify would not reproduce
+ * (`"\u00e9"`, `1e400`) is a `RawJson` of that text.
+ */
+export function jsonText(text: string): JsonValue {
+  const value = parseJsonExact(text);
+  const trimmed = text.trim();
+  if (value === null || typeof value !== 'object') {
+    return typeof value === 'string' && JSON.stringify(value) !== trimmed ? jsonWithRaw.rawJSON(trimmed) : value;
+  }
+  if (isRawJson(value)) return value;
+  // Frozen, because a change made in place would be lost to the text: a
+  // transform that changes a json value replaces it (a spread copy has no text).
+  exactTexts.set(value, trimmed);
+  Object.defineProperty(value, 'toJSON', { value: exactTextToJson, enumerable: false });
+  deepFreeze(value);
+  return value;
+}
+
+const exactTexts = new WeakMap<object, string>();
+
+function deepFreeze(value: JsonValue): void {
+  if (value === null || typeof value !== 'object' || isRawJson(value)) return;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) deepFreeze(child);
+  Object.freeze(value);
+}
+
+/** What `toJSON` answers: a placeholder while `stringifyExact` runs (spliced for the text after), a plain copy otherwise. */
+type CaptureMode = 'off' | 'splice' | 'wrap';
+let capture: CaptureMode = 'off';
+const captured: string[] = [];
+const NONCE = Math.random().toString(36).slice(2, 10);
+/** A NUL cannot occur in PostgreSQL text, so no column value can look like this. */
+const PLACEHOLDER = `\u0000pgcdc-json-${NONCE}:`;
+const PLACEHOLDER_PATTERN = new RegExp(`"\\\\u0000pgcdc-json-${NONCE}:(\\d+)"`, 'g');
+/** The spill file's form of an exact `json` value: `{"\u0000pgcdc.json": text}`. */
+const WRAP_KEY = '\u0000pgcdc.json';
+
+function exactTextToJson(this: object): unknown {
+  const text = exactTexts.get(this);
+  if (text !== undefined && capture === 'splice') {
+    captured.push(text);
+    return PLACEHOLDER + (captured.length - 1);
+  }
+  if (text !== undefined && capture === 'wrap') return { [WRAP_KEY]: text };
+  return Array.isArray(this) ? [...this] : { ...this };
+}
+
+function withCapture(mode: CaptureMode, value: unknown): string {
+  capture = mode;
+  try {
+    return JSON.stringify(value);
+  } finally {
+    capture = 'off';
+  }
+}
+
+/**
+ * JSON text of a value in which every `json` column value (`jsonText`) is its
+ * exact text. Every serialization of events for delivery goes through here;
+ * when no such value is present it costs one JSON.stringify.
+ */
+export function stringifyExact(value: unknown): string {
+  const out = withCapture('splice', value);
+  if (captured.length === 0) return out;
+  const texts = captured.splice(0);
+  return out.replace(PLACEHOLDER_PATTERN, (_match, index: string) => texts[Number(index)]!);
+}
+
+/** For a round trip through a file (the spill file): `json` values stay exact text when read back with `parseRoundTrip`. */
+export function stringifyRoundTrip(value: unknown): string {
+  return withCapture('wrap', value);
+}
+
+export function parseRoundTrip(text: string): JsonValue {
+  if (!text.includes(WRAP_KEY_ESCAPED)) return parseJsonExact(text);
+  const value = parseJsonExact(text);
+  return restoreWrapped(value);
+}
+
+const WRAP_KEY_ESCAPED = '\\u0000pgcdc.json';
+
+function restoreWrapped(value: JsonValue): JsonValue {
+  if (value === null || typeof value !== 'object' || isRawJson(value)) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restoreWrapped(value[i]!);
+    return value;
+  }
+  const wrapped = value[WRAP_KEY];
+  if (typeof wrapped === 'string' && Object.keys(value).length === 1) return jsonText(wrapped);
+  for (const key of Object.keys(value)) value[key] = restoreWrapped(value[key]!);
+  return value;
 }

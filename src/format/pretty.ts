@@ -9,7 +9,7 @@
  * Colours only on a TTY (or when forced). Times are commit times in UTC.
  */
 import { styleText } from 'node:util';
-import { isRawJson, type JsonObject, type JsonValue } from '../core/json.ts';
+import { isRawJson, stringifyExact, type JsonObject, type JsonValue } from '../core/json.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { eventMeta } from '../events/event-builder.ts';
 
@@ -35,7 +35,7 @@ export function formatValue(value: JsonValue | undefined, max = 80): string {
   if (value === null || value === undefined) text = 'NULL';
   else if (typeof value === 'string') text = `'${value.replace(/'/g, "''")}'`;
   else if (isRawJson(value)) text = value.rawJSON;
-  else if (typeof value === 'object') text = JSON.stringify(value);
+  else if (typeof value === 'object') text = stringifyExact(value);
   else text = String(value);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }

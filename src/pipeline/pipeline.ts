@@ -11,6 +11,7 @@
  * bounded and nothing is acknowledged (health: degraded). A lost replication
  * connection restarts the stream from the slot's position after a backoff.
  */
+import { stringifyExact } from '../core/json.ts';
 import { EventEmitter } from 'node:events';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
@@ -341,7 +342,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       for (const d of deadLetters) this.emit('notice', `${this.name}: dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
       return;
     }
-    this.deadLetterWriter.write(`${deadLetters.map((d) => JSON.stringify({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+    this.deadLetterWriter.write(`${deadLetters.map((d) => stringifyExact({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
   }
 
   private backoff(attempt: number): number {

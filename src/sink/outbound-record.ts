@@ -6,6 +6,7 @@
  * own topic, key, headers and value (the payload).
  */
 import type { ChangeEvent } from '../events/change-event.ts';
+import { stringifyExact } from '../core/json.ts';
 import { eventMeta } from '../events/event-builder.ts';
 
 export interface OutboundRecord {
@@ -34,13 +35,13 @@ export function toRecord(event: ChangeEvent, naming: TopicNaming): OutboundRecor
   const meta = eventMeta(event);
   const route = meta?.route;
   if (route !== undefined) {
-    return { id: event.id, topic: route.topic, key: route.key, headers: route.headers, value: JSON.stringify(route.value), event };
+    return { id: event.id, topic: route.topic, key: route.key, headers: route.headers, value: stringifyExact(route.value), event };
   }
   const topic = event.op === 'm'
     ? naming.messageTopic.replaceAll('{prefix}', naming.prefix).replaceAll('{message_prefix}', event.message!.prefix)
     : tableTopic(naming, event.source.schema, event.source.table);
-  const key = meta?.key ? JSON.stringify(meta.key) : null;
-  return { id: event.id, topic, key, headers: {}, value: JSON.stringify(event), event };
+  const key = meta?.key ? stringifyExact(meta.key) : null;
+  return { id: event.id, topic, key, headers: {}, value: stringifyExact(event), event };
 }
 
 /** Table topics by naming, schema and table: filled in once per table, not per event (a profile showed 1 µs per event). */

@@ -9,9 +9,10 @@
  * - mirror: apply changes to tables of the same name in the target database
  *   (which you create, with the same primary key): inserts and updates as upserts,
  *   deletes as deletes, truncates as truncates. Rows are built with
- *   jsonb_populate_record, so the target's column types decide the conversion.
+ *   json_populate_record (json keeps a json column's exact text), so the target's column types decide the conversion.
  *   Re-applying the re-delivered tail, in order, leaves the same rows.
  */
+import { stringifyExact } from '../core/json.ts';
 import pg from 'pg';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { eventMeta } from '../events/event-builder.ts';
@@ -126,23 +127,23 @@ export class PostgresSink implements Sink {
     if (!key || Object.keys(key).length === 0) throw new SinkError(`cannot mirror ${event.source.schema}.${event.source.table}: it has no key (give it a primary key or REPLICA IDENTITY)`, { retriable: false });
     const keyColumns = Object.keys(key).map(quoteIdent);
     if (event.op === 'd') {
-      const where = keyColumns.map((c) => `${c} = (jsonb_populate_record(NULL::${table}, $1::jsonb)).${c}`).join(' AND ');
-      await client.query(`DELETE FROM ${table} WHERE ${where}`, [JSON.stringify(key)]);
+      const where = keyColumns.map((c) => `${c} = (json_populate_record(NULL::${table}, $1::json)).${c}`).join(' AND ');
+      await client.query(`DELETE FROM ${table} WHERE ${where}`, [stringifyExact(key)]);
       return;
     }
     const after = event.after ?? {};
     const columns = Object.keys(after).map(quoteIdent);
     const updates = columns.filter((c) => !keyColumns.includes(c)).map((c) => `${c} = EXCLUDED.${c}`);
     await client.query(
-      `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM jsonb_populate_record(NULL::${table}, $1::jsonb)
+      `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM json_populate_record(NULL::${table}, $1::json)
        ON CONFLICT (${keyColumns.join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
-      [JSON.stringify(after)],
+      [stringifyExact(after)],
     );
     // An update that changed the key: the old row goes.
     const before = event.before;
-    if (event.op === 'u' && before && Object.keys(key).some((k) => k in before && JSON.stringify(before[k]) !== JSON.stringify(key[k]))) {
-      const where = keyColumns.map((c) => `${c} = (jsonb_populate_record(NULL::${table}, $1::jsonb)).${c}`).join(' AND ');
-      await client.query(`DELETE FROM ${table} WHERE ${where}`, [JSON.stringify(before)]);
+    if (event.op === 'u' && before && Object.keys(key).some((k) => k in before && stringifyExact(before[k]) !== stringifyExact(key[k]))) {
+      const where = keyColumns.map((c) => `${c} = (json_populate_record(NULL::${table}, $1::json)).${c}`).join(' AND ');
+      await client.query(`DELETE FROM ${table} WHERE ${where}`, [stringifyExact(before)]);
     }
   }
 

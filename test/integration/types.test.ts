@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { stringifyExact } from '../../src/core/json.ts';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { collectEvents } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -40,10 +41,18 @@ const CASES: Array<[string, string, string]> = [
   ['name', "'a_name'", '"a_name"'],
   ['bytea', "'\\x00ff10'", '"AP8Q"'],
   ['uuid', "'298c2cc3-71bb-4d2b-b5b4-1b14006d56e6'", '"298c2cc3-71bb-4d2b-b5b4-1b14006d56e6"'],
-  ['json', `'{"a": [1, 2.50, 12345678901234567890], "b": null}'`, '{"a":[1,2.50,12345678901234567890],"b":null}'],
+  // json is text the user chose to keep as text: delivered verbatim (duplicate keys, order, spacing, escapes)
+  ['json', `'{"a": [1, 2.50, 12345678901234567890], "b": null}'`, '{"a": [1, 2.50, 12345678901234567890], "b": null}'],
+  ['json', `'{"dup":1,"dup":2}'`, '{"dup":1,"dup":2}'],
+  ['json', `'{"z":1,  "a" :\t[ ],"n":{"dup":true,"dup":false}}'`, '{"z":1,  "a" :\t[ ],"n":{"dup":true,"dup":false}}'],
+  ['json', `'"caf\\u00e9"'`, '"caf\\u00e9"'],
+  ['json', `'"plain"'`, '"plain"'],
+  ['json', "'  true '", 'true'],
+  ['json', "'null'", 'null'],
+  ['json[]', `ARRAY['{"k":1,"k":2}'::json, '[1e400]'::json]`, '[{"k":1,"k":2},[1e400]]'],
   ['jsonb', `'{"nested": {"x": true}, "n": 1e2}'`, '{"n":100,"nested":{"x":true}}'],
   ['jsonb', "'[]'", '[]'],
-  ['json', `'{"a": 1e400, "b": -0, "c": 1.0, "d": -0.0}'`, '{"a":1e400,"b":-0,"c":1.0,"d":-0.0}'],
+  ['json', `'{"a": 1e400, "b": -0, "c": 1.0, "d": -0.0}'`, '{"a": 1e400, "b": -0, "c": 1.0, "d": -0.0}'],
   ['json', "'1e400'", '1e400'],
   ['json', "'-1E-400'", '-1E-400'],
   ['jsonb', `'{"a": 1e400}'`, `{"a":1${'0'.repeat(400)}}`],
@@ -127,10 +136,34 @@ describe('Postgres values become JSON losslessly (docs/types.md)', () => {
       const row = event!.after!;
       const failures: string[] = [];
       CASES.forEach(([type, literal, expected], i) => {
-        const actual = JSON.stringify(row[`c${i}`]);
+        const actual = stringifyExact(row[`c${i}`]);
         if (actual !== expected) failures.push(`${type} ${literal}: expected ${expected}, got ${actual}`);
       });
       assert.deepEqual(failures, []);
+    } finally {
+      await stream.stop();
+    }
+  });
+
+  test('a json value stays its exact text through a transaction spilled to disk', async () => {
+    await pg.query('CREATE TABLE doc (id int PRIMARY KEY, body json)');
+    const stream = await ChangeStream.open({ connection: pg.url(), slot: 'types_spill', publication: 'types_spill_pub', publicationTables: ['public.doc'], temporary: true, memoryBudgetBytes: 64 * 1024, heartbeat: false });
+    try {
+      const text = '{"k": 1, "k": [1e400, -0],  "s":"caf\\u00e9"}';
+      await pg.query(`INSERT INTO doc SELECT g, '${text}' FROM generate_series(1, 3000) g`);
+      let peakMemory = 0;
+      const sampler = setInterval(() => { peakMemory = Math.max(peakMemory, stream.stats.memoryUsed); }, 2);
+      const events = await collectEvents(stream, 3000).finally(() => clearInterval(sampler));
+      assert.equal(events.length, 3000);
+      // 3,000 rows of ~60 bytes each held within a 64 KiB budget: the rest went through the spill file.
+      assert.ok(peakMemory <= 64 * 1024, `buffered ${peakMemory} bytes`);
+      for (const event of events) assert.equal(stringifyExact(event.after!.body), text, `event ${event.id}`);
+      // The parsed value is what transforms see; it is read-only, and a copy serializes as itself.
+      const body = events[0]!.after!.body as Record<string, unknown>;
+      assert.deepEqual(Object.keys(body), ['k', 's']);
+      assert.equal(Object.isFrozen(body), true);
+      assert.equal(stringifyExact({ ...body }), '{"k":[1e400,-0],"s":"café"}');
+      assert.throws(() => { (body as { s: string }).s = 'changed'; }, TypeError);
     } finally {
       await stream.stop();
     }

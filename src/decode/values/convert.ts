@@ -7,7 +7,7 @@
  * the per-value cost is one function call and, for most types, no allocation
  * beyond the result.
  */
-import { parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.ts';
+import { jsonText, parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.ts';
 import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
 import { floatValue, isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
 import type { TypeRegistry } from './type-registry.ts';
@@ -55,7 +55,7 @@ const BUILTIN: ReadonlyMap<number, TextConverter> = new Map<number, TextConverte
   [Oid.numeric, identity], // exact decimal as a string (Debezium decimal.handling.mode=string), NaN/±Infinity too
   [Oid.money, identity],
   [Oid.bytea, toBytea],
-  [Oid.json, parseJsonExact],
+  [Oid.json, jsonText],
   [Oid.jsonb, parseJsonExact],
   [Oid.date, toDate],
   [Oid.time, identity],
