@@ -170,7 +170,16 @@ export function replicationConfig(target: ConnectionTarget): ClientConfig & { re
 
 /** The configuration for an ordinary SQL connection (catalog queries, slot admin). */
 export function sqlConfig(target: ConnectionTarget): ClientConfig {
-  return { ...target.config, application_name: 'pgcdc', connectionTimeoutMillis: 15_000 };
+  // Snapshot rows are read here and must print as the stream's do (whatever the
+  // server's or the role's DateStyle, IntervalStyle, TimeZone, bytea_output):
+  // pgcdc's settings come last, so they win over the user's.
+  const userOptions = optionsFrom(target);
+  return {
+    ...target.config,
+    options: userOptions ? `${userOptions} ${REPLICATION_SESSION_OPTIONS}` : REPLICATION_SESSION_OPTIONS,
+    application_name: 'pgcdc',
+    connectionTimeoutMillis: 15_000,
+  };
 }
 
 function optionsFrom(target: ConnectionTarget): string | undefined {

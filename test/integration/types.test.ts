@@ -168,4 +168,33 @@ describe('Postgres values become JSON losslessly (docs/types.md)', () => {
       await stream.stop();
     }
   });
+
+  test('under any session settings of the server (DateStyle, IntervalStyle, TimeZone, bytea_output, extra_float_digits), snapshot rows and streamed rows are the same values', async () => {
+    await pg.query(`ALTER ROLE CURRENT_USER SET datestyle = 'SQL, DMY'; ALTER ROLE CURRENT_USER SET intervalstyle = 'postgres_verbose';
+      ALTER ROLE CURRENT_USER SET timezone = 'Asia/Kolkata'; ALTER ROLE CURRENT_USER SET bytea_output = 'escape'; ALTER ROLE CURRENT_USER SET extra_float_digits = 0`);
+    try {
+      await pg.query('TRUNCATE typed');
+      await pg.query(`INSERT INTO typed (${CASES.map((_, i) => `c${i}`).join(', ')}) VALUES (${CASES.map(([type, literal]) => `(${literal})::${type}`).join(', ')})`);
+      const stream = await ChangeStream.open({ connection: pg.url(), slot: 'types_settings', publication: 'types_settings_pub', publicationTables: ['public.typed'], temporary: true, snapshot: { mode: 'initial' } });
+      try {
+        const [snapshotRow] = await collectEvents(stream, 1);
+        assert.equal(snapshotRow!.op, 'r');
+        await pg.query(`INSERT INTO typed (${CASES.map((_, i) => `c${i}`).join(', ')}) VALUES (${CASES.map(([type, literal]) => `(${literal})::${type}`).join(', ')})`);
+        const [streamed] = await collectEvents(stream, 1);
+        assert.equal(streamed!.op, 'c');
+        const failures: string[] = [];
+        for (const [where, row] of [['snapshot', snapshotRow!.after!], ['stream', streamed!.after!]] as const) {
+          CASES.forEach(([type, literal, expected], i) => {
+            const actual = stringifyExact(row[`c${i}`]);
+            if (actual !== expected) failures.push(`${where} ${type} ${literal}: expected ${expected}, got ${actual}`);
+          });
+        }
+        assert.deepEqual(failures, []);
+      } finally {
+        await stream.stop();
+      }
+    } finally {
+      await pg.query('ALTER ROLE CURRENT_USER RESET ALL');
+    }
+  });
 });
