@@ -4,7 +4,7 @@
  * and position are only known then for streamed transactions).
  */
 import type { JsonObject } from '../core/json.ts';
-import type { MessageBody, Operation } from '../core/change-types.ts';
+import type { ColumnType, MessageBody, Operation } from '../core/change-types.ts';
 import type { DeferredRowChange } from './row-change.ts';
 import type { Lsn } from '../core/lsn.ts';
 
@@ -18,6 +18,8 @@ export interface PendingItem {
   message: MessageBody | undefined;
   /** WAL position of the change (the XLogData start); undefined when a text plugin's output does not say. */
   lsn: Lsn | undefined;
+  /** The table's columns when the change was made (pgoutput only; the Relation message's own list, not a copy). */
+  columns?: readonly ColumnType[] | undefined;
   /** The (sub)transaction that made the change: a Stream Abort of a subtransaction drops its items. */
   xid: number;
   /**

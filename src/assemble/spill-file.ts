@@ -21,6 +21,8 @@ export class SpillFile {
   private buffered: string[] = [];
   private bufferedBytes = 0;
   count = 0;
+  /** Column lists of the spilled items, kept here (one per relation version) rather than on every line. */
+  private readonly columnSets: Array<PendingItem['columns']> = [];
 
   constructor(parentDir: string = tmpdir()) {
     try {
@@ -33,7 +35,9 @@ export class SpillFile {
   }
 
   append(item: PendingItem): void {
-    const line = stringifyRoundTrip({ ...item, lsn: item.lsn?.toString() });
+    let columns = this.columnSets.indexOf(item.columns);
+    if (columns < 0) columns = this.columnSets.push(item.columns) - 1;
+    const line = stringifyRoundTrip({ ...item, lsn: item.lsn?.toString(), columns });
     this.buffered.push(line);
     this.bufferedBytes += line.length;
     this.count++;
@@ -59,8 +63,8 @@ export class SpillFile {
     let chunk: PendingItem[] = [];
     for await (const line of lines) {
       if (line === '') continue;
-      const parsed = parseRoundTrip(line) as JsonObject & { lsn?: string };
-      const item = { ...parsed, lsn: parsed.lsn === undefined ? undefined : BigInt(parsed.lsn) } as unknown as PendingItem;
+      const parsed = parseRoundTrip(line) as JsonObject & { lsn?: string; columns: number };
+      const item = { ...parsed, lsn: parsed.lsn === undefined ? undefined : BigInt(parsed.lsn), columns: this.columnSets[parsed.columns] } as unknown as PendingItem;
       if (item.message === null) item.message = undefined;
       if (drop(item)) continue;
       chunk.push(item);

@@ -14,8 +14,8 @@
 import { ProtocolError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { postgresMicrosToUnixMs } from '../core/time.ts';
-import type { MessageBody } from '../core/change-types.ts';
-import type { LogicalMessage, PgOutputMessage } from '../decode/pgoutput/messages.ts';
+import type { ColumnType, MessageBody } from '../core/change-types.ts';
+import type { LogicalMessage, PgOutputMessage, RelationMessage } from '../decode/pgoutput/messages.ts';
 import type { RowChangeHeader } from '../decode/pgoutput/decode.ts';
 import type { PendingItem } from './pending-item.ts';
 import type { RelationCache } from './relation-cache.ts';
@@ -196,7 +196,7 @@ export class TransactionAssembler {
   pushDeferredRowChange(header: RowChangeHeader, buffer: Buffer, start: number, end: number, inStream: boolean, lsn: Lsn): void {
     const relation = this.options.relations.get(header.relationOid);
     const deferred: DeferredRowChange = { relation, buffer, start, end, inStream, toastPlaceholder: this.options.toastPlaceholder };
-    this.addChange(header.xid, { op: header.op, schema: relation.message.namespace, table: relation.message.name, before: null, after: null, key: null, message: undefined, lsn, xid: 0, deferred }, end - start);
+    this.addChange(header.xid, { op: header.op, ...names(relation.message), before: null, after: null, key: null, message: undefined, lsn, xid: 0, deferred }, end - start);
   }
 
   private addChange(messageXid: number | undefined, item: PendingItem, payloadBytes: number): void {
@@ -227,8 +227,8 @@ function committed(xid: number, commitLsn: Lsn, endLsn: Lsn, commitTime: bigint,
 
 const OPERATION = { insert: 'c', update: 'u', delete: 'd' } as const;
 
-function names(relation: { namespace: string; name: string }): { schema: string; table: string } {
-  return { schema: relation.namespace, table: relation.name };
+function names(relation: RelationMessage): { schema: string; table: string; columns: readonly ColumnType[] } {
+  return { schema: relation.namespace, table: relation.name, columns: relation.columns };
 }
 
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });

@@ -7,7 +7,9 @@
  */
 import type { ChangeStream } from '../engine/change-stream.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
+import { connectRecordParts } from '../format/connect-envelope.ts';
 import { formatPretty } from '../format/pretty.ts';
+import { stringifyExact } from '../core/json.ts';
 import { FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { StreamMetrics } from '../observe/metrics.ts';
@@ -19,13 +21,16 @@ function writeDeadLetters(deadLetters: DeadLetter[], writer: FdWriter | undefine
     for (const d of deadLetters) notice(`dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
     return;
   }
-  writer.write(`${deadLetters.map((d) => JSON.stringify({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+  writer.write(`${deadLetters.map((d) => stringifyExact({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
 }
 
 export type OutputFormat = 'pretty' | 'json';
 
 export interface PrintOptions {
   format: OutputFormat;
+  /** JSON lines as Debezium's envelope (default) or with Kafka Connect's schema (`sourceName` names the schemas). */
+  envelope?: 'debezium' | 'debezium-connect';
+  sourceName?: string;
   /**
    * Where dead letters go: a writer for JSON lines ({reason, stage, event}), or
    * undefined for one warning line each on stderr.
@@ -65,9 +70,11 @@ export async function printStream(stream: ChangeStream, options: PrintOptions, i
 export async function printBatches(batches: AsyncIterable<PrintableBatch>, options: PrintOptions, control: PrintControl): Promise<PrintResult> {
   const interrupted = control.interrupted;
   const writer = options.writer ?? new FdWriter(1);
-  const render: (event: ChangeEvent) => string = options.format === 'json'
-    ? (event) => JSON.stringify(event)
-    : (event) => formatPretty(event, { color: options.color });
+  const render: (event: ChangeEvent) => string = options.format === 'pretty'
+    ? (event) => formatPretty(event, { color: options.color })
+    : options.envelope === 'debezium-connect'
+      ? (event) => connectRecordParts(event, options.sourceName ?? 'pgcdc').value
+      : (event) => stringifyExact(event);
   let printed = 0;
   let reason: PrintResult['reason'] = 'end';
   let idleTimer: NodeJS.Timeout | undefined;

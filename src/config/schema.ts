@@ -127,7 +127,7 @@ export const pipelineSchema = z.object({
   heartbeat: z.union([z.literal(false), z.object({ interval: duration.default('10s'), prefix: z.string().min(1).default('heartbeat') }).strict()]).default({ interval: '10s', prefix: 'heartbeat' }),
   deadLetter: z.object({ type: z.literal('file'), path: z.string().min(1) }).strict().optional(),
   onRejected: z.enum(['dead-letter', 'stop']).default('dead-letter'),
-  /** The record value: Debezium's envelope, or CloudEvents 1.0 (structured JSON, or binary with ce_ headers). */
+  /** The record value: Debezium's envelope, the same with Kafka Connect's schema (`debezium-connect`), or CloudEvents 1.0 (structured JSON, or binary with ce_ headers). */
   /** Existing rows as op "r" events before streaming (docs/snapshots.md). */
   snapshot: z.object({
     mode: z.enum(['initial', 'never', 'initial_only', 'always']).default('initial'),
@@ -150,7 +150,7 @@ export const pipelineSchema = z.object({
     z.string().min(1),
     z.custom<Transform>((value) => typeof value === 'function', 'expected a module path or a function (event, context) => event | event[] | null'),
   ])).default([]),
-  envelope: z.enum(['debezium', 'cloudevents-structured', 'cloudevents-binary']).default('debezium'),
+  envelope: z.enum(['debezium', 'debezium-connect', 'cloudevents-structured', 'cloudevents-binary']).default('debezium'),
   retry: z.object({ initialDelay: duration.default('200ms'), maxDelay: duration.default('30s') }).strict().default({ initialDelay: '200ms', maxDelay: '30s' }),
 }).strict();
 

@@ -15,3 +15,15 @@ export interface MessageBody {
   encoding: 'utf8' | 'base64';
   transactional: boolean;
 }
+
+/**
+ * A column as the source described it: enough for a consumer that needs the
+ * type (the Kafka Connect schema form). From the Relation message for streamed
+ * changes, from the query's field descriptions for snapshot rows.
+ */
+export interface ColumnType {
+  name: string;
+  typeOid: number;
+  /** -1 when the type has none (numeric's precision and scale, timestamp's precision, varchar's length). */
+  typeModifier: number;
+}

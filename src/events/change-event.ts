@@ -8,7 +8,7 @@
  * `message.transactional` and `message.encoding`.
  */
 import type { JsonObject, JsonValue } from '../core/json.ts';
-import type { MessageBody, Operation } from '../core/change-types.ts';
+import type { ColumnType, MessageBody, Operation } from '../core/change-types.ts';
 
 export type { MessageBody, Operation };
 
@@ -76,6 +76,8 @@ export interface EventMeta {
   commitLsn: bigint | undefined;
   /** The change's own WAL position (undefined when unknown). */
   lsn: bigint | undefined;
+  /** The table's columns and their types, when the source described them (pgoutput changes, snapshot rows). */
+  columns?: readonly ColumnType[] | undefined;
   /** Set by the outbox router: topic, key, headers and value of the record to deliver. */
   route?: Route;
 }

@@ -82,7 +82,7 @@ export class TransactionEventBuilder {
       now,
       transaction: { id: this.transactionId, total_order: position, data_collection_order: tableOrder },
     });
-    attachMeta(event, { key: item.key, commitLsn: this.context.commitLsn, lsn: item.lsn });
+    attachMeta(event, { key: item.key, commitLsn: this.context.commitLsn, lsn: item.lsn, columns: item.columns });
     return event;
   }
 }

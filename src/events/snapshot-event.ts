@@ -5,6 +5,7 @@
  * snapshot belongs to, no transaction. The id is deterministic (position, table,
  * key), so a chunk delivered again after a crash carries the same ids.
  */
+import type { ColumnType } from '../core/change-types.ts';
 import type { JsonObject } from '../core/json.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import type { ChangeEvent, EventSource } from './change-event.ts';
@@ -12,7 +13,7 @@ import { attachEventMeta, type SourceIdentity } from './event-builder.ts';
 
 export function buildSnapshotEvent(
   identity: SourceIdentity, schema: string, table: string, row: JsonObject, key: JsonObject,
-  lsn: Lsn, readMs: number, kind: EventSource['snapshot'],
+  lsn: Lsn, readMs: number, kind: EventSource['snapshot'], columns?: readonly ColumnType[],
 ): ChangeEvent {
   const lsnText = Number.isSafeInteger(Number(lsn)) ? String(Number(lsn)) : lsn.toString();
   const event: ChangeEvent = {
@@ -37,6 +38,6 @@ export function buildSnapshotEvent(
     ts_ms: readMs,
     transaction: null,
   };
-  attachEventMeta(event, { key, commitLsn: lsn, lsn });
+  attachEventMeta(event, { key, commitLsn: lsn, lsn, columns });
   return event;
 }

@@ -256,7 +256,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     const envelope = this.config.envelope;
     const events = batch.events;
     const records = new Array<OutboundRecord>(events.length);
-    for (let i = 0; i < events.length; i++) records[i] = applyEnvelope(toRecord(events[i]!, this.naming), envelope);
+    for (let i = 0; i < events.length; i++) records[i] = applyEnvelope(toRecord(events[i]!, this.naming), envelope, this.naming.prefix);
     const prepared = { confirm: batch.confirm, deadLetters: batch.deadLetters, count: records.length };
     if (this.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined };
     const encoded = this.encoder.encode(records);

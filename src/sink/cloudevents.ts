@@ -9,9 +9,10 @@
  * and source (`/pgcdc/<name>/<db>`); `subject` is `schema.table` (or the outbox
  * aggregate id); `time` is the commit time.
  */
+import { toConnectRecord } from './connect-record.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 
-export type Envelope = 'debezium' | 'cloudevents-structured' | 'cloudevents-binary';
+export type Envelope = 'debezium' | 'debezium-connect' | 'cloudevents-structured' | 'cloudevents-binary';
 
 const OPERATION_NAMES: Record<string, string> = { c: 'create', u: 'update', d: 'delete', t: 'truncate', r: 'read', m: 'message' };
 
@@ -32,9 +33,10 @@ export function cloudEventAttributes(record: OutboundRecord): Record<string, str
   return attributes;
 }
 
-/** Re-shapes a record for the envelope. Debezium records pass unchanged. */
-export function applyEnvelope(record: OutboundRecord, envelope: Envelope): OutboundRecord {
+/** Re-shapes a record for the envelope. Debezium records pass unchanged; `prefix` is the source name (topic.prefix). */
+export function applyEnvelope(record: OutboundRecord, envelope: Envelope, prefix: string): OutboundRecord {
   if (envelope === 'debezium') return record;
+  if (envelope === 'debezium-connect') return toConnectRecord(record, prefix);
   const attributes = cloudEventAttributes(record);
   if (envelope === 'cloudevents-binary') {
     const headers = { ...record.headers };

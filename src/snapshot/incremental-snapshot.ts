@@ -34,6 +34,7 @@
  * confirmed; after a crash the unconfirmed chunk is read again.
  */
 import { randomUUID } from 'node:crypto';
+import type { ColumnType } from '../core/change-types.ts';
 import { CdcError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
@@ -97,7 +98,7 @@ interface OpenChunk {
   /** Row keys changed by the stream since the low watermark. */
   window: Set<string> | undefined;
   /** Set once the SELECT returned (always before the high watermark is written). */
-  read: { rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; snapshot: XidSnapshot; lastKey: Array<string | null>; tableDone: boolean } | undefined;
+  read: { rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; columns: ColumnType[]; snapshot: XidSnapshot; lastKey: Array<string | null>; tableDone: boolean } | undefined;
 }
 
 export interface ChunkEvents {
@@ -222,7 +223,7 @@ export class IncrementalSnapshot {
       return undefined;
     }
     if (mark.mark !== 'high' || chunk.read === undefined) return undefined;
-    const { rows, snapshot, lastKey, tableDone } = chunk.read;
+    const { rows, columns, snapshot, lastKey, tableDone } = chunk.read;
     const window = chunk.window ?? new Set<string>();
     // Before the low watermark, only changes S did not see beat the chunk's rows.
     for (const change of this.recent) if (change.xid !== undefined && !visibleIn(snapshot, change.xid)) window.add(change.key);
@@ -233,7 +234,7 @@ export class IncrementalSnapshot {
     const events: ChangeEvent[] = [];
     for (const r of rows) {
       if (window.has(r.keyText)) continue;
-      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, r.row, r.key, lsn, now, 'incremental'));
+      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, r.row, r.key, lsn, now, 'incremental', columns));
     }
     const name = `${table.schema}.${table.table}`;
     // Reading goes on at once; what is saved follows the confirms.
@@ -333,7 +334,7 @@ export class IncrementalSnapshot {
       await watermark('low');
       const read = await readKeysetChunk(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
       const rows = read.rows.map((r) => ({ ...r, keyText: keyText(chunk.table, r.key)! }));
-      chunk.read = { rows, lastKey: read.lastKey, tableDone: read.tableDone, snapshot: parseSnapshot(current!.snapshot) };
+      chunk.read = { rows, columns: read.columns, lastKey: read.lastKey, tableDone: read.tableDone, snapshot: parseSnapshot(current!.snapshot) };
       await watermark('high');
       await sql.query('COMMIT');
     } catch (error) {

@@ -4,6 +4,7 @@
  * publication's column list on PostgreSQL 15+), its row filter, and the key that
  * orders its chunks: the primary key, or columns the user names.
  */
+import type { ColumnType } from '../core/change-types.ts';
 import { CdcError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import type { ValueConverter } from '../decode/values/convert.ts';
@@ -113,6 +114,8 @@ export function chunkQuery(table: SnapshotTable, after: Array<string | null> | u
 export interface KeysetChunk {
   /** Each row (the published columns) with its key (the key columns), converted as streamed rows are. */
   rows: Array<{ row: JsonObject; key: JsonObject }>;
+  /** The published columns with their types, as the query described them. */
+  columns: ColumnType[];
   /** Key of the chunk's last row (text), where the next chunk starts; `after` again when empty. */
   lastKey: Array<string | null>;
   /** Fewer rows than asked: nothing after this chunk in the table. */
@@ -141,6 +144,7 @@ export async function readKeysetChunk(
   const last = result.rows[result.rows.length - 1];
   return {
     rows,
+    columns: result.columns.slice(0, visible),
     lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
     tableDone: result.rows.length < limit,
   };

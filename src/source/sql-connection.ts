@@ -1,5 +1,6 @@
 /** An ordinary SQL connection for catalog queries and slot administration. */
 import type pg from 'pg';
+import type { ColumnType } from '../core/change-types.ts';
 import { connectClient } from './connect-client.ts';
 import { classifyPostgresError, type ErrorContext } from './postgres-errors.ts';
 import { sqlConfig, type ConnectionTarget } from './connection-config.ts';
@@ -32,10 +33,10 @@ export class SqlConnection {
    * each column's type OID: the same text pgoutput sends, so snapshot rows are
    * converted by the same converters as streamed ones.
    */
-  async queryText(sql: string, params: unknown[] = []): Promise<{ columns: Array<{ name: string; typeOid: number }>; rows: Array<Array<string | null>> }> {
+  async queryText(sql: string, params: unknown[] = []): Promise<{ columns: ColumnType[]; rows: Array<Array<string | null>> }> {
     try {
       const result = await this.client.query({ text: sql, values: params, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } } as pg.QueryConfig);
-      return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID })), rows: result.rows as Array<Array<string | null>> };
+      return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID, typeModifier: f.dataTypeModifier })), rows: result.rows as Array<Array<string | null>> };
     } catch (error) {
       throw classifyPostgresError(error, this.context);
     }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
+import { setRoute } from '../../src/events/event-builder.ts';
 import { applyEnvelope } from '../../src/sink/cloudevents.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 
@@ -12,7 +13,7 @@ const change: OutboundRecord = { id: '0/1A2B3C:1', topic: 'shop.public.orders', 
 const outbox: OutboundRecord = { id: '0/1A2B3C:2', topic: 'shipment', key: '42', headers: { message_id: '298c2cc3', type: 'ShipmentShipped' }, value: '{"status":"SHIPPED"}', event: event('m') };
 
 test('structured: the CloudEvent is the value, with the data inside', () => {
-  const ce = JSON.parse(applyEnvelope(change, 'cloudevents-structured').value);
+  const ce = JSON.parse(applyEnvelope(change, 'cloudevents-structured', 'pgcdc').value);
   assert.deepEqual(ce, {
     specversion: '1.0', id: '0/1A2B3C:1', source: '/pgcdc/shop/app', type: 'io.pgcdc.change.create', datacontenttype: 'application/json',
     subject: 'public.orders', time: '2024-01-02T03:04:05.000Z', data: { op: 'c', after: { id: 42 } },
@@ -20,16 +21,31 @@ test('structured: the CloudEvent is the value, with the data inside', () => {
 });
 
 test('outbox records: the outbox type is the CloudEvent type, the aggregate id the subject', () => {
-  const ce = JSON.parse(applyEnvelope(outbox, 'cloudevents-structured').value);
+  const ce = JSON.parse(applyEnvelope(outbox, 'cloudevents-structured', 'pgcdc').value);
   assert.deepEqual([ce.type, ce.subject, ce.id, ce.data], ['ShipmentShipped', '42', '0/1A2B3C:2', { status: 'SHIPPED' }]);
 });
 
 test('binary: attributes as ce_ headers, the value untouched', () => {
-  const record = applyEnvelope(outbox, 'cloudevents-binary');
+  const record = applyEnvelope(outbox, 'cloudevents-binary', 'pgcdc');
   assert.equal(record.value, outbox.value);
   assert.equal(record.headers.ce_id, '0/1A2B3C:2');
   assert.equal(record.headers.ce_type, 'ShipmentShipped');
   assert.equal(record.headers.ce_specversion, '1.0');
   assert.equal(record.headers.message_id, '298c2cc3', 'outbox headers stay');
-  assert.equal(applyEnvelope(change, 'debezium'), change);
+  assert.equal(applyEnvelope(change, 'debezium', 'pgcdc'), change);
+});
+
+test('debezium-connect: outbox records carry their payload as JSON text typed io.debezium.data.Json and a string key; events without column types are typed from their values', () => {
+  const routed = event('m');
+  setRoute(routed, { topic: 'shipment', key: '42', headers: { message_id: 'x' }, value: { status: 'SHIPPED' } });
+  const record = applyEnvelope({ ...outbox, event: routed }, 'debezium-connect', 'shop');
+  assert.deepEqual(JSON.parse(record.value), { schema: { type: 'string', optional: true, name: 'io.debezium.data.Json', version: 1 }, payload: '{"status":"SHIPPED"}' });
+  assert.deepEqual(JSON.parse(record.key!), { schema: { type: 'string', optional: false }, payload: '42' });
+  assert.equal(record.headers.message_id, '298c2cc3', 'outbox headers stay');
+
+  const plain = applyEnvelope({ ...change, event: { ...event('c'), after: { id: 42, price: 1.5, name: 'x', ok: true } } }, 'debezium-connect', 'shop');
+  const value = JSON.parse(plain.value) as { schema: { name: string; fields: Array<{ field: string; fields?: Array<{ field: string; type: string }> }> }; payload: { after: unknown } };
+  assert.equal(value.schema.name, 'shop.public.orders.Envelope');
+  assert.deepEqual(value.schema.fields.find((f) => f.field === 'after')!.fields!.map((f) => [f.field, f.type]), [['id', 'int64'], ['price', 'double'], ['name', 'string'], ['ok', 'boolean']]);
+  assert.deepEqual(value.payload.after, { id: 42, price: 1.5, name: 'x', ok: true });
 });

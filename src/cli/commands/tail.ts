@@ -20,6 +20,7 @@ interface TailOptions {
   ops?: string[];
   prefixes?: string[];
   format?: string;
+  envelope: string;
   color?: boolean;
   temporary?: boolean;
   createSlot: boolean;
@@ -62,6 +63,7 @@ export function registerTail(program: Command): void {
     .option('--ops <list>', 'only these operations: insert, update, delete, truncate, message', list)
     .option('--prefixes <list>', 'only logical decoding messages with these prefixes', list)
     .option('--format <format>', 'pretty (default on a terminal) or json (default when piped)')
+    .option('--envelope <form>', 'json lines as debezium (default) or debezium-connect (Kafka Connect schema and payload)', 'debezium')
     .option('--color', 'force colours in pretty output')
     .option('--no-color', 'no colours')
     .option('--temporary', 'use a temporary slot, dropped on exit')
@@ -97,8 +99,11 @@ export function registerTail(program: Command): void {
 /** Streams to stdout until a limit, Ctrl-C or an error; acknowledges what was printed. */
 async function runTail(url: string | undefined, options: TailOptions): Promise<void> {
   if (!['pgoutput', 'wal2json', 'test_decoding'].includes(options.plugin)) throw usageError(`--plugin expects pgoutput, wal2json or test_decoding, got "${options.plugin}"`);
-  const format = (options.format ?? (process.stdout.isTTY ? 'pretty' : 'json')) as OutputFormat;
+  if (options.envelope !== 'debezium' && options.envelope !== 'debezium-connect') throw usageError(`--envelope expects debezium or debezium-connect, got "${options.envelope}"`);
+  // An envelope other than Debezium's plain one is a JSON form: it implies --format json.
+  const format = (options.format ?? (process.stdout.isTTY && options.envelope === 'debezium' ? 'pretty' : 'json')) as OutputFormat;
   if (format !== 'pretty' && format !== 'json') throw usageError(`--format expects pretty or json, got "${options.format}"`);
+  if (format === 'pretty' && options.envelope !== 'debezium') throw usageError(`--envelope ${options.envelope} is a JSON form: use it with --format json`);
   if (options.onRejected !== 'dead-letter' && options.onRejected !== 'stop') throw usageError(`--on-rejected expects dead-letter or stop, got "${options.onRejected}"`);
   const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
   const say = options.quiet ? () => undefined : notice;
@@ -141,7 +146,7 @@ async function runTail(url: string | undefined, options: TailOptions): Promise<v
   if (stream.slotCreated && !options.temporary) say(`slot ${stream.slot} keeps WAL for you until dropped: pgcdc slot drop --slot ${stream.slot}`);
   say(`streaming slot ${stream.slot} from ${formatLsn(stream.startLsn)} (PostgreSQL ${stream.server.major}, ${options.plugin === 'pgoutput' ? `pgoutput protocol ${stream.server.protocolVersion}` : options.plugin})`);
   try {
-    const result = await printStream(stream, { format, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
+    const result = await printStream(stream, { format, envelope: options.envelope, sourceName: options.sourceName, color, maxEvents: options.maxEvents, untilIdleSeconds: options.untilIdle, deadLetters, metrics }, () => interrupted);
     await stream.stop();
     say(`stopped (${result.reason}) after ${result.printed} events; slot ${stream.slot} confirmed at ${formatLsn(stream.tracker.safeLsn)}`);
   } finally {
