@@ -31,6 +31,8 @@ export interface ReadOptions extends Pick<ChangeStreamOptions, 'filter' | 'outbo
   inputName?: string;
   /** Month or day first, for dates printed in the SQL or Postgres DateStyle (ambiguous without it). */
   dateOrder?: DateOrder;
+  /** The writing server's TimeZone (IANA name), for times printed with a zone abbreviation. */
+  timeZone?: string;
   batchSize?: number;
 }
 
@@ -51,7 +53,7 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
   const parser = new PluginOutputParser(options.plugin ?? 'auto');
   const assembler = new TextAssembler({
     // Files carry the DateStyle and IntervalStyle of the server that wrote them.
-    converter: new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: options.dateOrder } }),
+    converter: new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: options.dateOrder, timeZone: options.timeZone } }),
     toastPlaceholder: options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
     memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * 1024 * 1024,
     ...(options.spillDir ? { spillDir: options.spillDir } : {}),

@@ -3,7 +3,9 @@
  * value, a real server prints it under every style (what pg_recvlogical writes
  * into a wal2json or test_decoding file), and pgcdc's reading of that text must
  * equal its reading of the ISO text pgoutput sends (DateStyle ISO, IntervalStyle
- * iso_8601, TimeZone UTC). Time zones: UTC, and one printed as a numeric offset.
+ * iso_8601, TimeZone UTC). Time zones: UTC, one printed as a numeric offset, and
+ * zones printed as abbreviations (read with the server's TimeZone), across the
+ * hours their clocks turn back.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -76,6 +78,32 @@ describe('dates, timestamps and intervals in every style read as pgoutput gives 
       }
     }
     assert.deepEqual(failures, []);
+  });
+
+  test('zones printed as abbreviations (CET/CEST, EST/EDT, IST, ACDT, BST, LMT) read with --timezone, also in the hour a clock turns back; without it, an error that says so', async () => {
+    const instants = ['2013-02-04 10:00:00+00', '2013-07-01 12:00:00.5+00', '2013-10-27 00:30:00+00', '2013-10-27 01:30:00+00', '2013-11-03 05:30:00+00', '2013-11-03 06:30:00+00',
+      '2013-04-07 15:30:00+00', '2013-04-07 16:30:00+00', '1850-01-01 12:00:00+00', '0044-03-15 12:00:00+00 BC'];
+    const zones = ['Europe/Berlin', 'America/New_York', 'Asia/Kolkata', 'Australia/Adelaide', 'Europe/London', 'Europe/Dublin', 'America/Sao_Paulo'];
+    const failures: string[] = [];
+    let abbreviations = 0;
+    for (const zone of zones) {
+      const reader = new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: 'mdy', timeZone: zone } });
+      for (const literal of instants) {
+        const expected = JSON.stringify(pgoutput.convert(Oid.timestamptz, await printed('timestamptz', literal, { DateStyle: 'ISO, YMD', TimeZone: 'UTC' })));
+        for (const style of ['SQL, MDY', 'Postgres, MDY', 'German, DMY', 'ISO, MDY']) {
+          const text = await printed('timestamptz', literal, { DateStyle: style, TimeZone: zone });
+          if (/[A-Z]{3,5}$/.test(text.replace(/ BC$/, ''))) abbreviations++;
+          let actual: string;
+          try { actual = JSON.stringify(reader.convert(Oid.timestamptz, text)); } catch (error) { actual = (error as Error).message; }
+          if (actual !== expected) failures.push(`${literal} under ${style}, ${zone}: "${text}" → ${actual}, expected ${expected}`);
+        }
+      }
+    }
+    assert.deepEqual(failures, []);
+    assert.ok(abbreviations > 100, `the server printed abbreviations (${abbreviations})`);
+    const withoutZone = new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: 'mdy' } });
+    const text = await printed('timestamptz', '2013-02-04 10:00:00+00', { DateStyle: 'SQL, MDY', TimeZone: 'Europe/Berlin' });
+    assert.throws(() => withoutZone.convert(Oid.timestamptz, text), (error: unknown) => error instanceof CdcError && error.code === 'PGCDC_BAD_INPUT' && /zone abbreviation CET.*pass --timezone/.test(error.message));
   });
 
   test('a date only the order can read (SQL and Postgres styles) without --date-order is an error that says so, not a guess', async () => {

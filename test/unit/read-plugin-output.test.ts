@@ -73,6 +73,14 @@ describe('files written under another DateStyle or IntervalStyle', () => {
   test('an ambiguous date without --date-order stops with one line that names the option', async () => {
     await assert.rejects(read(row('04/02/2013', '04/02/2013 10:00:00', '04/02/2013 10:00:00 +03', '1 day')), (error: unknown) => error instanceof CdcError && error.code === 'PGCDC_BAD_INPUT' && /--date-order mdy or --date-order dmy/.test(error.message));
   });
+
+  test('a zone abbreviation reads with the server TimeZone (--timezone), and stops with one line naming the option without it', async () => {
+    const berlin = await read(row('04.02.2013', '04.02.2013 10:00:00', '04.02.2013 08:00:00 CET', '1 day 02:00:00'), { timeZone: 'Europe/Berlin' });
+    assert.equal(JSON.stringify(berlin.events[0]!.after), expected);
+    const kolkata = await read(row('2013-02-04', 'Mon Feb 04 10:00:00 2013', 'Mon Feb 04 12:30:00 2013 IST', '1 day 02:00:00'), { timeZone: 'Asia/Kolkata' });
+    assert.equal(JSON.stringify(kolkata.events[0]!.after), expected);
+    await assert.rejects(read(row('04.02.2013', '04.02.2013 10:00:00', '04.02.2013 08:00:00 CET', '1 day')), (error: unknown) => error instanceof CdcError && error.code === 'PGCDC_BAD_INPUT' && /abbreviation CET.*--timezone/.test(error.message));
+  });
 });
 
 describe('test_decoding TRUNCATE', () => {

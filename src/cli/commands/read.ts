@@ -6,6 +6,7 @@ import { readLines } from '../../read/line-source.ts';
 import { list, positiveInteger } from '../options.ts';
 import { notice, usageError } from '../output.ts';
 import { printBatches, type OutputFormat } from '../print-stream.ts';
+import { isKnownTimeZone } from '../../decode/values/time-zones.ts';
 
 interface ReadCommandOptions {
   plugin: string;
@@ -24,6 +25,7 @@ interface ReadCommandOptions {
   audit: boolean;
   quiet?: boolean;
   dateOrder?: string;
+  timezone?: string;
 }
 
 export function registerRead(program: Command): void {
@@ -41,6 +43,7 @@ export function registerRead(program: Command): void {
     .option('-f, --follow', 'keep reading as the file grows, like tail -f (Ctrl-C to stop)')
     .option('--skip-bad', 'skip malformed records (counted on stderr) instead of stopping')
     .option('--date-order <order>', 'mdy or dmy: the DateStyle order of the server that wrote the file, for dates like 02/04/2013 (SQL and Postgres styles)')
+    .option('--timezone <zone>', 'the TimeZone of the server that wrote the file (an IANA name such as Europe/Berlin), for times printed with an abbreviation like CET (SQL, Postgres and German styles)')
     .option('--max-events <n>', 'stop after printing n events', positiveInteger('--max-events'))
     .option('--source-name <name>', 'source.name in events', 'pgcdc')
     .option('--database <name>', 'source.db in events (files do not say)', '')
@@ -55,6 +58,7 @@ export function registerRead(program: Command): void {
       const color = options.color ?? (process.stdout.isTTY === true && process.env.NO_COLOR === undefined);
       const dateOrder = options.dateOrder?.toLowerCase();
       if (dateOrder !== undefined && dateOrder !== 'mdy' && dateOrder !== 'dmy') throw usageError(`--date-order expects mdy or dmy, got "${options.dateOrder}"`);
+      if (options.timezone !== undefined && !isKnownTimeZone(options.timezone)) throw usageError(`--timezone expects an IANA time zone name such as Europe/Berlin, got "${options.timezone}"`);
       const abort = new AbortController();
       let interrupted = false;
       const onSignal = () => { interrupted = true; abort.abort(); };
@@ -71,6 +75,7 @@ export function registerRead(program: Command): void {
         audit: options.audit ? {} : false,
         inputName: file === '-' ? 'stdin' : file,
         ...(dateOrder ? { dateOrder } : {}),
+        ...(options.timezone ? { timeZone: options.timezone } : {}),
       });
       try {
         let lines;

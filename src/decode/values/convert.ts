@@ -80,7 +80,7 @@ export interface ValueConverterOptions {
    * style (date-styles.ts). `dateOrder` settles the ambiguous SQL and Postgres
    * styles. Off for replication connections, which always print ISO.
    */
-  anyDateStyle?: { dateOrder: DateOrder | undefined };
+  anyDateStyle?: { dateOrder: DateOrder | undefined; timeZone?: string | undefined };
 }
 
 export class ValueConverter {
@@ -92,10 +92,11 @@ export class ValueConverter {
   constructor(registry: TypeRegistry, options: ValueConverterOptions = {}) {
     this.registry = registry;
     const order = options.anyDateStyle?.dateOrder;
+    const timeZone = options.anyDateStyle?.timeZone;
     this.styled = options.anyDateStyle === undefined ? undefined : new Map<number, TextConverter>([
       [Oid.date, (t) => styledDate(t, order)],
       [Oid.timestamp, (t) => styledTimestamp(t, false, order)],
-      [Oid.timestamptz, (t) => styledTimestamp(t, true, order)],
+      [Oid.timestamptz, (t) => styledTimestamp(t, true, order, timeZone)],
       [Oid.interval, styledInterval],
     ]);
   }

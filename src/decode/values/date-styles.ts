@@ -12,11 +12,13 @@
  *
  * Ambiguous forms need the order (`--date-order mdy|dmy`, the DateStyle of the
  * server that wrote the file); without it they are an error that says so, never
- * a guess. A time zone printed as an abbreviation pgcdc cannot place (anything
- * but UTC, GMT and numeric offsets) keeps the value's text.
+ * a guess. Likewise a zone printed as an abbreviation (`CET`, `IST`) needs the
+ * server's TimeZone (`--timezone`, time-zones.ts); UTC, GMT and numeric offsets
+ * need nothing.
  */
 import { CdcError } from '../../core/errors.ts';
 import { expandedYear } from './text-parsers.ts';
+import { offsetForWallTime } from './time-zones.ts';
 
 export type DateOrder = 'mdy' | 'dmy';
 
@@ -81,13 +83,21 @@ const NUMERIC_STAMP = new RegExp(`^(\\d\\d[./-]\\d\\d[./-]\\d{4,}) ${TIME}(?: ${
 const POSTGRES_STAMP_MDY = new RegExp(`^[A-Z][a-z]{2} ([A-Z][a-z]{2}) (\\d\\d) ${TIME} (\\d{4,})(?: ${ZONE})?$`);
 const POSTGRES_STAMP_DMY = new RegExp(`^[A-Z][a-z]{2} (\\d\\d) ([A-Z][a-z]{2}) ${TIME} (\\d{4,})(?: ${ZONE})?$`);
 
-/** Minutes east of UTC for a zone as DateStyles print it; undefined for an abbreviation pgcdc cannot place. */
-function zoneOffsetMinutes(zone: string): number | undefined {
+/** Seconds east of UTC for a zone as DateStyles print it; undefined for an abbreviation. */
+function zoneOffsetSeconds(zone: string): number | undefined {
   if (/^(UTC|GMT|UT|Z|Etc\/UTC|Etc\/GMT)$/i.test(zone)) return 0;
   const m = /^([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$/.exec(zone);
   if (!m) return undefined;
-  const minutes = Number(m[2]) * 60 + Number(m[3] ?? 0) + Number(m[4] ?? 0) / 60;
-  return m[1] === '-' ? -minutes : minutes;
+  const seconds = Number(m[2]) * 3600 + Number(m[3] ?? 0) * 60 + Number(m[4] ?? 0);
+  return m[1] === '-' ? -seconds : seconds;
+}
+
+/** The offset an abbreviation stood for, from the server's TimeZone; without it, an error that says to give it. */
+function abbreviationOffsetSeconds(parts: StampParts, abbreviation: string, text: string, timeZone: string | undefined): number {
+  if (timeZone === undefined) {
+    throw new CdcError('PGCDC_BAD_INPUT', `the time in "${text}" carries the zone abbreviation ${abbreviation}, which stands for different offsets in different places: pass --timezone with the TimeZone of the server that wrote the file (an IANA name such as Europe/Berlin)`);
+  }
+  return offsetForWallTime(timeZone, localAsUtc(parts).getTime(), abbreviation);
 }
 
 interface StampParts { date: DateParts; time: string; zone: string | undefined }
@@ -109,25 +119,31 @@ function stampParts(body: string, bc: boolean, whole: string, order: DateOrder |
  * A `timestamp` (withZone false) or `timestamptz` in any DateStyle → ISO 8601, a
  * timestamptz in UTC with `Z` as pgoutput gives it (`2013-02-04T09:00:00Z`).
  */
-export function styledTimestamp(text: string, withZone: boolean, order: DateOrder | undefined): string {
+export function styledTimestamp(text: string, withZone: boolean, order: DateOrder | undefined, timeZone?: string): string {
   if (text === 'infinity' || text === '-infinity') return text;
   const { body, bc } = splitBc(text);
   const parts = stampParts(body, bc, text, order);
   if (parts === undefined) return text;
   if (!withZone) return `${isoDateOfParts(parts.date)}T${parts.time}`;
-  const offset = parts.zone === undefined ? 0 : zoneOffsetMinutes(parts.zone);
-  if (offset === undefined) return text; // an abbreviation we cannot place: keep the text rather than guess
+  const zone = parts.zone;
+  const offset = zone === undefined ? 0 : zoneOffsetSeconds(zone) ?? abbreviationOffsetSeconds(parts, zone, text, timeZone);
   if (offset === 0) return `${isoDateOfParts(parts.date)}T${parts.time}Z`;
   return utcFromLocal(parts, offset);
 }
 
-/** Moves a local date and time `offset` minutes east of UTC to UTC; the fraction of a second is kept as written. */
-function utcFromLocal(parts: StampParts, offset: number): string {
+/** The local date and time as if it were UTC, to whole seconds. */
+function localAsUtc(parts: StampParts, offsetSeconds = 0): Date {
   const [h, m, s] = parts.time.split(':');
-  const whole = s!.split('.');
   const at = new Date(0);
   at.setUTCFullYear(parts.date.bc ? 1 - parts.date.year : parts.date.year, parts.date.month - 1, parts.date.day);
-  at.setUTCHours(Number(h), Number(m) - offset, Number(whole[0]));
+  at.setUTCHours(Number(h), Number(m), Number(s!.split('.')[0]) - offsetSeconds);
+  return at;
+}
+
+/** Moves a local date and time `offset` seconds east of UTC to UTC; the fraction of a second is kept as written. */
+function utcFromLocal(parts: StampParts, offset: number): string {
+  const whole = parts.time.split(':')[2]!.split('.');
+  const at = localAsUtc(parts, offset);
   const astronomical = at.getUTCFullYear();
   const date = isoDateOf(astronomical, at.getUTCMonth() + 1, at.getUTCDate(), astronomical <= 0 || astronomical > 9999);
   const fraction = whole[1] === undefined ? '' : `.${whole[1]}`;
