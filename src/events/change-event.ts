@@ -49,7 +49,12 @@ export interface ChangeEvent {
   after?: JsonObject | null;
   message?: MessageBody;
   source: EventSource;
-  /** When pgcdc built the event (Unix ms). */
+  /**
+   * The commit time, as `source.ts_ms` (Unix ms), so that a re-delivered event is
+   * identical; when the source gives no time (some files), when pgcdc built the
+   * event. Snapshot rows: when they were read. Non-transactional messages: when
+   * pgcdc first read them (the WAL holds no time for them). docs/decisions/0010.
+   */
   ts_ms: number;
   transaction: TransactionBlock | null;
   /** Extra top-level fields added by transforms (e.g. `auditData`). */

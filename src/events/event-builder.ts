@@ -135,9 +135,13 @@ function buildEnvelope(item: PendingItem, identity: SourceIdentity, parts: Envel
   };
   if (item.op === 'm') {
     // Debezium's message events carry no before/after.
-    return { id: parts.id, op: 'm', source, message: item.message!, ts_ms: parts.now, transaction: parts.transaction };
+    return { id: parts.id, op: 'm', source, message: item.message!, ts_ms: parts.commitMs ?? parts.now, transaction: parts.transaction };
   }
-  return { id: parts.id, op: item.op, before: item.before, after: item.after, source, ts_ms: parts.now, transaction: parts.transaction };
+  // ts_ms is the commit time, not the build time: a re-delivered event (after a
+  // restart or a retry) is then byte for byte the one delivered before, so
+  // receivers that compare bodies under one idempotency key accept it
+  // (docs/decisions/0010). The build time only stands in when the WAL has none.
+  return { id: parts.id, op: item.op, before: item.before, after: item.after, source, ts_ms: parts.commitMs ?? parts.now, transaction: parts.transaction };
 }
 
 /** `"24710120"` for the sequence field (a double holds LSNs below 8 PiB exactly, and converts faster than BigInt#toString); `null` when unknown. */
