@@ -71,6 +71,11 @@ export class NatsPublisher {
   onMessage: (message: InboundMessage) => void = () => undefined;
   /** The connection ended (by either side); `reason` when it was an error. */
   onClose: (reason: string) => void = () => undefined;
+  /**
+   * The server refused a publish or subscription for the user's permissions. It
+   * keeps the connection open, and the refused message never gets a PubAck.
+   */
+  onPermissionDenied: (text: string) => void = () => undefined;
 
   constructor(options: NatsPublisherOptions) {
     this.options = options;
@@ -258,6 +263,10 @@ export class NatsPublisher {
 
   private serverError(text: string): void {
     const error = new Error(`NATS refused: ${text}`);
+    if (/^Permissions Violation/i.test(text) && !this.handshake) {
+      this.onPermissionDenied(text);
+      return;
+    }
     if (this.handshake) {
       this.handshake.reject(error);
       return;

@@ -64,6 +64,8 @@ interface PendingWrite {
   allSent: boolean;
   failure: string | undefined;
   noStream: boolean;
+  /** The server refused a publish for the user's permissions: a configuration error, not retried. */
+  denied?: boolean;
   settle: () => void;
 }
 
@@ -113,6 +115,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     });
     this.publisher.onMessage = (message) => this.onPubAck(message);
     this.publisher.onClose = (reason) => this.onConnectionLost(reason);
+    this.publisher.onPermissionDenied = (text) => this.onPermissionDenied(text);
   }
 
   async open(): Promise<void> {
@@ -233,6 +236,9 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       pending.failure ??= 'timed out';
       throw new SinkError(`NATS publish failed: no PubAck for ${pending.waiting} of ${waiting} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
     }
+    if (pending.denied) {
+      throw new SinkError(`NATS refuses pgcdc's publish: ${pending.failure}; give the sink's user publish rights on these subjects (nothing was dead-lettered)`, { retriable: false });
+    }
     if (pending.failure !== undefined) {
       // No stream for the subject is a configuration problem, unless pgcdc creates
       // the stream itself (then it may be coming back after a server restart).
@@ -326,6 +332,15 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       }
     }
     if (pending.waiting === 0) pending.settle();
+  }
+
+  /** Every write in progress fails now as a configuration error (its refused record would never be acknowledged). */
+  private onPermissionDenied(text: string): void {
+    for (const pending of new Set(this.pendingByToken.values())) {
+      pending.failure = text;
+      pending.denied = true;
+      pending.settle();
+    }
   }
 
   /** The writes in progress fail now rather than at their timeout; the retry connects again. */

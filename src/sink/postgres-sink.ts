@@ -56,6 +56,14 @@ export class PostgresSink implements Sink {
       throw new SinkError(`cannot reach the sink database: ${(error as Error).message}; check sink.url`, { retriable: true, cause: error });
     }
     this.client = client;
+    try {
+      await this.prepareTables(client);
+    } catch (error) {
+      throw sqlSinkError(error, 'cannot prepare the sink table');
+    }
+  }
+
+  private async prepareTables(client: pg.Client): Promise<void> {
     if (this.options.mode === 'audit') {
       const table = qualified(this.options.table);
       const base = this.options.table.replace(/\W/g, '_');
@@ -87,10 +95,7 @@ export class PostgresSink implements Sink {
       await client.query('COMMIT');
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      const code = (error as { code?: string }).code ?? '';
-      // Connection trouble and conflicts pass; a missing table or column does not.
-      const retriable = isRetriableSqlState(code);
-      throw new SinkError(`PostgreSQL sink: ${(error as Error).message}${retriable ? '' : '; create the target table with matching columns and primary key'}`, { retriable, cause: error });
+      throw sqlSinkError(error, 'PostgreSQL sink');
     }
   }
 
@@ -153,3 +158,17 @@ export class PostgresSink implements Sink {
   }
 }
 
+/**
+ * A sink database error, with what to do. Connection trouble and conflicts are
+ * retried; a missing privilege, table or column is a configuration error: the
+ * pipeline stops and nothing is dead-lettered (every later write would fail too).
+ */
+function sqlSinkError(error: unknown, what: string): SinkError {
+  const code = (error as { code?: string }).code ?? '';
+  const retriable = isRetriableSqlState(code);
+  const advice = retriable ? ''
+    : code === '42501' ? "; the sink's role lacks a privilege: GRANT it what the message names (INSERT, UPDATE, DELETE on the target tables, CREATE on the schema for the audit table); nothing was dead-lettered"
+    : code.startsWith('42') ? '; create the target table with matching columns and primary key; nothing was dead-lettered'
+    : '';
+  return new SinkError(`${what}: ${(error as Error).message}${advice}`, { retriable, cause: error });
+}

@@ -30,6 +30,13 @@ export function streamEntryId(eventId: string): string | undefined {
 
 const DUPLICATE = /equal or smaller than the target stream top item/;
 
+/** Redis errors that are configuration, with what to do. */
+const REDIS_ADVICE: Array<[RegExp, string]> = [
+  [/^NOPERM/, "; give the sink's user the XADD command and the stream keys (ACL SETUSER … +xadd ~…); nothing was dead-lettered"],
+  [/^WRONGTYPE/, '; a key the sink writes holds another type: choose other topics (sink topic names) or remove that key; nothing was dead-lettered'],
+  [/^ERR syntax/, '; nothing was dead-lettered'],
+];
+
 export class RedisSink implements Sink {
   readonly name: string;
   private readonly options: RedisSinkOptions;
@@ -79,9 +86,12 @@ export class RedisSink implements Sink {
     for (const [error] of results ?? []) {
       if (error === null) continue;
       if (DUPLICATE.test(error.message)) { this.duplicates++; continue; }
-      // WRONGTYPE and similar will not fix themselves; connection trouble will.
-      const retriable = !/WRONGTYPE|ERR syntax|NOPERM/.test(error.message);
-      throw new SinkError(`Redis XADD failed: ${error.message}`, { retriable, cause: error });
+      // WRONGTYPE, NOPERM and similar will not fix themselves (configuration:
+      // the pipeline stops, nothing is dead-lettered); connection trouble and OOM will.
+      throw new SinkError(`Redis XADD failed: ${error.message}${REDIS_ADVICE.find(([pattern]) => pattern.test(error.message))?.[1] ?? ''}`, {
+        retriable: !REDIS_ADVICE.some(([pattern]) => pattern.test(error.message)),
+        cause: error,
+      });
     }
   }
 
