@@ -30,6 +30,7 @@ export class RabbitMqSink implements Sink {
   readonly name: string;
   private readonly options: RabbitMqSinkOptions;
   private connection: ChannelModel | undefined;
+  private channelError: string | undefined;
   private channel: ConfirmChannel | undefined;
   /** message ids the broker returned as unroutable during the current batch. */
   private returned = new Map<string, string>();
@@ -53,12 +54,14 @@ export class RabbitMqSink implements Sink {
     connection.on('error', () => undefined);
     connection.on('close', forget);
     const channel = await connection.createConfirmChannel();
-    channel.on('error', () => undefined);
+    // Why the broker closed the channel (a 403 or 404 for a publish): the write's failure says only "channel closed".
+    channel.on('error', (error: Error) => { this.channelError = error.message; });
     channel.on('close', forget);
     channel.on('return', (message: ConsumeMessage) => {
       const id = message.properties.messageId as string | undefined;
       if (id !== undefined) this.returned.set(id, `unroutable: no queue is bound to exchange '${o.exchange}' for routing key '${message.fields.routingKey}'`);
     });
+    this.channelError = undefined;
     if (o.declareExchange && o.exchange !== '') {
       try {
         await channel.assertExchange(o.exchange, o.exchangeType, { durable: true });
@@ -103,7 +106,11 @@ export class RabbitMqSink implements Sink {
       this.connection = undefined;
       this.channel = undefined;
       await connection?.close().catch(() => undefined);
-      throw new SinkError(`RabbitMQ publish failed: ${(error as Error).message}`, { retriable: true, cause: error });
+      const reason = this.channelError ?? (error as Error).message;
+      this.channelError = undefined;
+      // 403 (access refused) and 404 (no such exchange) repeat on every attempt: configuration, not events.
+      const configuration = /\b(403|404)\b|ACCESS_REFUSED|NOT_FOUND/.test(reason);
+      throw new SinkError(`RabbitMQ publish failed: ${reason}${configuration ? "; check the exchange (sink.exchange, sink.declareExchange) and the user's write permission on it; nothing was dead-lettered" : ''}`, { retriable: !configuration, cause: error });
     }
     const rejected: SinkResult['rejected'] = [];
     if (this.returned.size > 0) {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import amqp from 'amqplib';
 import type { ConsumeMessage } from 'amqplib';
-import { configWriter, startCli, stopGracefully } from '../support/cli.ts';
+import { configWriter, errorLines, startCli, stopGracefully, waitForStreaming } from '../support/cli.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startRabbitMq, type TestRabbitMq } from '../support/rabbitmq.ts';
@@ -144,6 +144,29 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       await queue.close();
       await proxy.close();
     }
+  });
+
+  test('an exchange that does not exist (not declared by pgcdc): the broker closes the channel with 404; one line, exit 8, nothing acknowledged past it, no dead letters', async () => {
+    const config = writeConfig('noexchange.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_noexchange, publication: app, statusInterval: 100ms }
+sink: { type: rabbitmq, url: "${rabbit.url}", exchange: not_there, declareExchange: false }
+deadLetter: { type: file, path: "${join(dir, 'noexchange.dead.jsonl')}" }
+snapshot: { mode: never }
+retry: { initialDelay: 20ms, maxDelay: 50ms }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    await waitForStreaming(running);
+    const beforeRows = await currentWalLsn(server);
+    await server.query(`INSERT INTO orders VALUES (900, 'new')`);
+    const result = await running.done;
+    assert.equal(result.code, 8, result.stderr);
+    const lines = errorLines(result.stderr);
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /RabbitMQ publish failed: .*404.*NOT_FOUND - no exchange 'not_there'.*; check the exchange \(sink\.exchange, sink\.declareExchange\) and the user's write permission on it; nothing was dead-lettered/);
+    const deadLetters = join(dir, 'noexchange.dead.jsonl');
+    assert.equal(existsSync(deadLetters) ? readFileSync(deadLetters, 'utf8') : '', '', 'nothing was dead-lettered');
+    assert.ok(parseLsn((await confirmed('rabbit_noexchange'))!) <= parseLsn(beforeRows), 'the slot did not move past the refused change');
+    await server.query('DELETE FROM orders WHERE id = 900');
   });
 
   test('wrong credentials: one line that says what to check, exit 8', async () => {
