@@ -116,6 +116,12 @@ export class KafkaSink implements Sink {
           this.producer = undefined;
           await withTimeout(producer.disconnect(), 5000).catch(() => undefined);
         }
+        // Refused credentials or ACLs repeat on every attempt: configuration, not events.
+        // (librdkafka's mock cluster has no ACLs, so this branch is not exercised by the tests.)
+        const denied = AUTHORIZATION.test(`${(error as Error).message} ${(error as { type?: string }).type ?? ''}`);
+        if (denied) {
+          throw new SinkError(`Kafka refuses pgcdc: ${this.describe(error)}; grant the sink's principal Write (and IdempotentWrite on the cluster) on these topics, or fix sink.sasl; nothing was dead-lettered`, { retriable: false, cause: error });
+        }
         throw new SinkError(`Kafka did not acknowledge the batch: ${this.describe(error)}`, { retriable: true, cause: error });
       }
     }
@@ -136,6 +142,9 @@ export class KafkaSink implements Sink {
     await withTimeout(producer.disconnect(), 5000).catch(() => undefined);
   }
 }
+
+/** librdkafka's authorization and authentication failures (TOPIC_/CLUSTER_AUTHORIZATION_FAILED, SASL_AUTHENTICATION_FAILED). */
+const AUTHORIZATION = /AUTHORIZATION_FAILED|authorization failed|not authorized|SASL_AUTHENTICATION_FAILED|authentication failed/i;
 
 /** Undefined when some bootstrap broker accepts a TCP connection; otherwise why none did. */
 async function whyUnreachable(brokers: string[], timeoutMs: number): Promise<string | undefined> {
