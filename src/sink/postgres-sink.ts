@@ -7,18 +7,20 @@
  *   event id is the primary key: a re-delivered event is a no-op (ON CONFLICT DO
  *   NOTHING).
  * - mirror: apply changes to tables of the same name in the target database
- *   (which you create, with the same primary key): inserts and updates as upserts,
- *   deletes as deletes, truncates as truncates. Rows are built with
- *   json_populate_record (json keeps a json column's exact text), so the target's column types decide the conversion.
- *   Re-applying the re-delivered tail, in order, leaves the same rows.
+ *   (which you create, with the same primary key), batched (postgres-mirror.ts).
+ *
+ * A batch the database refuses for the data of an event is applied again event
+ * by event behind savepoints: only the refused events become dead letters. A
+ * missing table, column or privilege stops the pipeline (nothing dead-lettered).
  */
-import { stringifyExact } from '../core/json.ts';
 import pg from 'pg';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { eventMeta } from '../events/event-builder.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
-import { SinkError, type Sink } from './sink.ts';
+import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { MirrorWriter, type MirrorRefusal } from './postgres-mirror.ts';
+import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
 import { isRetriableSqlState } from '../core/sqlstate.ts';
 
 export interface PostgresSinkOptions {
@@ -41,9 +43,11 @@ export class PostgresSink implements Sink {
   readonly name: string;
   private readonly options: PostgresSinkOptions;
   private client: pg.Client | undefined;
+  private readonly mirror: MirrorWriter;
 
   constructor(options: PostgresSinkOptions) {
     this.options = options;
+    this.mirror = new MirrorWriter(options.targetSchema, DEFAULT_TOAST_PLACEHOLDER);
     this.name = `postgres ${options.mode} ${new URL(options.url).host}`;
   }
 
@@ -84,22 +88,53 @@ export class PostgresSink implements Sink {
     }
   }
 
-  async write(records: OutboundRecord[]): Promise<void> {
+  async write(records: OutboundRecord[]): Promise<SinkResult | void> {
     const client = this.client;
     if (client === undefined) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
     if (records.length === 0) return;
+    const events = records.map((r) => r.event);
     try {
       await client.query('BEGIN');
-      if (this.options.mode === 'audit') await this.appendAudit(client, records.map((r) => r.event));
-      else for (const record of records) await this.applyMirror(client, record.event);
+      const refused = this.options.mode === 'audit' ? await this.appendAudit(client, events) : await this.mirror.apply(client, events);
       await client.query('COMMIT');
+      return { rejected: rejectedRecords(records, refused) };
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      if (!isDataProblem(error)) throw sqlSinkError(error, 'PostgreSQL sink');
+    }
+    return { rejected: rejectedRecords(records, await this.isolate(client, events)) };
+  }
+
+  /**
+   * The database refused the batch for the data of some event (a value too long,
+   * a NOT NULL or CHECK violated): each event again, alone, behind a savepoint,
+   * so only the refused ones become dead letters (with the database's reason)
+   * and the others are applied, in order, in one transaction.
+   */
+  private async isolate(client: pg.Client, events: ChangeEvent[]): Promise<MirrorRefusal[]> {
+    const refused: MirrorRefusal[] = [];
+    try {
+      await client.query('BEGIN');
+      for (const event of events) {
+        await client.query('SAVEPOINT pgcdc_event');
+        try {
+          refused.push(...(this.options.mode === 'audit' ? await this.appendAudit(client, [event]) : await this.mirror.applyOne(client, event)));
+          await client.query('RELEASE SAVEPOINT pgcdc_event');
+        } catch (error) {
+          await client.query('ROLLBACK TO SAVEPOINT pgcdc_event');
+          if (!isDataProblem(error)) throw error;
+          refused.push({ event, reason: `PostgreSQL refused it: ${(error as Error).message} (SQLSTATE ${(error as { code?: string }).code})` });
+        }
+      }
+      await client.query('COMMIT');
+      return refused;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       throw sqlSinkError(error, 'PostgreSQL sink');
     }
   }
 
-  private async appendAudit(client: pg.Client, events: ChangeEvent[]): Promise<void> {
+  private async appendAudit(client: pg.Client, events: ChangeEvent[]): Promise<MirrorRefusal[]> {
     const rows = events.map((e) => ({
       id: e.id,
       source_schema: e.source.schema,
@@ -119,37 +154,7 @@ export class PostgresSink implements Sink {
        ON CONFLICT (id) DO NOTHING`,
       [JSON.stringify(rows)],
     );
-  }
-
-  private async applyMirror(client: pg.Client, event: ChangeEvent): Promise<void> {
-    if (event.op === 'm') return;
-    const table = `${quoteIdent(this.options.targetSchema ?? event.source.schema)}.${quoteIdent(event.source.table)}`;
-    if (event.op === 't') {
-      await client.query(`TRUNCATE ${table}`);
-      return;
-    }
-    const key = eventMeta(event)?.key;
-    if (!key || Object.keys(key).length === 0) throw new SinkError(`cannot mirror ${event.source.schema}.${event.source.table}: it has no key (give it a primary key or REPLICA IDENTITY)`, { retriable: false });
-    const keyColumns = Object.keys(key).map(quoteIdent);
-    if (event.op === 'd') {
-      const where = keyColumns.map((c) => `${c} = (json_populate_record(NULL::${table}, $1::json)).${c}`).join(' AND ');
-      await client.query(`DELETE FROM ${table} WHERE ${where}`, [stringifyExact(key)]);
-      return;
-    }
-    const after = event.after ?? {};
-    const columns = Object.keys(after).map(quoteIdent);
-    const updates = columns.filter((c) => !keyColumns.includes(c)).map((c) => `${c} = EXCLUDED.${c}`);
-    await client.query(
-      `INSERT INTO ${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM json_populate_record(NULL::${table}, $1::json)
-       ON CONFLICT (${keyColumns.join(', ')}) DO ${updates.length ? `UPDATE SET ${updates.join(', ')}` : 'NOTHING'}`,
-      [stringifyExact(after)],
-    );
-    // An update that changed the key: the old row goes.
-    const before = event.before;
-    if (event.op === 'u' && before && Object.keys(key).some((k) => k in before && stringifyExact(before[k]) !== stringifyExact(key[k]))) {
-      const where = keyColumns.map((c) => `${c} = (json_populate_record(NULL::${table}, $1::json)).${c}`).join(' AND ');
-      await client.query(`DELETE FROM ${table} WHERE ${where}`, [stringifyExact(before)]);
-    }
+    return [];
   }
 
   async close(): Promise<void> {
@@ -171,4 +176,15 @@ function sqlSinkError(error: unknown, what: string): SinkError {
     : code.startsWith('42') ? '; create the target table with matching columns and primary key; nothing was dead-lettered'
     : '';
   return new SinkError(`${what}: ${(error as Error).message}${advice}`, { retriable, cause: error });
+}
+
+/** Errors about one event's data (class 22 data exception, 23 integrity violation): dead letters, not a stop. */
+function isDataProblem(error: unknown): boolean {
+  return /^2[23]/.test((error as { code?: string }).code ?? '');
+}
+
+function rejectedRecords(records: OutboundRecord[], refused: MirrorRefusal[]): SinkResult['rejected'] {
+  if (refused.length === 0) return [];
+  const byEvent = new Map(records.map((r) => [r.event, r]));
+  return refused.map(({ event, reason }) => ({ record: byEvent.get(event)!, reason }));
 }

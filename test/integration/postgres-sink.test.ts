@@ -1,5 +1,8 @@
 /** The PostgreSQL sink (audit trail and mirror), a second real server as the target. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
@@ -75,6 +78,41 @@ test('mirror: inserts, updates (including a key change), deletes and a truncate 
     await source.query(`INSERT INTO items (id, name) VALUES (5, 'after truncate')`);
     const later = await snapshot(source);
     await eventually('the mirror to follow the truncate', () => snapshot(target), (rows) => JSON.stringify(rows) === JSON.stringify(later));
+  } finally {
+    await pipeline.stop();
+  }
+});
+
+test('mirror under many versions per row: batched upserts and deletes, unchanged TOASTed values kept, keyless tables by full row, a poison row alone dead-lettered with the database reason', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-mirror-'));
+  const tables = `CREATE TABLE hot (id int PRIMARY KEY, v int, big text);
+    CREATE TABLE logs (msg text, n int); ALTER TABLE logs REPLICA IDENTITY FULL;`;
+  await source.query(`${tables} CREATE PUBLICATION mirror_more FOR TABLE hot, logs`);
+  // The target refuses negative v: one poison row among hundreds.
+  await target.query(`${tables} ALTER TABLE hot ADD CONSTRAINT v_not_negative CHECK (v >= 0)`);
+  const pipeline = createPipeline(parseConfig({
+    source: { url: source.url(), slot: 'mirror_more', publication: 'mirror_more', statusInterval: '100ms' },
+    sink: { type: 'postgres', url: target.url(), mode: 'mirror' },
+    deadLetter: { type: 'file', path: join(dir, 'dead.jsonl') },
+    heartbeat: false,
+    snapshot: { mode: 'never' },
+  }).pipelines[0]!);
+  await pipeline.start();
+  const rows = (db: TestPostgres, sql: string) => db.query(sql);
+  try {
+    await source.query(`INSERT INTO hot SELECT g, g, CASE WHEN g % 50 = 0 THEN repeat(md5(g::text), 400) END FROM generate_series(1, 300) g`);
+    // Five versions of every row in one transaction, five more across transactions; big is never touched (TOAST unchanged).
+    await source.query(`BEGIN; ${'UPDATE hot SET v = v + 1; '.repeat(5)} COMMIT`);
+    for (let i = 0; i < 5; i++) await source.query(`UPDATE hot SET v = v * 2 WHERE id % 3 = ${i % 3}`);
+    await source.query(`DELETE FROM hot WHERE id % 7 = 0; INSERT INTO hot VALUES (1000, -5, 'poison'), (1001, 1, 'after the poison')`);
+    await source.query(`INSERT INTO logs VALUES ('same', 1), ('same', 1), ('other', 2); UPDATE logs SET n = 3 WHERE msg = 'other'; DELETE FROM logs WHERE msg = 'same' AND ctid = (SELECT min(ctid) FROM logs WHERE msg = 'same')`);
+    const expectedHot = (await rows(source, 'SELECT id, v, md5(big) AS big FROM hot WHERE id <> 1000 ORDER BY id'));
+    await eventually('the mirror to match the source (but the poison row)', () => rows(target, 'SELECT id, v, md5(big) AS big FROM hot ORDER BY id'), (r) => JSON.stringify(r) === JSON.stringify(expectedHot));
+    await eventually('the keyless table to match', () => rows(target, 'SELECT msg, n FROM logs ORDER BY msg, n'), (r) => JSON.stringify(r) === JSON.stringify([{ msg: 'other', n: 3 }, { msg: 'same', n: 1 }]));
+    const dead = readFileSync(join(dir, 'dead.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as { reason: string; event: { after: { id: number } } });
+    assert.deepEqual(dead.map((d) => d.event.after.id), [1000]);
+    assert.match(dead[0]!.reason, /violates check constraint "v_not_negative".*SQLSTATE 23514/);
+    assert.equal(pipeline.health, 'running', 'a poison row does not stop the mirror');
   } finally {
     await pipeline.stop();
   }
