@@ -134,7 +134,7 @@ async function planSnapshot(options: ChangeStreamOptions, at: SnapshotContext): 
   try {
     await beginSnapshotTransaction(sql, at.exportedSnapshot);
     const tables = await snapshotTables(sql, {
-      publication: at.context.publication, serverVersionNum: at.server.versionNum,
+      publication: at.context.publication, serverVersionNum: at.server.versionNum, keylessByPosition: true,
       ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
       ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
     });

@@ -13,7 +13,7 @@ import { attachEventMeta, type SourceIdentity } from './event-builder.ts';
 
 export function buildSnapshotEvent(
   identity: SourceIdentity, schema: string, table: string, row: JsonObject, key: JsonObject,
-  lsn: Lsn, readMs: number, kind: EventSource['snapshot'], columns?: readonly ColumnType[],
+  lsn: Lsn, readMs: number, kind: EventSource['snapshot'], columns?: readonly ColumnType[], byPosition = false,
 ): ChangeEvent {
   const lsnText = Number.isSafeInteger(Number(lsn)) ? String(Number(lsn)) : lsn.toString();
   const event: ChangeEvent = {
@@ -38,6 +38,7 @@ export function buildSnapshotEvent(
     ts_ms: readMs,
     transaction: null,
   };
-  attachEventMeta(event, { key, commitLsn: lsn, lsn, columns });
+  // A row read by position (a table without a key) is identified by it, but has no key, as its streamed changes have none.
+  attachEventMeta(event, { key: byPosition ? null : key, commitLsn: lsn, lsn, columns });
   return event;
 }

@@ -70,7 +70,12 @@ export class RedisSink implements Sink {
     const client = this.client;
     if (client === undefined) throw new SinkError('Redis sink is not open', { retriable: true });
     if (records.length === 0) return;
-    const pipeline = client.pipeline();
+    // MULTI/EXEC: a command Redis refuses while queueing (OOM, NOPERM) discards the
+    // whole write. Without it, an entry refused for memory while a later one is
+    // stored (memory freed in between) would be retried below the stream's top
+    // entry id, refused as a "duplicate", and lost; and a row's versions could
+    // land out of order. Duplicates of a re-delivery are refused at EXEC, one by one.
+    const pipeline = client.multi();
     for (const record of records) {
       const fields = ['id', record.id, 'key', record.key ?? '', 'value', record.value];
       for (const [name, value] of Object.entries(record.headers)) fields.push(`h:${name}`, value);
@@ -81,17 +86,14 @@ export class RedisSink implements Sink {
     try {
       results = await pipeline.exec();
     } catch (error) {
-      throw new SinkError(`Redis XADD failed: ${(error as Error).message}`, { retriable: true, cause: error });
+      // EXECABORT names the refusal that discarded the write among its previous errors.
+      const cause = (error as { previousErrors?: Error[] }).previousErrors?.[0] ?? (error as Error);
+      throw redisError(cause);
     }
     for (const [error] of results ?? []) {
       if (error === null) continue;
       if (DUPLICATE.test(error.message)) { this.duplicates++; continue; }
-      // WRONGTYPE, NOPERM and similar will not fix themselves (configuration:
-      // the pipeline stops, nothing is dead-lettered); connection trouble and OOM will.
-      throw new SinkError(`Redis XADD failed: ${error.message}${REDIS_ADVICE.find(([pattern]) => pattern.test(error.message))?.[1] ?? ''}`, {
-        retriable: !REDIS_ADVICE.some(([pattern]) => pattern.test(error.message)),
-        cause: error,
-      });
+      throw redisError(error);
     }
   }
 
@@ -102,4 +104,13 @@ export class RedisSink implements Sink {
     await Promise.race([client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
     client.disconnect();
   }
+}
+
+/**
+ * WRONGTYPE, NOPERM and similar will not fix themselves (configuration: the
+ * pipeline stops, nothing is dead-lettered); connection trouble and OOM will.
+ */
+function redisError(error: Error): SinkError {
+  const advice = REDIS_ADVICE.find(([pattern]) => pattern.test(error.message));
+  return new SinkError(`Redis XADD failed: ${error.message}${advice?.[1] ?? ''}`, { retriable: advice === undefined, cause: error });
 }

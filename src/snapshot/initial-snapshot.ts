@@ -90,7 +90,7 @@ async function readChunk(
   const kind = options.kind === 'initial' ? 'true' : 'incremental';
   return {
     table,
-    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, kind, chunk.columns)),
+    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, kind, chunk.columns, table.byPosition)),
     lastKey: chunk.lastKey,
     tableDone: chunk.tableDone,
   };

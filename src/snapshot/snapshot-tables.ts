@@ -22,6 +22,11 @@ export interface SnapshotTable extends QualifiedTable {
   rowFilter: string | undefined;
   /** pg_class.reltuples: the planner's estimate, for progress and ETA. */
   estimatedRows: number;
+  /**
+   * The table has no key: chunks follow the row position (ctid) inside the
+   * snapshot's transaction, and rows carry no key (as their streamed changes do).
+   */
+  byPosition: boolean;
 }
 
 export interface SnapshotTableOptions {
@@ -31,6 +36,8 @@ export interface SnapshotTableOptions {
   /** Key columns for tables without a primary key: { "public.events": ["id"] }. */
   keys?: Record<string, string[]>;
   serverVersionNum: number;
+  /** A table without a key is read by row position (initial snapshots); otherwise it is an error naming snapshot.keys. */
+  keylessByPosition?: boolean;
 }
 
 export async function snapshotTables(sql: SqlConnection, options: SnapshotTableOptions): Promise<SnapshotTable[]> {
@@ -63,6 +70,7 @@ export async function snapshotTables(sql: SqlConnection, options: SnapshotTableO
     const visible = published15 ? columns.filter((c) => published15.includes(c.name)) : columns;
     const named = keys.get(name);
     let key: Array<{ name: string; type: string }>;
+    let byPosition = false;
     if (named !== undefined) {
       key = named.map((k) => {
         const column = columns.find((c) => c.name === k);
@@ -71,7 +79,11 @@ export async function snapshotTables(sql: SqlConnection, options: SnapshotTableO
       });
     } else {
       key = columns.filter((c) => c.key_position !== null).sort((a, b) => a.key_position! - b.key_position!).map((c) => ({ name: c.name, type: c.type }));
-      if (key.length === 0) {
+      if (key.length === 0 && options.keylessByPosition) {
+        // ctid is stable inside one transaction's snapshot, and ordered: keyset chunks by it read each row once.
+        key = [{ name: 'ctid', type: 'tid' }];
+        byPosition = true;
+      } else if (key.length === 0) {
         throw new CdcError('PGCDC_SNAPSHOT', `table ${name} has no primary key, so it cannot be read in chunks; add one, or name unique key columns: snapshot.keys: { "${name}": [column, ...] }`);
       }
     }
@@ -83,6 +95,7 @@ export async function snapshotTables(sql: SqlConnection, options: SnapshotTableO
       key,
       rowFilter: pub?.rowfilter ?? undefined,
       estimatedRows: Math.round(estimate?.n ?? 0),
+      byPosition,
     });
   }
   return result;

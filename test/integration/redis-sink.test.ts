@@ -75,3 +75,38 @@ test('Redis Streams: XADD with WAL-derived IDs; a re-delivery adds nothing; Redi
     await pipeline.stop();
   }
 });
+
+test('Redis out of memory mid-load (maxmemory, noeviction), then given more: every version of every row arrives once, in order', async () => {
+  await server.query('CREATE TABLE counters (id int PRIMARY KEY, n int); CREATE PUBLICATION counters FOR TABLE counters');
+  const admin = new Redis(redis.url);
+  const pipeline = createPipeline(parseConfig({
+    source: { url: server.url(), slot: 'redis_oom', publication: 'counters', statusInterval: '100ms' },
+    sink: { type: 'redis', url: redis.url },
+    heartbeat: false,
+    snapshot: { mode: 'never' },
+    retry: { initialDelay: '20ms', maxDelay: '100ms' },
+  }).pipelines[0]!);
+  await pipeline.start();
+  try {
+    await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
+    await server.query('INSERT INTO counters SELECT g, 0 FROM generate_series(1, 20) g');
+    await eventually('the first rows', () => xrange('pgcdc.public.counters'), (e) => e.length === 20);
+    // Just above what Redis uses now: the next writes are refused with OOM.
+    const used = Number(/used_memory:(\d+)/.exec(await admin.info('memory'))![1]);
+    await admin.call('CONFIG', 'SET', 'maxmemory', String(used + 64 * 1024));
+    for (let round = 1; round <= 30; round++) await server.query(`UPDATE counters SET n = ${round}`);
+    await eventually('a write refused for memory', async () => pipeline.health, (h) => h === 'degraded');
+    await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+    const entries = await eventually('every version', () => xrange('pgcdc.public.counters'), (e) => e.length === 20 + 20 * 30, 30_000);
+    const versions = new Map<number, number[]>();
+    for (const entry of entries) {
+      const after = (JSON.parse(entry.fields.value!) as { after: { id: number; n: number } }).after;
+      versions.set(after.id, [...(versions.get(after.id) ?? []), after.n]);
+    }
+    for (const [id, seen] of versions) assert.deepEqual(seen, Array.from({ length: 31 }, (_, i) => i), `row ${id}: every version once, in order`);
+  } finally {
+    await admin.call('CONFIG', 'SET', 'maxmemory', '0');
+    admin.disconnect();
+    await pipeline.stop();
+  }
+});
