@@ -95,6 +95,8 @@ export class TextAssembler {
         return undefined;
       }
       case 'change': {
+        // pgcdc's own bookkeeping (source/delivered-position.ts): text plugins stream every table, this one is not the user's.
+        if (record.schema === 'pgcdc' && record.table === 'delivered') return undefined;
         const after = record.columns === undefined ? null : this.row(record.columns);
         const before = record.oldColumns === undefined || record.oldColumns.length === 0 ? null : this.row(record.oldColumns);
         const keySource = record.op === 'd' ? before : after ?? before;

@@ -18,6 +18,8 @@ export const sourceSchema = z.object({
   createSlot: z.boolean().default(true),
   name: z.string().min(1).default('pgcdc'),
   statusInterval: duration.default('10s'),
+  /** Keep pgcdc's own record of the acknowledged position in pgcdc.delivered (docs/lsn-and-acks.md). */
+  deliveredRecord: z.boolean().default(true),
 }).strict();
 
 const fileSinkSchema = z.object({

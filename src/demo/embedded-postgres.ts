@@ -14,6 +14,8 @@ interface EmbeddedPostgresInstance {
   initialise(): Promise<void>;
   start(): Promise<void>;
   stop(): Promise<void>;
+  /** The postmaster, while it runs (the package's own field). */
+  process?: { kill(signal: NodeJS.Signals): boolean; once(event: 'exit', listener: () => void): unknown; exitCode: number | null } | undefined;
 }
 
 export type EmbeddedPostgresClass = new (options: Record<string, unknown>) => EmbeddedPostgresInstance;
@@ -25,6 +27,11 @@ export interface EmbeddedServer {
   password: string;
   url(database?: string): string;
   stop(): Promise<void>;
+  /**
+   * Stops the server as a crash would (immediate shutdown: no checkpoint, so
+   * slots lose what they confirmed since the last one) and starts it again.
+   */
+  crashAndRestart(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -110,6 +117,16 @@ export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresCl
     async stop() {
       await server.stop().catch(() => undefined);
       rmSync(dataDir, { recursive: true, force: true });
+    },
+    async crashAndRestart() {
+      const postmaster = server.process;
+      if (postmaster !== undefined && postmaster.exitCode === null) {
+        const exited = new Promise<void>((resolve) => postmaster.once('exit', resolve));
+        postmaster.kill('SIGQUIT'); // PostgreSQL's immediate shutdown
+        await exited;
+      }
+      server.process = undefined;
+      await server.start();
     },
   };
 }

@@ -58,6 +58,12 @@ export interface ChangeStreamOptions {
   createSlot?: boolean;
   /** A temporary slot, dropped when the stream ends. */
   temporary?: boolean;
+  /**
+   * Keep pgcdc's own record of the acknowledged position in the source database
+   * (table pgcdc.delivered), so that after a PostgreSQL crash only what was in
+   * flight is delivered again (default true; docs/lsn-and-acks.md).
+   */
+  deliveredRecord?: boolean;
   /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
   sourceName?: string;
   toastPlaceholder?: string;

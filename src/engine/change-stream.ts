@@ -80,6 +80,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly batchSize: number;
   private session!: CopyBothSession;
   private feedback!: StatusFeedback;
+  private readonly delivered: PreparedSource['delivered'];
   /** What the socket delivered, waiting in order for the consumer. */
   private readonly queue: ChangeQueue;
   private stopping: Promise<void> | undefined;
@@ -109,6 +110,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.publicationNewerThanSlot = init.publicationNewerThanSlot;
     this.tracker = new AckTracker(init.startLsn);
     this.snapshot = init.snapshot;
+    this.delivered = init.delivered;
     this.batchSize = init.options.batchSize ?? 1000;
     this.transforms = composeTransforms(buildTransforms(init.options));
     this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
@@ -180,7 +182,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       onEnd: (error) => queue.end(this.publicationNewerThanSlot ? explainPublicationMissing(error, this.publication, this.slot, this.startLsn) : error),
     });
     queue.flow = this.session;
-    this.feedback = new StatusFeedback((flushed) => this.session.sendStatus(flushed), () => this.tracker.safeLsn, this.options.statusIntervalMs ?? 10_000);
+    this.feedback = new StatusFeedback((flushed) => { this.session.sendStatus(flushed); this.delivered?.record(flushed); }, () => this.tracker.safeLsn, this.options.statusIntervalMs ?? 10_000);
     this.feedback.start();
     this.heartbeat?.start();
     this.slotHealth.start();

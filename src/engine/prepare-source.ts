@@ -3,6 +3,7 @@
  * ensure the publication, read the catalog (types, primary keys), find or create
  * the slot. Existing slots are used as they are, never dropped or recreated.
  */
+import { DeliveredPositionRecord } from '../source/delivered-position.ts';
 import { CdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
@@ -38,6 +39,8 @@ export interface PreparedSource {
   /** pgcdc created the publication for a slot that already existed (see change-stream onEnd). */
   publicationNewerThanSlot: boolean;
   snapshot: PlannedSnapshot | undefined;
+  /** pgcdc's own record of the acknowledged position (source/delivered-position.ts), when it can keep one. */
+  delivered: DeliveredPositionRecord | undefined;
   /** Opens another SQL connection to the same server (incremental snapshot chunks). */
   openSql: () => Promise<SqlConnection>;
 }
@@ -70,9 +73,18 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     let exportedSnapshot: string | undefined;
     const snapshotMode = options.snapshot?.mode ?? 'never';
     const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
+    // Not for temporary slots (gone with their connection) nor text plugins (they would stream the record's own rows).
+    const delivered = plugin === 'pgoutput' && !options.temporary && options.deliveredRecord !== false
+      ? await DeliveredPositionRecord.open(sql, slot, await replication.identifySystem(), publicationNames, (message) => options.onNotice?.(message))
+      : undefined;
     if (existing !== undefined) {
       checkSlotUsable(existing, plugin, server.database);
       startLsn = existing.confirmedFlushLsn ?? LSN_ZERO;
+      const ahead = await delivered?.aheadOf(startLsn);
+      if (ahead !== undefined) {
+        options.onNotice?.(`resuming slot ${slot} at ${formatLsn(ahead)} from pgcdc's delivered-position record: the slot was back at ${formatLsn(startLsn)} (PostgreSQL restarted before saving its position), so what the sink already has is skipped`);
+        startLsn = ahead;
+      }
     } else {
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
@@ -94,7 +106,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     // connection's next command (START_REPLICATION) releases it: planned now.
     snapshot = await planSnapshot(options, { target, context, server, startLsn, slotCreated, exportedSnapshot });
     const openSql = () => SqlConnection.open(target, context);
-    return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, openSql };
+    return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, delivered, openSql };
   } catch (error) {
     await snapshot?.sql.close();
     await replication?.close();

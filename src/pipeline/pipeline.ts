@@ -151,6 +151,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       createSlot: c.source.createSlot,
       sourceName: c.source.name,
       statusIntervalMs: durationMs(c.source.statusInterval),
+      deliveredRecord: c.source.deliveredRecord,
       filter: c.filter,
       outbox: c.outbox,
       audit: c.audit,

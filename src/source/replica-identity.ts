@@ -10,7 +10,7 @@
 import type { QualifiedTable } from './publications.ts';
 import type { SqlConnection } from './sql-connection.ts';
 
-/** Ordinary and partitioned tables of the database, without system schemas; partitions are covered by their root. */
+/** Ordinary and partitioned tables of the database, without system schemas (nor pgcdc's own, delivered-position.ts); partitions are covered by their root. */
 const USER_TABLES = `
   SELECT n.nspname AS schema, c.relname AS "table",
     CASE c.relreplident
@@ -21,7 +21,7 @@ const USER_TABLES = `
     END AS has_identity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
   WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-    AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`;
+    AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pgcdc') AND n.nspname NOT LIKE 'pg\\_%'`;
 
 export interface TableIdentity extends QualifiedTable {
   hasIdentity: boolean;

