@@ -12,7 +12,7 @@ import { ensurePublication, parseTableName, type PublicationOutcome, type Qualif
 import { identityFix } from '../source/replica-identity.ts';
 import { ReplicationConnection } from '../source/replication-connection.ts';
 import { checkServer, type ServerInfo } from '../source/server-checks.ts';
-import { checkSlotUsable, findSlot, validateSlotName, type SlotInfo } from '../source/slots.ts';
+import { checkSlotUsable, findSlot, slotDroppedError, validateSlotName, type SlotInfo } from '../source/slots.ts';
 import { SqlConnection } from '../source/sql-connection.ts';
 import { loadPrimaryKeys, loadTypes } from '../source/type-catalog.ts';
 import type { ChangeStreamOptions } from './change-stream-types.ts';
@@ -86,6 +86,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
         startLsn = ahead;
       }
     } else {
+      const lastDelivered = await delivered?.last();
+      if (lastDelivered !== undefined) throw slotDroppedError(slot, lastDelivered);
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
       }

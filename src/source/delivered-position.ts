@@ -60,6 +60,19 @@ export class DeliveredPositionRecord {
     return new DeliveredPositionRecord(sql, slot, system, onProblem);
   }
 
+  /** The position last recorded for the slot on this system (any timeline), if any. */
+  async last(): Promise<Lsn | undefined> {
+    const [row] = await this.sql.query<{ lsn: string; system_id: string }>(`SELECT lsn::text, system_id FROM ${TABLE} WHERE slot = $1`, [this.slot]);
+    return row === undefined || row.system_id !== this.system.systemId ? undefined : parseLsn(row.lsn);
+  }
+
+  /** Forgets the slot's record (`pgcdc slot drop`); false when there was none, or no table. */
+  static async forget(sql: SqlConnection, slot: string): Promise<boolean> {
+    const [table] = await sql.query<{ exists: boolean }>(`SELECT to_regclass('${TABLE}') IS NOT NULL AS exists`);
+    if (!table?.exists) return false;
+    return (await sql.query(`DELETE FROM ${TABLE} WHERE slot = $1 RETURNING slot`, [slot])).length > 0;
+  }
+
   /** The recorded position, when it is past `slotPosition` on this system and timeline. */
   async aheadOf(slotPosition: Lsn): Promise<Lsn | undefined> {
     const [row] = await this.sql.query<{ lsn: string; system_id: string; timeline: number }>(`SELECT lsn::text, system_id, timeline FROM ${TABLE} WHERE slot = $1`, [this.slot]);

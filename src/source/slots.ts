@@ -89,6 +89,16 @@ export function checkSlotUsable(slot: SlotInfo, plugin: string, database: string
 }
 
 /**
+ * A slot pgcdc delivered changes from (its delivered-position record says so)
+ * that no longer exists: dropped behind pgcdc's back, or missing on a new
+ * primary after a failover (PostgreSQL 14-16 do not carry slots over). A new
+ * slot would start at the present and skip every change in between, silently.
+ */
+export function slotDroppedError(slot: string, delivered: Lsn): CdcError {
+  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" no longer exists (dropped, or not on this server after a failover), but pgcdc delivered its changes up to ${formatLsn(delivered)} (pgcdc.delivered): the changes after that are in no slot; to recover, forget it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial)`);
+}
+
+/**
  * A slot the server invalidated (max_slot_wal_keep_size, or a conflict on a
  * standby): the changes after its position are gone, and creating a new slot and
  * carrying on would skip them silently. pgcdc stops and says how to recover.

@@ -40,3 +40,30 @@ test('an invalidated slot stops pgcdc with PGCDC_SLOT_LOST (exit 9), the positio
   const slots = await server.query<{ slot_name: string }>('SELECT slot_name FROM pg_replication_slots');
   assert.deepEqual(slots.map((s) => s.slot_name), ['lost_while_down'], 'pgcdc made no new slot to carry on with');
 });
+
+test('a slot dropped behind pgcdc\'s back: the next start stops with PGCDC_SLOT_LOST (exit 9) and what was delivered, never a silent new slot; pgcdc slot drop forgets it and the start after makes a new slot', async () => {
+  await server.query('CREATE TABLE d (id int PRIMARY KEY)');
+  const tail = (extra: string[] = []) => runCli(['tail', server.url(), '--slot', 'dropped', '--publication', 'pub_d', '--tables', 'd', '--format', 'json', '--no-heartbeat', '--status-interval', '0.1', ...extra]);
+  const first = await tail(['--until-idle', '2']);
+  assert.equal(first.code, 0, first.stderr);
+  await server.query('INSERT INTO d SELECT g FROM generate_series(1, 5) g');
+  const delivered = await tail(['--max-events', '5']);
+  assert.equal(delivered.code, 0, delivered.stderr);
+  assert.equal(delivered.stdout.trim().split('\n').length, 5);
+  const [record] = await server.query<{ lsn: string }>(`SELECT lsn::text FROM pgcdc.delivered WHERE slot = 'dropped'`);
+  assert.ok(record !== undefined, 'pgcdc recorded what it delivered');
+  await server.query(`SELECT pg_drop_replication_slot('dropped')`);
+  await server.query('INSERT INTO d VALUES (6)'); // a change no slot holds
+  const stopped = await tail();
+  assert.equal(stopped.code, 9, stopped.stderr);
+  const lines = errorLines(stopped.stderr);
+  assert.equal(lines.length, 1, stopped.stderr);
+  assert.match(lines[0]!, new RegExp(`PGCDC_SLOT_LOST: slot "dropped" no longer exists \\(dropped, or not on this server after a failover\\), but pgcdc delivered its changes up to ${record!.lsn.replace('/', '\\/')} \\(pgcdc\\.delivered\\): the changes after that are in no slot; to recover, forget it \\(pgcdc slot drop --slot dropped\\)`));
+  assert.deepEqual(await server.query(`SELECT slot_name FROM pg_replication_slots WHERE slot_name = 'dropped'`), [], 'no new slot was made');
+  const forget = await runCli(['slot', 'drop', server.url(), '--slot', 'dropped']);
+  assert.equal(forget.code, 0, forget.stderr);
+  assert.match(forget.stderr, /slot dropped was already gone; forgot pgcdc's record of it/);
+  const again = await tail(['--until-idle', '1']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /created slot dropped/);
+});

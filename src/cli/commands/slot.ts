@@ -2,7 +2,8 @@
 import type { Command } from 'commander';
 import { formatLsn } from '../../core/lsn.ts';
 import { announceConnection } from '../connection.ts';
-import { createSlot, dropSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
+import { createSlot, dropSlot, findSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
+import { DeliveredPositionRecord } from '../../source/delivered-position.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { humanSize, notice } from '../output.ts';
 
@@ -69,11 +70,17 @@ export function registerSlot(program: Command): void {
     });
   slot
     .command('drop')
-    .description('drop a replication slot (its position is lost)')
+    .description("drop a replication slot (its position is lost) and forget pgcdc's delivered-position record of it")
     .argument('[url]', 'connection URL')
     .requiredOption('--slot <name>', 'slot name')
     .action(async (url: string | undefined, options: { slot: string }) => {
-      await withSql(url, options.slot, (sql) => dropSlot(sql, options.slot));
-      notice(`dropped slot ${options.slot}`);
+      await withSql(url, options.slot, async (sql) => {
+        // A slot already gone (dropped elsewhere, lost in a failover) leaves only the record to forget.
+        const exists = (await findSlot(sql, options.slot)) !== undefined;
+        if (exists) await dropSlot(sql, options.slot);
+        const forgot = await DeliveredPositionRecord.forget(sql, options.slot);
+        if (!exists && !forgot) await dropSlot(sql, options.slot); // says the slot does not exist
+        notice(exists ? `dropped slot ${options.slot}${forgot ? " and forgot pgcdc's record of it" : ''}` : `slot ${options.slot} was already gone; forgot pgcdc's record of it (next start: a new slot)`);
+      });
     });
 }
