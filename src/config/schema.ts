@@ -20,6 +20,8 @@ export const sourceSchema = z.object({
   statusInterval: duration.default('10s'),
   /** Keep pgcdc's own record of the acknowledged position in pgcdc.delivered (docs/lsn-and-acks.md). */
   deliveredRecord: z.boolean().default(true),
+  /** A slot lost since the last run: stop (PGCDC_SLOT_LOST, exit 9), or make a new one and read the tables again after a pgcdc.gap event. */
+  onSlotLost: z.enum(['stop', 'resnapshot']).default('stop'),
 }).strict();
 
 const fileSinkSchema = z.object({

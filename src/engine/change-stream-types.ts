@@ -64,6 +64,13 @@ export interface ChangeStreamOptions {
    * flight is delivered again (default true; docs/lsn-and-acks.md).
    */
   deliveredRecord?: boolean;
+  /**
+   * A slot lost since the last run (invalidated, or dropped though pgcdc
+   * delivered from it): `stop` (default) fails with PGCDC_SLOT_LOST; `resnapshot`
+   * makes a new slot, delivers a `pgcdc.gap` event, reads the tables again in
+   * the new slot's exported snapshot, then streams.
+   */
+  onSlotLost?: 'stop' | 'resnapshot';
   /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
   sourceName?: string;
   toastPlaceholder?: string;

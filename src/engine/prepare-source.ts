@@ -3,6 +3,8 @@
  * ensure the publication, read the catalog (types, primary keys), find or create
  * the slot. Existing slots are used as they are, never dropped or recreated.
  */
+import { clearLostSlot } from './slot-recovery.ts';
+import { GAP_PREFIX, type SlotGap } from '../events/gap-event.ts';
 import { DeliveredPositionRecord } from '../source/delivered-position.ts';
 import { CdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn, LSN_ZERO } from '../core/lsn.ts';
@@ -71,12 +73,20 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     let startLsn: Lsn;
     let slotCreated = false;
     let exportedSnapshot: string | undefined;
-    const snapshotMode = options.snapshot?.mode ?? 'never';
-    const existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
+    let existing = await waitForInactiveSlot(sql, slot, options.slotWaitMs ?? 5000);
     // Not for temporary slots (gone with their connection) nor text plugins (they would stream the record's own rows).
     const delivered = plugin === 'pgoutput' && !options.temporary && options.deliveredRecord !== false
       ? await DeliveredPositionRecord.open(sql, slot, await replication.identifySystem(), publicationNames, (message) => options.onNotice?.(message))
       : undefined;
+    const lastDelivered = existing === undefined ? await delivered?.last() : undefined;
+    let gap: SlotGap | undefined;
+    if (options.onSlotLost === 'resnapshot' && (existing?.walStatus === 'lost' || lastDelivered !== undefined)) {
+      gap = await clearLostSlot(sql, slot, existing, lastDelivered);
+      options.onNotice?.(`slot ${slot} was lost (${gap.reason}) after ${gap.lostAfter ?? 'an unknown position'}: onSlotLost resnapshot makes a new slot, sends a ${GAP_PREFIX} event, and reads the tables again`);
+      existing = undefined;
+    }
+    // A lost slot is replaced by reading the tables again, whatever snapshot.mode says.
+    const snapshotMode = gap !== undefined ? 'initial' : options.snapshot?.mode ?? 'never';
     if (existing !== undefined) {
       checkSlotUsable(existing, plugin, server.database);
       startLsn = existing.confirmedFlushLsn ?? LSN_ZERO;
@@ -86,8 +96,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
         startLsn = ahead;
       }
     } else {
-      const lastDelivered = await delivered?.last();
-      if (lastDelivered !== undefined) throw slotDroppedError(slot, lastDelivered);
+      if (lastDelivered !== undefined && gap === undefined) throw slotDroppedError(slot, lastDelivered);
       if (options.createSlot === false) {
         throw new CdcError('PGCDC_SLOT_MISSING', `replication slot "${slot}" does not exist; create it with: pgcdc slot create --slot ${slot}`);
       }
@@ -95,7 +104,8 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
         // Written before the slot exists: a kill -9 anywhere between creating the
         // slot and reading its first row leaves an unfinished snapshot to resume,
         // never a slot whose rows look read.
-        stateFileOf(options)?.write(newSnapshotState(slot, 'before slot creation'));
+        // A lost slot's gap goes in too: if the kill comes before it is delivered, the resumed snapshot delivers it.
+        stateFileOf(options)?.write({ ...newSnapshotState(slot, 'before slot creation'), ...(gap ? { gap } : {}) });
       }
       const created = await replication.createSlot(slot, plugin, options.temporary ?? false, snapshotMode !== 'never');
       startLsn = created.consistentPoint;
@@ -106,7 +116,11 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     }
     // The exported snapshot must be imported before the replication
     // connection's next command (START_REPLICATION) releases it: planned now.
-    snapshot = await planSnapshot(options, { target, context, server, startLsn, slotCreated, exportedSnapshot });
+    snapshot = await planSnapshot(gap === undefined ? options : { ...options, snapshot: { ...options.snapshot, mode: 'initial' } }, { target, context, server, startLsn, slotCreated, exportedSnapshot });
+    if (gap !== undefined && snapshot !== undefined) {
+      snapshot.state.gap = { ...gap, resumedAt: formatLsn(startLsn) };
+      snapshot.stateFile?.write(snapshot.state);
+    }
     const openSql = () => SqlConnection.open(target, context);
     return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, delivered, openSql };
   } catch (error) {

@@ -152,6 +152,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       sourceName: c.source.name,
       statusIntervalMs: durationMs(c.source.statusInterval),
       deliveredRecord: c.source.deliveredRecord,
+      onSlotLost: c.source.onSlotLost,
       filter: c.filter,
       outbox: c.outbox,
       audit: c.audit,

@@ -7,6 +7,8 @@
  * crash before that reads the chunk again. Confirms come in order, so the last
  * chunk's confirm is the one that finds every table done.
  */
+import { formatLsn } from '../core/lsn.ts';
+import { buildGapEvent } from '../events/gap-event.ts';
 import type { Lsn } from '../core/lsn.ts';
 import type { ValueConverter } from '../decode/values/convert.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
@@ -53,6 +55,14 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
   };
   let chunks = 0;
   try {
+    const gap = state.gap;
+    if (gap !== undefined && !gap.delivered) {
+      // First, before any re-read row: the consumers learn what was lost (events/gap-event.ts).
+      // resumedAt is empty when the state was written before the new slot existed.
+      const result = context.transforms([buildGapEvent({ ...gap, resumedAt: gap.resumedAt || formatLsn(plan.lsn) }, context.identity, plan.lsn)], undefined);
+      const batch = context.makeBatch(result.events, result.deadLetters, () => { gap.delivered = true; plan.stateFile?.write(state); });
+      if (batch) yield batch;
+    }
     for await (const chunk of readSnapshotChunks({
       sql: plan.sql, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
       identity: context.identity, converter: context.converter, kind: 'initial',

@@ -4,6 +4,7 @@
  * events were confirmed by the consumer (the sink), atomically (temporary file,
  * fsync, rename): a crash leaves the previous state or the new one, never half.
  */
+import type { SlotGap } from '../events/gap-event.ts';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { CdcError } from '../core/errors.ts';
@@ -22,6 +23,8 @@ export interface SnapshotState {
   startedAt: string;
   tables: Record<string, TableProgress>;
   done: boolean;
+  /** A lost slot this snapshot replaces (`onSlotLost: resnapshot`): its gap event goes first. */
+  gap?: SlotGap;
 }
 
 /** `.pgcdc/<slot>.snapshot.json`, relative to `base` (the config file's folder) or the working directory. */

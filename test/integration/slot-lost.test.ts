@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { formatLsn, parseLsn } from '../../src/core/lsn.ts';
 import { EXIT_CODES } from '../../src/core/errors.ts';
-import { errorLines, runCli } from '../support/cli.ts';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { configWriter, errorLines, runCli, startCli, stopGracefully, waitForStreaming } from '../support/cli.ts';
+import { eventually } from '../support/collect.ts';
+import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 
 let server: TestPostgres;
@@ -66,4 +71,59 @@ test('a slot dropped behind pgcdc\'s back: the next start stops with PGCDC_SLOT_
   const again = await tail(['--until-idle', '1']);
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stderr, /created slot dropped/);
+});
+
+test('onSlotLost: resnapshot, for an invalidated slot and for a dropped one: a pgcdc.gap event first, then every row read again in the new slot\'s snapshot, then streaming', async () => {
+  await server.query('CREATE TABLE r (id int PRIMARY KEY, v text); INSERT INTO r SELECT g, \'old\' FROM generate_series(1, 50) g');
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-resnapshot-'));
+  const write = configWriter(dir);
+  const out = join(dir, 'out.jsonl');
+  const config = write('resnapshot.yaml', `
+source: { url: "\${DATABASE_URL}", slot: again, publication: pub_r, tables: [public.r], statusInterval: 100ms, onSlotLost: resnapshot }
+sink: { type: file, path: "${out}" }
+heartbeat: false
+snapshot: { mode: never, stateFile: "${join(dir, 'state.json')}" }
+`);
+  const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
+  const runUntil = async (what: string, done: (events: ChangeEvent[]) => boolean) => {
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await waitForStreaming(running);
+      await eventually(what, async () => lines(), done, 30_000);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+    return running.stderr();
+  };
+  await runUntil('streaming', () => true);
+  await server.query(`UPDATE r SET v = 'seen' WHERE id = 1`);
+  await runUntil('the first change', (events) => events.some((e) => e.op === 'u'));
+  for (const [reason, lose] of [
+    ['invalidated', async () => {
+      for (let i = 0; i < 6; i++) { await server.query(`INSERT INTO t (v) SELECT repeat('x', 500) FROM generate_series(1, 5000)`); await server.query('SELECT pg_switch_wal()'); }
+      await server.query('CHECKPOINT'); await server.query('CHECKPOINT');
+      const [slot] = await server.query<{ wal_status: string }>(`SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'again'`);
+      assert.equal(slot!.wal_status, 'lost');
+    }],
+    ['dropped', async () => { await server.query(`SELECT pg_drop_replication_slot('again')`); }],
+  ] as const) {
+    await lose();
+    await server.query(`UPDATE r SET v = 'lost ${reason}' WHERE id = 2`); // a change no slot holds any more
+    const before = lines().length;
+    const stderr = await runUntil(`the gap and the re-read rows (${reason})`, (events) => events.slice(before).filter((e) => e.op === 'r').length === 50);
+    assert.match(stderr, new RegExp(`slot again was lost \\(${reason}\\) after \\S+: onSlotLost resnapshot makes a new slot`));
+    const fresh = lines().slice(before);
+    assert.equal(fresh[0]!.op, 'm');
+    assert.equal(fresh[0]!.message!.prefix, 'pgcdc.gap');
+    const gap = JSON.parse(fresh[0]!.message!.content) as { slot: string; reason: string; lostAfter: string | null; resumedAt: string };
+    assert.equal(gap.slot, 'again');
+    assert.equal(gap.reason, reason);
+    assert.match(gap.lostAfter ?? '', /^[0-9A-F]+\/[0-9A-F]+$/);
+    assert.match(gap.resumedAt, /^[0-9A-F]+\/[0-9A-F]+$/);
+    const reread = fresh.slice(1).filter((e) => e.op === 'r');
+    assert.equal(new Set(reread.map((e) => e.after!.id)).size, 50, 'every row read again');
+    assert.equal(reread.find((e) => e.after!.id === 2)!.after!.v, `lost ${reason}`, 'the lost change is in the re-read rows');
+    await server.query(`UPDATE r SET v = 'after ${reason}' WHERE id = 3`);
+    await runUntil(`streaming after the gap (${reason})`, (events) => events.some((e) => e.op === 'u' && e.after!.v === `after ${reason}`));
+  }
 });
