@@ -22,6 +22,8 @@ export const sourceSchema = z.object({
   deliveredRecord: z.boolean().default(true),
   /** A slot lost since the last run: stop (PGCDC_SLOT_LOST, exit 9), or make a new one and read the tables again after a pgcdc.gap event. */
   onSlotLost: z.enum(['stop', 'resnapshot']).default('stop'),
+  /** PostgreSQL 17+: create slots as failover slots (synchronized to standbys with sync_replication_slots). */
+  failover: z.boolean().default(true),
 }).strict();
 
 const fileSinkSchema = z.object({

@@ -71,6 +71,8 @@ export interface ChangeStreamOptions {
    * the new slot's exported snapshot, then streams.
    */
   onSlotLost?: 'stop' | 'resnapshot';
+  /** PostgreSQL 17+: create the slot with FAILOVER, synchronized to standbys that sync slots (default true). */
+  failover?: boolean;
   /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
   sourceName?: string;
   toastPlaceholder?: string;

@@ -107,12 +107,14 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
         // A lost slot's gap goes in too: if the kill comes before it is delivered, the resumed snapshot delivers it.
         stateFileOf(options)?.write({ ...newSnapshotState(slot, 'before slot creation'), ...(gap ? { gap } : {}) });
       }
-      const created = await replication.createSlot(slot, plugin, options.temporary ?? false, snapshotMode !== 'never');
+      // PostgreSQL 17+: a failover slot, so that a standby that syncs slots has it when promoted.
+      const failover = options.failover !== false && server.versionNum >= 170000 && !(options.temporary ?? false);
+      const created = await replication.createSlot(slot, plugin, options.temporary ?? false, snapshotMode !== 'never', failover);
       startLsn = created.consistentPoint;
       exportedSnapshot = created.snapshotName;
       slotCreated = true;
       if (snapshotMode !== 'never') slotCreatedHere = slot;
-      options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}`);
+      options.onNotice?.(`created ${options.temporary ? 'temporary ' : ''}slot ${slot} at ${formatLsn(startLsn)}${failover ? await failoverNote(sql) : ''}`);
     }
     // The exported snapshot must be imported before the replication
     // connection's next command (START_REPLICATION) releases it: planned now.
@@ -225,5 +227,14 @@ function publicationNotices(name: string, outcome: PublicationOutcome, notice: (
     notice?.(`warning: publication ${name} publishes updates and deletes of ${list(outcome.unsafe)}, which ${outcome.unsafe.length === 1 ? 'has' : 'have'} no primary key or replica identity: the application's UPDATE and DELETE on ${outcome.unsafe.length === 1 ? 'it' : 'them'} fail; run ${outcome.unsafe.map(identityFix).join('; ')}`);
   }
   return outcome.created;
+}
+
+/** How a new failover slot reaches standbys: synchronized_standby_slots names them, or a failover now would lose the slot. */
+async function failoverNote(sql: SqlConnection): Promise<string> {
+  const [row] = await sql.query<{ standbys: string | null }>(`SELECT current_setting('synchronized_standby_slots', true) AS standbys`);
+  const standbys = row?.standbys ?? '';
+  return standbys === ''
+    ? ' (a failover slot; synchronized_standby_slots is empty on this server, so a standby promoted now may not have it: set it to the standbys\' physical slots, with sync_replication_slots = on on them)'
+    : ` (a failover slot, synchronized to the standbys of ${standbys})`;
 }
 

@@ -153,6 +153,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       statusIntervalMs: durationMs(c.source.statusInterval),
       deliveredRecord: c.source.deliveredRecord,
       onSlotLost: c.source.onSlotLost,
+      failover: c.source.failover,
       filter: c.filter,
       outbox: c.outbox,
       audit: c.audit,

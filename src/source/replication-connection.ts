@@ -72,8 +72,13 @@ export class ReplicationConnection {
    * The export lives only until this connection's next command, so import it
    * before starting replication.
    */
-  async createSlot(name: string, plugin: string, temporary: boolean, exportSnapshot = false): Promise<{ consistentPoint: Lsn; snapshotName: string | undefined }> {
-    const [row] = await this.query(`CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL ${quoteIdent(plugin)} ${exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT'}`);
+  async createSlot(name: string, plugin: string, temporary: boolean, exportSnapshot = false, failover = false): Promise<{ consistentPoint: Lsn; snapshotName: string | undefined }> {
+    // PostgreSQL 17+ takes options in parentheses, FAILOVER among them: the slot is
+    // then synchronized to standbys (sync_replication_slots) and survives a failover.
+    const how = failover
+      ? `(SNAPSHOT '${exportSnapshot ? 'export' : 'nothing'}', FAILOVER true)`
+      : exportSnapshot ? 'EXPORT_SNAPSHOT' : 'NOEXPORT_SNAPSHOT';
+    const [row] = await this.query(`CREATE_REPLICATION_SLOT ${quoteIdent(name)}${temporary ? ' TEMPORARY' : ''} LOGICAL ${quoteIdent(plugin)} ${how}`);
     const snapshotName = row?.snapshot_name;
     return { consistentPoint: parseLsn(String(row?.consistent_point)), snapshotName: typeof snapshotName === 'string' ? snapshotName : undefined };
   }

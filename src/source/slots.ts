@@ -20,10 +20,15 @@ export interface SlotInfo {
   retainedWalBytes: number | null;
   /** reserved, extended, unreserved or lost. */
   walStatus: string | null;
+  /** PostgreSQL 17+: the slot is synchronized to standbys that sync slots (null before 17). */
+  failover: boolean | null;
+  /** PostgreSQL 17+, on a standby: the slot is a synchronized copy of the primary's. */
+  synced: boolean | null;
 }
 
 const SLOT_COLUMNS = `slot_name, plugin, slot_type, database, temporary, active, active_pid,
   confirmed_flush_lsn::text AS confirmed, restart_lsn::text AS restart, wal_status,
+  (to_jsonb(s) ->> 'failover')::boolean AS failover, (to_jsonb(s) ->> 'synced')::boolean AS synced,
   CASE WHEN restart_lsn IS NULL THEN NULL
        WHEN pg_is_in_recovery() THEN pg_wal_lsn_diff(pg_last_wal_receive_lsn(), restart_lsn)
        ELSE pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn) END::bigint AS retained`;
@@ -31,6 +36,7 @@ const SLOT_COLUMNS = `slot_name, plugin, slot_type, database, temporary, active,
 interface SlotRow {
   slot_name: string; plugin: string | null; slot_type: string; database: string | null; temporary: boolean; active: boolean;
   active_pid: number | null; confirmed: string | null; restart: string | null; wal_status: string | null; retained: string | null;
+  failover: boolean | null; synced: boolean | null;
 }
 
 function toSlotInfo(row: SlotRow): SlotInfo {
@@ -46,16 +52,18 @@ function toSlotInfo(row: SlotRow): SlotInfo {
     restartLsn: row.restart === null ? null : parseLsn(row.restart),
     retainedWalBytes: row.retained === null ? null : Number(row.retained),
     walStatus: row.wal_status,
+    failover: row.failover,
+    synced: row.synced,
   };
 }
 
 export async function listSlots(sql: SqlConnection): Promise<SlotInfo[]> {
-  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots ORDER BY slot_name`);
+  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots s ORDER BY slot_name`);
   return rows.map(toSlotInfo);
 }
 
 export async function findSlot(sql: SqlConnection, name: string): Promise<SlotInfo | undefined> {
-  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots WHERE slot_name = $1`, [name]);
+  const rows = await sql.query<SlotRow>(`SELECT ${SLOT_COLUMNS} FROM pg_replication_slots s WHERE slot_name = $1`, [name]);
   return rows[0] === undefined ? undefined : toSlotInfo(rows[0]);
 }
 

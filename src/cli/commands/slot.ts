@@ -17,7 +17,7 @@ async function withSql<T>(url: string | undefined, slot: string | undefined, run
 }
 
 export function slotTable(slots: SlotInfo[]): string {
-  const header = ['SLOT', 'PLUGIN', 'DATABASE', 'ACTIVE', 'CONFIRMED LSN', 'RETAINED WAL', 'WAL STATUS'];
+  const header = ['SLOT', 'PLUGIN', 'DATABASE', 'ACTIVE', 'CONFIRMED LSN', 'RETAINED WAL', 'WAL STATUS', 'FAILOVER', 'SYNCED'];
   const rows = slots.map((s) => [
     s.name,
     s.plugin ?? '-',
@@ -26,6 +26,8 @@ export function slotTable(slots: SlotInfo[]): string {
     s.confirmedFlushLsn === null ? '-' : formatLsn(s.confirmedFlushLsn),
     humanSize(s.retainedWalBytes),
     s.walStatus ?? '-',
+    s.failover === null ? '-' : s.failover ? 'yes' : 'no',
+    s.synced === null ? '-' : s.synced ? 'yes' : 'no',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   return [header, ...rows].map((r) => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
