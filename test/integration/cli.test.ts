@@ -111,7 +111,7 @@ describe('pgcdc slot', () => {
     const header = list.stdout.split('\n')[0]!;
     assert.match(header, /SLOT +PLUGIN +DATABASE +ACTIVE +CONFIRMED LSN +RETAINED WAL +WAL STATUS/);
     const row = list.stdout.split('\n').find((l) => l.startsWith('listed '))!;
-    assert.match(row, /^listed +pgoutput +postgres +no +[0-9A-F]+\/[0-9A-F]+ +\d+ (bytes|kB|MB) +reserved$/);
+    assert.match(row, /^listed +pgoutput +postgres +no +[0-9A-F]+\/[0-9A-F]+ +\d+ (bytes|kB|MB) +reserved +(no +no|- +-)$/);
     const json = await runCli(['slot', 'list', server.url(), '--json']);
     const listed = json.stdout.trim().split('\n').map((l) => JSON.parse(l)).find((s) => s.name === 'listed');
     assert.equal(typeof listed.retainedWalBytes, 'number');
