@@ -21,7 +21,18 @@ export interface ConnectionTarget {
   config: ClientConfig;
   /** Where the connection came from: said in a notice when the user did not name it. */
   origin: 'argument' | 'DATABASE_URL' | 'PG variables' | 'defaults';
+  /**
+   * libpq's multi-host form (`postgresql://h1:5432,h2:5432/db`): one target per
+   * host, tried in order (connect-client.ts), the first that fits
+   * `sessionAttrs` wins; every reconnect chooses again, so after a failover
+   * pgcdc finds the new primary by itself.
+   */
+  hosts?: ConnectionTarget[];
+  /** libpq's target_session_attrs: any (default), read-write or primary. */
+  sessionAttrs?: SessionAttrs;
 }
+
+export type SessionAttrs = 'any' | 'read-write' | 'primary';
 
 const LIBPQ_VARIABLES = ['PGHOST', 'PGPORT', 'PGUSER', 'PGDATABASE', 'PGPASSWORD', 'PGSSLMODE', 'PGSERVICE'];
 
@@ -57,6 +68,8 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   if (!/^[a-z][a-z0-9+.-]*:/i.test(chosen) && /^\s*\w+\s*=/.test(chosen)) {
     return { ...keywordConnection(chosen), origin: fromArgument ? 'argument' : 'DATABASE_URL' };
   }
+  const multiHost = multiHostTarget(chosen, fromArgument ? 'argument' : 'DATABASE_URL');
+  if (multiHost !== undefined) return multiHost;
   let parsed: URL;
   try {
     parsed = new URL(chosen);
@@ -190,3 +203,31 @@ function optionsFrom(target: ConnectionTarget): string | undefined {
     return undefined;
   }
 }
+
+/**
+ * `postgresql://user:pw@h1:5432,h2:5433/db?target_session_attrs=read-write`: a
+ * target per host (the WHATWG URL parser takes only one). Undefined for a
+ * single-host URL.
+ */
+function multiHostTarget(text: string, origin: ConnectionTarget['origin']): ConnectionTarget | undefined {
+  const m = /^(postgres(?:ql)?:\/\/)([^@/?#]*@)?([^/?#]*,[^/?#]*)(.*)$/i.exec(text);
+  if (m === null) return undefined;
+  const [, scheme, userinfo = '', hostList, rest = ''] = m as unknown as [string, string, string | undefined, string, string | undefined];
+  let sessionAttrs: SessionAttrs = 'any';
+  const restUrl = new URL(`postgresql://placeholder${rest}`);
+  const attrs = restUrl.searchParams.get('target_session_attrs');
+  if (attrs !== null) {
+    if (attrs !== 'any' && attrs !== 'read-write' && attrs !== 'primary') {
+      throw new CdcError('PGCDC_BAD_URL', `target_session_attrs=${attrs} is not supported in ${redact(text)}: use any, read-write or primary`);
+    }
+    sessionAttrs = attrs;
+    restUrl.searchParams.delete('target_session_attrs');
+  }
+  const tail = `${restUrl.pathname}${restUrl.search}`;
+  const hosts = hostList.split(',').map((host) => {
+    if (host === '') throw new CdcError('PGCDC_BAD_URL', `an empty host in ${redact(text)}`);
+    return resolveConnection(`${scheme}${userinfo}${host}${tail}`);
+  });
+  return { display: redact(text), config: hosts[0]!.config, origin, hosts: hosts.map((h) => ({ ...h, origin })), sessionAttrs };
+}
+

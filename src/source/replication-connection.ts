@@ -35,7 +35,7 @@ export class ReplicationConnection {
   }
 
   static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<ReplicationConnection> {
-    const connected = await connectClient(target, replicationConfig(target), context);
+    const connected = await connectClient(target, replicationConfig, context);
     return new ReplicationConnection(connected.client, connected.context);
   }
 

@@ -15,7 +15,7 @@ export class SqlConnection {
   }
 
   static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<SqlConnection> {
-    const connected = await connectClient(target, sqlConfig(target), context);
+    const connected = await connectClient(target, sqlConfig, context);
     return new SqlConnection(connected.client, connected.context);
   }
 
