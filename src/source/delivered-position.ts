@@ -46,10 +46,17 @@ export class DeliveredPositionRecord {
    */
   static async open(sql: SqlConnection, slot: string, system: SystemIdentity, publications: string[], onProblem: (message: string) => void): Promise<DeliveredPositionRecord | undefined> {
     try {
-      await sql.query(`CREATE SCHEMA IF NOT EXISTS pgcdc`);
-      await sql.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (slot name PRIMARY KEY, lsn pg_lsn NOT NULL, system_id text NOT NULL, timeline int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
+      // Looked up first: CREATE SCHEMA checks the database privilege even when the
+      // schema exists, and an administrator may have created both for a role without it.
+      const [found] = await sql.query<{ exists: boolean }>(`SELECT to_regclass('${TABLE}') IS NOT NULL AS exists`);
+      if (!found?.exists) {
+        await sql.query(`CREATE SCHEMA IF NOT EXISTS pgcdc`);
+        await sql.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (slot name PRIMARY KEY, lsn pg_lsn NOT NULL, system_id text NOT NULL, timeline int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())`);
+      }
     } catch (error) {
-      onProblem(`no delivered-position record (${(error as Error).message}): after a PostgreSQL crash, changes since its last checkpoint are delivered again; grant CREATE on the database, or create ${TABLE} (docs/lsn-and-acks.md)`);
+      // The server's own words (the classified message adds advice about other privileges).
+      const reason = ((error as Error).cause as Error | undefined)?.message ?? (error as Error).message;
+      onProblem(`no delivered-position record (${reason}): after a PostgreSQL crash, changes since its last checkpoint are delivered again; grant CREATE on the database, or create ${TABLE} (docs/lsn-and-acks.md)`);
       return undefined;
     }
     const published = await sql.query(`SELECT 1 FROM pg_publication_tables WHERE pubname = ANY($1) AND schemaname = 'pgcdc' AND tablename = 'delivered'`, [publications]);

@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
-import { eventually } from '../support/collect.ts';
+import { collectEvents, eventually } from '../support/collect.ts';
+import { ChangeStream } from '../../src/engine/change-stream.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
@@ -58,4 +59,33 @@ test('PostgreSQL crashes after thousands of changes were delivered: after the re
   } finally {
     await pipeline.stop();
   }
+});
+
+test('a replication role without CREATE: one line says there is no record and why, streaming goes on; once an administrator creates the table for it, the record is kept', async () => {
+  await server.query(`CREATE ROLE streamer LOGIN REPLICATION PASSWORD 'pw'; GRANT SELECT ON items TO streamer; REVOKE CREATE ON DATABASE postgres FROM PUBLIC;
+    DROP TABLE IF EXISTS pgcdc.delivered; DROP SCHEMA IF EXISTS pgcdc`);
+  const url = new URL(server.url());
+  url.username = 'streamer';
+  url.password = 'pw';
+  const run = async (slot: string) => {
+    const notices: string[] = [];
+    const stream = await ChangeStream.open({ connection: url.toString(), slot, publication: 'items', heartbeat: false, statusIntervalMs: 50, onNotice: (n) => notices.push(n) });
+    try {
+      await server.query(`INSERT INTO items VALUES (${slot === 'limited' ? 7001 : 7002}, 'x')`);
+      await collectEvents(stream, 1);
+      stream.acknowledgeNow();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    } finally {
+      await stream.stop();
+    }
+    return notices;
+  };
+  const without = await run('limited');
+  assert.ok(without.some((n) => /^no delivered-position record \(permission denied for database postgres\): after a PostgreSQL crash, changes since its last checkpoint are delivered again; grant CREATE on the database, or create pgcdc\.delivered/.test(n)), without.join(' | '));
+  await server.query(`CREATE SCHEMA pgcdc; CREATE TABLE pgcdc.delivered (slot name PRIMARY KEY, lsn pg_lsn NOT NULL, system_id text NOT NULL, timeline int NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+    GRANT USAGE ON SCHEMA pgcdc TO streamer; GRANT SELECT, INSERT, UPDATE, DELETE ON pgcdc.delivered TO streamer`);
+  const withTable = await run('limited2');
+  assert.ok(!withTable.some((n) => n.includes('no delivered-position record')), withTable.join(' | '));
+  const rows = await server.query<{ slot: string }>(`SELECT slot FROM pgcdc.delivered WHERE slot = 'limited2'`);
+  assert.equal(rows.length, 1, 'the record is kept for the restricted role');
 });
