@@ -7,8 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager, DiscardPolicy } from '@nats-io/jetstream';
-import { parseConfig } from '../../src/config/load-config.ts';
-import { createPipeline } from '../../src/pipeline/pipeline.ts';
+import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
 import { eventually } from '../support/collect.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -29,13 +28,7 @@ test('a stream full mid-load, then raised: every version of every row once, in o
   const client = await connect({ servers: nats.url });
   const manager = await jetstreamManager(client);
   await manager.streams.add({ name: 'FULL', subjects: ['pgcdc.>'], max_msgs: 150, discard: DiscardPolicy.New });
-  const pipeline = createPipeline(parseConfig({
-    source: { url: server.url(), slot: 'nats_full', publication: 'counters', statusInterval: '100ms' },
-    sink: { type: 'nats', servers: [nats.url], timeout: '5s' },
-    heartbeat: false,
-    snapshot: { mode: 'never' },
-    retry: { initialDelay: '20ms', maxDelay: '100ms' },
-  }).pipelines[0]!);
+  const pipeline = fastRetryPipeline(server.url(), 'nats_full', 'counters', { type: 'nats', servers: [nats.url], timeout: '5s' });
   await pipeline.start();
   try {
     const rows = 20;
@@ -52,12 +45,7 @@ test('a stream full mid-load, then raised: every version of every row once, in o
     await pipeline.stop(); // every write settled: nothing more can arrive
     assert.equal(await nats.messageCount('FULL'), total, 'each version once (re-sent records dropped by Nats-Msg-Id)');
     const messages = await nats.readStream('FULL', total);
-    const versions = new Map<number, number[]>();
-    for (const message of messages) {
-      const after = (JSON.parse(message.data) as { after: { id: number; n: number } }).after;
-      versions.set(after.id, [...(versions.get(after.id) ?? []), after.n]);
-    }
-    for (const [id, seen] of versions) assert.deepEqual(seen, Array.from({ length: rounds + 1 }, (_, i) => i), `row ${id}: every version once, in order`);
+    assertEveryVersionOnceInOrder(messages.map((m) => (JSON.parse(m.data) as { after: { id: number; n: number } }).after), rounds);
   } finally {
     await pipeline.stop();
     await client.close();

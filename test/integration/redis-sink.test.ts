@@ -9,6 +9,7 @@ import { RedisSink, streamEntryId } from '../../src/sink/redis-sink.ts';
 import { eventually } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
+import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
 
 let server: TestPostgres;
 let redis: TestRedis;
@@ -79,13 +80,7 @@ test('Redis Streams: XADD with WAL-derived IDs; a re-delivery adds nothing; Redi
 test('Redis out of memory mid-load (maxmemory, noeviction), then given more: every version of every row arrives once, in order', async () => {
   await server.query('CREATE TABLE counters (id int PRIMARY KEY, n int); CREATE PUBLICATION counters FOR TABLE counters');
   const admin = new Redis(redis.url);
-  const pipeline = createPipeline(parseConfig({
-    source: { url: server.url(), slot: 'redis_oom', publication: 'counters', statusInterval: '100ms' },
-    sink: { type: 'redis', url: redis.url },
-    heartbeat: false,
-    snapshot: { mode: 'never' },
-    retry: { initialDelay: '20ms', maxDelay: '100ms' },
-  }).pipelines[0]!);
+  const pipeline = fastRetryPipeline(server.url(), 'redis_oom', 'counters', { type: 'redis', url: redis.url });
   await pipeline.start();
   try {
     await admin.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction');
@@ -98,12 +93,7 @@ test('Redis out of memory mid-load (maxmemory, noeviction), then given more: eve
     await eventually('a write refused for memory', async () => pipeline.health, (h) => h === 'degraded');
     await admin.call('CONFIG', 'SET', 'maxmemory', '0');
     const entries = await eventually('every version', () => xrange('pgcdc.public.counters'), (e) => e.length === 20 + 20 * 30, 30_000);
-    const versions = new Map<number, number[]>();
-    for (const entry of entries) {
-      const after = (JSON.parse(entry.fields.value!) as { after: { id: number; n: number } }).after;
-      versions.set(after.id, [...(versions.get(after.id) ?? []), after.n]);
-    }
-    for (const [id, seen] of versions) assert.deepEqual(seen, Array.from({ length: 31 }, (_, i) => i), `row ${id}: every version once, in order`);
+    assertEveryVersionOnceInOrder(entries.map((e) => (JSON.parse(e.fields.value!) as { after: { id: number; n: number } }).after), 30);
   } finally {
     await admin.call('CONFIG', 'SET', 'maxmemory', '0');
     admin.disconnect();

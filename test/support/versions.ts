@@ -1,0 +1,22 @@
+/** Shared by the partial-refusal tests: a pipeline that retries fast, and the check that every row's versions arrived once, in order. */
+import assert from 'node:assert/strict';
+import { parseConfig } from '../../src/config/load-config.ts';
+import { createPipeline, type Pipeline } from '../../src/pipeline/pipeline.ts';
+
+/** A pipeline from `publication` on `url` to `sink`, no heartbeats, no snapshot, retries after 20-100 ms. */
+export function fastRetryPipeline(url: string, slot: string, publication: string, sink: Record<string, unknown>): Pipeline {
+  return createPipeline(parseConfig({
+    source: { url, slot, publication, statusInterval: '100ms' },
+    sink,
+    heartbeat: false,
+    snapshot: { mode: 'never' },
+    retry: { initialDelay: '20ms', maxDelay: '100ms' },
+  }).pipelines[0]!);
+}
+
+/** Every row's `n` went 0, 1, … `rounds` in the delivered order, each version once. */
+export function assertEveryVersionOnceInOrder(afters: Array<{ id: number; n: number }>, rounds: number): void {
+  const versions = new Map<number, number[]>();
+  for (const after of afters) versions.set(after.id, [...(versions.get(after.id) ?? []), after.n]);
+  for (const [id, seen] of versions) assert.deepEqual(seen, Array.from({ length: rounds + 1 }, (_, i) => i), `row ${id}: every version once, in order`);
+}
