@@ -3,7 +3,7 @@
  * ensure the publication, read the catalog (types, primary keys), find or create
  * the slot. Existing slots are used as they are, never dropped or recreated.
  */
-import { clearLostSlot } from './slot-recovery.ts';
+import { clearLostSlot, forgetLostSlot } from './slot-recovery.ts';
 import { GAP_PREFIX, type SlotGap } from '../events/gap-event.ts';
 import { DeliveredPositionRecord } from '../source/delivered-position.ts';
 import { CdcError } from '../core/errors.ts';
@@ -123,6 +123,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
       snapshot.state.gap = { ...gap, resumedAt: formatLsn(startLsn) };
       snapshot.stateFile?.write(snapshot.state);
     }
+    if (gap !== undefined) await forgetLostSlot(sql, slot);
     const openSql = () => SqlConnection.open(target, context);
     return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, delivered, openSql };
   } catch (error) {

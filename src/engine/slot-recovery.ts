@@ -11,10 +11,14 @@ import type { SlotInfo } from '../source/slots.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import type { SlotGap } from '../events/gap-event.ts';
 
-/** Drops the invalidated slot (when there is one) and forgets the record; returns the gap, its resumedAt still to be set. */
+/**
+ * Drops the invalidated slot (when there is one); returns the gap, its resumedAt
+ * still to be set. The delivered-position record is kept until the new slot
+ * exists (`forgetLostSlot`): killed in between, the next start still finds the
+ * record without a slot, and says so again, rather than make a new slot silently.
+ */
 export async function clearLostSlot(sql: SqlConnection, slot: string, lost: SlotInfo | undefined, lastDelivered: Lsn | undefined): Promise<SlotGap> {
   if (lost !== undefined) await sql.query('SELECT pg_drop_replication_slot($1)', [slot]);
-  await DeliveredPositionRecord.forget(sql, slot);
   const after = lastDelivered ?? lost?.confirmedFlushLsn ?? null;
   return {
     slot,
@@ -23,4 +27,9 @@ export async function clearLostSlot(sql: SqlConnection, slot: string, lost: Slot
     resumedAt: '',
     detectedAt: new Date().toISOString(),
   };
+}
+
+/** Once the new slot exists and the gap is in the snapshot state: the old record would otherwise read as a dropped slot. */
+export async function forgetLostSlot(sql: SqlConnection, slot: string): Promise<void> {
+  await DeliveredPositionRecord.forget(sql, slot);
 }

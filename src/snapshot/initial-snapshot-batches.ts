@@ -59,8 +59,9 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
     if (gap !== undefined && !gap.delivered) {
       // First, before any re-read row: the consumers learn what was lost (events/gap-event.ts).
       // resumedAt is empty when the state was written before the new slot existed.
-      const result = context.transforms([buildGapEvent({ ...gap, resumedAt: gap.resumedAt || formatLsn(plan.lsn) }, context.identity, plan.lsn)], undefined);
-      const batch = context.makeBatch(result.events, result.deadLetters, () => { gap.delivered = true; plan.stateFile?.write(state); });
+      // Not through the transforms: a filter (ops, prefixes) must not hide the gap.
+      const event = buildGapEvent({ ...gap, resumedAt: gap.resumedAt || formatLsn(plan.lsn) }, context.identity, plan.lsn);
+      const batch = context.makeBatch([event], [], () => { gap.delivered = true; plan.stateFile?.write(state); });
       if (batch) yield batch;
     }
     for await (const chunk of readSnapshotChunks({

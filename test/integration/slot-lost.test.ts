@@ -83,6 +83,7 @@ source: { url: "\${DATABASE_URL}", slot: again, publication: pub_r, tables: [pub
 sink: { type: file, path: "${out}" }
 heartbeat: false
 snapshot: { mode: never, stateFile: "${join(dir, 'state.json')}" }
+filter: { ops: [read, update] }   # no messages: the gap event must come through all the same
 `);
   const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
   const runUntil = async (what: string, done: (events: ChangeEvent[]) => boolean) => {
