@@ -128,16 +128,26 @@ function encodeRow(columns: CompiledTable['columns'], row: JsonObject | null | u
 /** Fields transforms added (an audit context, …): JSON text, typed io.debezium.data.Json. */
 const ENVELOPE_FIELDS = new Set(['id', 'op', 'before', 'after', 'message', 'source', 'ts_ms', 'transaction']);
 
+/** Schemas with the extra fields added, per base schema and list of extras: built once, not per event (audit data rides on every event). */
+const schemasWithExtras = new Map<string, Map<string, string>>();
+
 function withExtras(schemaText: string, event: ChangeEvent, payload: JsonObject): { schemaText: string; payload: JsonObject } {
   const extras = Object.keys(event).filter((k) => !ENVELOPE_FIELDS.has(k));
   if (extras.length === 0) return { schemaText, payload };
-  const schema = JSON.parse(schemaText) as { fields: ConnectField[] };
   for (const name of extras) {
-    schema.fields.push(field(name, JSON_TEXT));
     const value = event[name] as JsonValue | undefined;
     payload[name] = value === undefined || value === null ? null : typeof value === 'string' ? value : stringifyExact(value);
   }
-  return { schemaText: JSON.stringify(schema), payload };
+  let byExtras = schemasWithExtras.get(schemaText);
+  if (byExtras === undefined) schemasWithExtras.set(schemaText, byExtras = new Map());
+  const names = extras.join('\u0000');
+  let text = byExtras.get(names);
+  if (text === undefined) {
+    const schema = JSON.parse(schemaText) as { fields: ConnectField[] };
+    for (const name of extras) schema.fields.push(field(name, JSON_TEXT));
+    byExtras.set(names, text = JSON.stringify(schema));
+  }
+  return { schemaText: text, payload };
 }
 
 /** The Connect form of a table change or message event; `prefix` is the source name (Debezium's topic.prefix). */

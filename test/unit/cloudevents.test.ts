@@ -49,3 +49,13 @@ test('debezium-connect: outbox records carry their payload as JSON text typed io
   assert.deepEqual(value.schema.fields.find((f) => f.field === 'after')!.fields!.map((f) => [f.field, f.type]), [['id', 'int64'], ['price', 'double'], ['name', 'string'], ['ok', 'boolean']]);
   assert.deepEqual(value.payload.after, { id: 42, price: 1.5, name: 'x', ok: true });
 });
+
+test('debezium-connect: a field a transform added (auditData) is a string typed io.debezium.data.Json, in schema and payload, event after event', () => {
+  const withAudit = (user: string) => applyEnvelope({ ...change, event: { ...event('c'), auditData: { user, ip: '10.0.0.1' } } }, 'debezium-connect', 'shop');
+  const [first, second] = [withAudit('ann'), withAudit('bob')].map((r) => JSON.parse(r.value) as { schema: { fields: Array<{ field: string; type: string; name?: string }> }; payload: { auditData: string } });
+  assert.deepEqual(first!.schema.fields.find((f) => f.field === 'auditData'), { type: 'string', optional: true, name: 'io.debezium.data.Json', version: 1, field: 'auditData' });
+  assert.equal(first!.payload.auditData, '{"user":"ann","ip":"10.0.0.1"}');
+  assert.equal(second!.payload.auditData, '{"user":"bob","ip":"10.0.0.1"}');
+  assert.deepEqual(second!.schema, first!.schema);
+  assert.equal(JSON.parse(applyEnvelope(change, 'debezium-connect', 'shop').value).schema.fields.some((f: { field: string }) => f.field === 'auditData'), false, 'no extra field without the extra');
+});
