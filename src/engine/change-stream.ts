@@ -182,7 +182,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       onEnd: (error) => queue.end(this.publicationNewerThanSlot ? explainPublicationMissing(error, this.publication, this.slot, this.startLsn) : error),
     });
     queue.flow = this.session;
-    this.feedback = new StatusFeedback((flushed) => { this.session.sendStatus(flushed); this.delivered?.record(flushed); }, () => this.tracker.safeLsn, this.options.statusIntervalMs ?? 10_000);
+    this.feedback = new StatusFeedback((flushed) => { this.session.sendStatus(flushed); this.delivered?.record(flushed, this.eventsDelivered, this.tracker.inFlight === 0); }, () => this.tracker.safeLsn, this.options.statusIntervalMs ?? 10_000);
     this.feedback.start();
     this.heartbeat?.start();
     this.slotHealth.start();

@@ -26,8 +26,9 @@ export class DeliveredPositionRecord {
   private readonly slot: string;
   private readonly system: SystemIdentity;
   private recorded: Lsn | undefined;
-  /** Where WAL ended right after our own last write: acknowledging only that write is not worth recording again. */
-  private ownWalEnd: Lsn | undefined;
+  /** Events handed out when the record was last written, and whether none was unconfirmed then (see `record`). */
+  private handedOutAtRecord = -1;
+  private settled = false;
   private writing = false;
   private failed = false;
   private readonly onProblem: (message: string) => void;
@@ -91,16 +92,23 @@ export class DeliveredPositionRecord {
 
   /**
    * Records `lsn` (a position just acknowledged: everything before it is in the
-   * sink). One write at a time; a position that comes while one is in flight is
-   * recorded with the next acknowledgement.
+   * sink). `handedOut` counts the events handed to the consumer so far, and
+   * `settled` says none is unconfirmed. When no event was handed out since a
+   * record written while settled, only pgcdc's own writes, heartbeats or other
+   * tables moved the position: nothing could repeat after a crash, so nothing is
+   * written. On an idle database that keeps the record from writing every status
+   * interval (its own write would move the position again).
+   * One write at a time; a position that comes while one is in flight is recorded
+   * with the next acknowledgement.
    */
-  record(lsn: Lsn): void {
+  record(lsn: Lsn, handedOut: number, settled: boolean): void {
     if (this.writing || this.failed || (this.recorded !== undefined && lsn <= this.recorded)) return;
-    // Our own write moves the WAL, and so the next acknowledged position: on an
-    // idle database that would be a write every status interval, for nothing.
-    if (this.ownWalEnd !== undefined && lsn <= this.ownWalEnd) return;
+    if (handedOut === this.handedOutAtRecord && this.settled) return;
     this.writing = true;
-    this.write(lsn).catch((error: Error) => {
+    this.write(lsn).then(() => {
+      this.settled = settled;
+      this.handedOutAtRecord = handedOut;
+    }, (error: Error) => {
       // Not fatal: the slot's own position still holds; only the repeats after a
       // crash grow. A connection closing (pgcdc stopping, the server restarting)
       // has no SQLSTATE and is not worth a line: the next stream opens a new one.
@@ -117,7 +125,5 @@ export class DeliveredPositionRecord {
       [this.slot, formatLsn(lsn), this.system.systemId, this.system.timeline],
     );
     this.recorded = lsn;
-    const [end] = await this.sql.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn');
-    this.ownWalEnd = end === undefined ? undefined : parseLsn(end.lsn);
   }
 }

@@ -89,3 +89,24 @@ test('a replication role without CREATE: one line says there is no record and wh
   const rows = await server.query<{ slot: string }>(`SELECT slot FROM pgcdc.delivered WHERE slot = 'limited2'`);
   assert.equal(rows.length, 1, 'the record is kept for the restricted role');
 });
+
+test('idle with heartbeats: once what was delivered is recorded, the record is not written again (its own write and the heartbeats move the position, not the data)', async () => {
+  const stream = await ChangeStream.open({ connection: server.url(), slot: 'idle_record', publication: 'items', heartbeat: { intervalMs: 100 }, statusIntervalMs: 50 });
+  const recorded = async () => (await server.query<{ lsn: string; updated_at: string }>(`SELECT lsn::text, updated_at::text FROM pgcdc.delivered WHERE slot = 'idle_record'`))[0];
+  let delivered = 0;
+  const consuming = (async () => { for await (const batch of stream) { delivered += batch.events.length; batch.confirm(); } })();
+  try {
+    await server.query(`INSERT INTO items VALUES (8001, 'x')`);
+    await eventually('the change delivered', async () => delivered, (n) => n === 1);
+    await eventually('the delivery recorded', recorded, (row) => row !== undefined);
+    await new Promise((resolve) => setTimeout(resolve, 500)); // settle: the last in-flight acknowledgement recorded
+    const settled = await recorded();
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // ~15 heartbeats, ~30 status updates
+    assert.ok(stream.stats.heartbeatsSent >= 5, `heartbeats were written (${stream.stats.heartbeatsSent})`);
+    assert.ok(parseLsn((await confirmedLsn(server, 'idle_record'))!) > parseLsn(settled!.lsn), 'the slot moved on with the heartbeats');
+    assert.deepEqual(await recorded(), settled, 'no record write while idle');
+  } finally {
+    await stream.stop();
+    await consuming;
+  }
+});
