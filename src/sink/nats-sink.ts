@@ -21,6 +21,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
+import { KeyRuns, keysOverlap } from './key-runs.ts';
 import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
 
 export interface NatsSinkOptions {
@@ -53,24 +54,47 @@ export interface NatsBatch extends EncodedBatch {
   readonly tokenOffsets: Uint32Array;
   /** Sent at least once: the next write sends it under a new token. */
   sent: boolean;
+  /**
+   * Where a run ends and the next begins, when a row repeats in the batch
+   * (key-runs.ts): byte offsets in `bytes` and the records before them. Empty
+   * for one run.
+   */
+  readonly runStarts: ReadonlyArray<{ offset: number; records: number }>;
+  readonly firstRunKeys: ReadonlySet<number>;
+  readonly lastRunKeys: ReadonlySet<number>;
 }
 
 /** The PubAcks awaited by one write in progress (several may be: `maxWritesInFlight`). */
 interface PendingWrite {
   /** PubAcks still awaited, per reply token of this write. */
   remaining: Map<number, number>;
+  /** Records sent and not yet answered. */
   waiting: number;
   /** Every frame was handed to the socket (a write that follows may go next). */
   allSent: boolean;
+  /** The keys of the last run sent: a write that follows waits for this one if it has one of them. */
+  lastRunKeys: ReadonlySet<number>;
   failure: string | undefined;
   noStream: boolean;
   /** The server refused a publish for the user's permissions: a configuration error, not retried. */
   denied?: boolean;
+  /** Wakes whoever waits for `waiting` to reach 0 (or a failure). */
   settle: () => void;
+  ended: boolean;
+  /** Resolves when `writeEncoded` returned or threw for this write. */
+  readonly end: Promise<void>;
+  finish: () => void;
 }
 
-/** The last write, when it was refused unsent. */
-const NOT_SENT: PendingWrite = { remaining: new Map(), waiting: 0, allSent: false, failure: 'not sent', noStream: false, settle: () => undefined };
+function pendingWrite(): PendingWrite {
+  let finish!: () => void;
+  const end = new Promise<void>((resolve) => { finish = resolve; });
+  const pending: PendingWrite = {
+    remaining: new Map(), waiting: 0, allSent: false, lastRunKeys: new Set(), failure: undefined, noStream: false,
+    settle: () => undefined, ended: false, end, finish: () => { pending.ended = true; finish(); },
+  };
+  return pending;
+}
 const PUBACK_START = Buffer.from('{"stream"');
 const EMPTY = Buffer.alloc(0);
 /** Digits reserved for the header and total lengths of a frame (max_payload is at most 64 MB). */
@@ -138,6 +162,8 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     const out = new ByteWriter(estimate);
     const tokenOffsets = new Uint32Array(records.length);
     const tokenHex = hex8(token);
+    const runs = new KeyRuns();
+    const runStarts: Array<{ offset: number; records: number }> = [];
     let count = 0;
     // HPUB <subject> <reply> <header bytes> <total bytes>\r\n<header block><payload>\r\n
     for (const record of records) {
@@ -179,29 +205,48 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       out.fillNumber(headerLengthAt, LENGTH_DIGITS, headerBytes);
       out.fillNumber(totalLengthAt, LENGTH_DIGITS, total);
       out.ascii('\r\n');
+      if (runs.add(record.topic, record.key)) runStarts.push({ offset: start, records: count });
       count++;
     }
     const bytes = count > 0 ? out.finish() : EMPTY;
-    return { bytes, count, rejected, token, tokenOffsets: tokenOffsets.subarray(0, count), sent: false };
+    return {
+      bytes, count, rejected, token, tokenOffsets: tokenOffsets.subarray(0, count), sent: false,
+      runStarts, firstRunKeys: runs.firstKeys, lastRunKeys: runs.lastKeys,
+    };
   }
 
   async writeEncoded(batches: NatsBatch[], options: { follows?: boolean } = {}): Promise<void> {
     if (!this.opened) throw new SinkError('NATS sink is not open', { retriable: true });
     const sending = batches.filter((b) => b.count > 0);
     if (sending.length === 0) return;
-    const previous = this.lastWrite;
-    if (options.follows && previous !== undefined && (previous.failure !== undefined || !previous.allSent)) {
-      // Sent now, these records would be stored before the earlier write's. A
-      // write that follows this one is refused in turn.
-      this.lastWrite = NOT_SENT;
-      throw new SinkError('NATS publish not attempted: the write before it failed or has not gone out yet; it goes first', { retriable: true });
-    }
-    let settle!: () => void;
-    const settled = new Promise<void>((resolve) => { settle = resolve; });
-    const pending: PendingWrite = { remaining: new Map(), waiting: 0, allSent: false, failure: undefined, noStream: false, settle };
-    // Marked before the first await: a write that follows this one while it
-    // connects (or creates the stream) is not sent ahead of it.
+    const previous = options.follows ? this.lastWrite : undefined;
+    const pending = pendingWrite();
+    // Marked before the first await: a write that follows this one waits for it
+    // (or is refused if it fails) instead of going out ahead of it.
     this.lastWrite = pending;
+    try {
+      await this.send(sending, pending, previous);
+    } finally {
+      for (const token of pending.remaining.keys()) this.pendingByToken.delete(token);
+      pending.finish();
+    }
+  }
+
+  /**
+   * Sends a write's runs in order, each once the records before it (this
+   * write's, and the unconfirmed end of the write it follows, where they share a
+   * row) are confirmed, then awaits the last PubAcks.
+   */
+  private async send(sending: NatsBatch[], pending: PendingWrite, previous: PendingWrite | undefined): Promise<void> {
+    if (previous !== undefined && !previous.ended && (!previous.allSent || keysOverlap(previous.lastRunKeys, sending[0]!.firstRunKeys))) {
+      await previous.end;
+    }
+    if (previous?.failure !== undefined) {
+      // Sent now, these records would be stored before the earlier write's
+      // retry. A write that follows this one is refused in turn.
+      pending.failure = 'not sent';
+      throw new SinkError('NATS publish not attempted: the write before it failed; it goes first', { retriable: true });
+    }
     try {
       if (!this.publisher.connected) await this.connect();
       if (this.streamMissing && this.options.stream) await this.ensureStream();
@@ -209,33 +254,41 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       pending.failure = (error as Error).message;
       throw error;
     }
-    const { remaining } = pending;
     for (const b of sending) {
       if (b.sent) this.retoken(b);
       b.sent = true;
-      remaining.set(b.token, b.count);
-      pending.waiting += b.count;
+      pending.remaining.set(b.token, b.count);
       this.pendingByToken.set(b.token, pending);
     }
-    const waiting = pending.waiting;
-    for (const b of sending) {
-      if (!this.publisher.send(b.bytes)) {
-        pending.failure ??= 'the connection to NATS was lost';
-        break;
+    let sent = 0;
+    let unconfirmedKeys: ReadonlySet<number> | undefined;
+    sending: for (const b of sending) {
+      let offset = 0;
+      let records = 0;
+      for (let run = 0; run <= b.runStarts.length; run++) {
+        const end = run < b.runStarts.length ? b.runStarts[run]! : { offset: b.bytes.length, records: b.count };
+        const holdBack = run > 0 || (unconfirmedKeys !== undefined && keysOverlap(unconfirmedKeys, b.firstRunKeys));
+        if (holdBack) {
+          // A row repeats: what went before must be confirmed first (key-runs.ts).
+          if (previous !== undefined && !previous.ended) await previous.end;
+          if (previous?.failure !== undefined) { pending.failure ??= 'the write before it failed'; break sending; }
+          await this.confirmations(pending, sent);
+          if (pending.failure !== undefined) break sending;
+        }
+        pending.waiting += end.records - records;
+        if (!this.publisher.send(offset === 0 && end.offset === b.bytes.length ? b.bytes : b.bytes.subarray(offset, end.offset))) {
+          pending.failure ??= 'the connection to NATS was lost';
+          break sending;
+        }
+        sent += end.records - records;
+        offset = end.offset;
+        records = end.records;
       }
+      unconfirmedKeys = b.lastRunKeys;
+      pending.lastRunKeys = b.lastRunKeys;
     }
     pending.allSent = true;
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = pending.failure === undefined && await Promise.race([
-      settled.then(() => false),
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(true), this.options.timeoutMs); }),
-    ]);
-    clearTimeout(timer);
-    for (const token of remaining.keys()) this.pendingByToken.delete(token);
-    if (timedOut) {
-      pending.failure ??= 'timed out';
-      throw new SinkError(`NATS publish failed: no PubAck for ${pending.waiting} of ${waiting} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`, { retriable: true });
-    }
+    if (pending.failure === undefined) await this.confirmations(pending, sent);
     if (pending.denied) {
       throw new SinkError(`NATS refuses pgcdc's publish: ${pending.failure}; give the sink's user publish rights on these subjects (nothing was dead-lettered)`, { retriable: false });
     }
@@ -245,6 +298,21 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       const retriable = !pending.noStream || this.options.stream !== undefined;
       if (pending.noStream) this.streamMissing = true;
       throw new SinkError(`NATS publish failed: ${pending.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
+    }
+  }
+
+  /** Waits until every record sent so far has its PubAck, or the write failed; a timeout fails it. */
+  private async confirmations(pending: PendingWrite, sent: number): Promise<void> {
+    if (pending.waiting === 0 || pending.failure !== undefined) return;
+    let timer: NodeJS.Timeout | undefined;
+    const answered = new Promise<boolean>((resolve) => { pending.settle = () => resolve(true); });
+    const inTime = await Promise.race([
+      answered,
+      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), this.options.timeoutMs); }),
+    ]);
+    clearTimeout(timer);
+    if (!inTime) {
+      pending.failure ??= `no PubAck for ${pending.waiting} of ${sent} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`;
     }
   }
 

@@ -9,12 +9,18 @@
  * With `mandatory`, a message no queue is bound for comes back from the broker
  * (basic.return, always before its confirm) and goes to the dead-letter
  * destination instead of vanishing.
+ *
+ * A batch goes out in runs without a repeated row (key-runs.ts): a queue full
+ * with `x-overflow: reject-publish` nacks some messages and, once a consumer
+ * made room, confirms later ones; a row's later version must not be confirmed
+ * before its nacked earlier one is retried.
  */
 import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { KeyRuns } from './key-runs.ts';
 
 export interface RabbitMqSinkOptions {
   url: string;
@@ -34,6 +40,13 @@ export class RabbitMqSink implements Sink {
   private channel: ConfirmChannel | undefined;
   /** message ids the broker returned as unroutable during the current batch. */
   private returned = new Map<string, string>();
+  /**
+   * Records the broker confirmed, kept while the pipeline may still retry their
+   * write: a retry sends only the others. Re-sent, they would be queued twice
+   * (RabbitMQ does not deduplicate), and a queue that is full because of them
+   * would nack the retry again and again.
+   */
+  private readonly confirmedRecords = new WeakSet<OutboundRecord>();
 
   constructor(options: RabbitMqSinkOptions) {
     this.options = options;
@@ -79,8 +92,12 @@ export class RabbitMqSink implements Sink {
     const channel = this.channel!;
     const o = this.options;
     this.returned.clear();
+    const runs = new KeyRuns();
     try {
       for (const record of records) {
+        if (this.confirmedRecords.has(record)) continue;
+        // This row is already in the unconfirmed run: everything before must be confirmed first.
+        if (runs.add(record.topic, record.key)) await this.confirmed(channel);
         const headers: Record<string, string> = {};
         for (const [name, value] of Object.entries(record.headers)) {
           // CloudEvents' AMQP binding names attributes cloudEvents:<name>, not ce_<name>.
@@ -95,11 +112,11 @@ export class RabbitMqSink implements Sink {
           ...(record.event.source.ts_ms !== null ? { timestamp: Math.floor(record.event.source.ts_ms / 1000) } : {}),
           ...(record.headers.type !== undefined ? { type: record.headers.type } : {}),
           headers,
-        });
+        }, (error) => { if (error === null || error === undefined) this.confirmedRecords.add(record); });
         // The socket buffer is full: wait for it to drain rather than buffer without bound.
         if (!ok) await new Promise<void>((resolve) => channel.once('drain', resolve));
       }
-      await withTimeout(channel.waitForConfirms(), o.timeoutMs, `RabbitMQ did not confirm within ${o.timeoutMs} ms`);
+      await this.confirmed(channel);
     } catch (error) {
       // The channel may be half-dead (nacks, timeout): start over on a new one.
       const connection = this.connection;
@@ -120,6 +137,10 @@ export class RabbitMqSink implements Sink {
       }
     }
     return { rejected };
+  }
+
+  private async confirmed(channel: ConfirmChannel): Promise<void> {
+    await withTimeout(channel.waitForConfirms(), this.options.timeoutMs, `RabbitMQ did not confirm within ${this.options.timeoutMs} ms`);
   }
 
   async close(): Promise<void> {

@@ -2,11 +2,14 @@
  * A JetStream stream that fills up mid-load (max_msgs with discard "new"), then
  * is given room: pgcdc holds and retries, and when it resumes every version of
  * every row is in the stream once, in order (issue 20's partial-refusal case).
+ * And the harder case: a full work-queue stream that a consumer drains while
+ * pgcdc writes, so nats-server refuses some records of a write and stores later
+ * ones; a row's later version must not be stored before its refused earlier one.
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager, DiscardPolicy } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager, AckPolicy, DiscardPolicy, RetentionPolicy } from '@nats-io/jetstream';
 import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
 import { eventually } from '../support/collect.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
@@ -48,6 +51,52 @@ test('a stream full mid-load, then raised: every version of every row once, in o
     assertEveryVersionOnceInOrder(messages.map((m) => (JSON.parse(m.data) as { after: { id: number; n: number } }).after), rounds);
   } finally {
     await pipeline.stop();
+    await client.close();
+  }
+});
+
+test('a full work-queue stream drained while pgcdc writes (refusals that clear inside a write): every version once, in order', async () => {
+  await server.query('CREATE TABLE hot (id int PRIMARY KEY, n int); CREATE PUBLICATION hot FOR TABLE hot');
+  const client = await connect({ servers: nats.url });
+  const manager = await jetstreamManager(client);
+  // Room for 40 messages; each ack of the consumer below frees one. Refusals and
+  // acceptances then alternate inside pgcdc's writes.
+  await manager.streams.delete('FULL').catch(() => undefined); // it captures pgcdc.>
+  await manager.streams.add({ name: 'WQ', subjects: ['pgcdc.public.hot'], retention: RetentionPolicy.Workqueue, max_msgs: 40, discard: DiscardPolicy.New });
+  await manager.consumers.add('WQ', { durable_name: 'drain', ack_policy: AckPolicy.Explicit });
+  const consumer = await jetstream(client).consumers.get('WQ', 'drain');
+  const read: Array<{ id: number; n: number }> = [];
+  let draining = true;
+  const drain = (async () => {
+    while (draining) {
+      const batch = await consumer.fetch({ max_messages: 7, expires: 1000 });
+      for await (const message of batch) {
+        read.push((message.json() as { after: { id: number; n: number } }).after);
+        await message.ackAck();
+      }
+      await new Promise((r) => setTimeout(r, 3));
+    }
+  })();
+  const pipeline = fastRetryPipeline(server.url(), 'nats_wq', 'hot', { type: 'nats', servers: [nats.url], timeout: '5s' });
+  await pipeline.start();
+  try {
+    const rows = 10;
+    const rounds = 60;
+    await server.query(`INSERT INTO hot SELECT g, 0 FROM generate_series(1, ${rows}) g`);
+    // One transaction: every row repeats many times inside each write.
+    await server.query(`BEGIN; ${Array.from({ length: rounds }, (_, i) => `UPDATE hot SET n = ${i + 1};`).join(' ')} COMMIT`);
+    for (let round = 1; round <= 10; round++) await server.query(`UPDATE hot SET n = ${rounds + round}`);
+    const total = rows * (rounds + 11);
+    await eventually('every version read', async () => read.length, (n) => n >= total, 60_000);
+    await pipeline.stop();
+    draining = false;
+    await drain;
+    assert.equal(read.length, total, 'each version once (re-sent records dropped by Nats-Msg-Id)');
+    assertEveryVersionOnceInOrder(read, rounds + 10);
+  } finally {
+    draining = false;
+    await pipeline.stop();
+    await drain.catch(() => undefined);
     await client.close();
   }
 });
