@@ -22,6 +22,8 @@ import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
 import { KeyRuns, keysOverlap } from './key-runs.ts';
+import { confirmations, pendingWrite, readPubAck, type PendingWrite } from './nats-pending-write.ts';
+import { hex8, invalidHeaders, invalidSubject, parseHex } from './nats-frames.ts';
 import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
 
 export interface NatsSinkOptions {
@@ -64,38 +66,6 @@ export interface NatsBatch extends EncodedBatch {
   readonly lastRunKeys: ReadonlySet<number>;
 }
 
-/** The PubAcks awaited by one write in progress (several may be: `maxWritesInFlight`). */
-interface PendingWrite {
-  /** PubAcks still awaited, per reply token of this write. */
-  remaining: Map<number, number>;
-  /** Records sent and not yet answered. */
-  waiting: number;
-  /** Every frame was handed to the socket (a write that follows may go next). */
-  allSent: boolean;
-  /** The keys of the last run sent: a write that follows waits for this one if it has one of them. */
-  lastRunKeys: ReadonlySet<number>;
-  failure: string | undefined;
-  noStream: boolean;
-  /** The server refused a publish for the user's permissions: a configuration error, not retried. */
-  denied?: boolean;
-  /** Wakes whoever waits for `waiting` to reach 0 (or a failure). */
-  settle: () => void;
-  ended: boolean;
-  /** Resolves when `writeEncoded` returned or threw for this write. */
-  readonly end: Promise<void>;
-  finish: () => void;
-}
-
-function pendingWrite(): PendingWrite {
-  let finish!: () => void;
-  const end = new Promise<void>((resolve) => { finish = resolve; });
-  const pending: PendingWrite = {
-    remaining: new Map(), waiting: 0, allSent: false, lastRunKeys: new Set(), failure: undefined, noStream: false,
-    settle: () => undefined, ended: false, end, finish: () => { pending.ended = true; finish(); },
-  };
-  return pending;
-}
-const PUBACK_START = Buffer.from('{"stream"');
 const EMPTY = Buffer.alloc(0);
 /** Digits reserved for the header and total lengths of a frame (max_payload is at most 64 MB). */
 const LENGTH_DIGITS = 8;
@@ -272,7 +242,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
           // A row repeats: what went before must be confirmed first (key-runs.ts).
           if (previous !== undefined && !previous.ended) await previous.end;
           if (previous?.failure !== undefined) { pending.failure ??= 'the write before it failed'; break sending; }
-          await this.confirmations(pending, sent);
+          await confirmations(pending, sent, this.options.timeoutMs);
           if (pending.failure !== undefined) break sending;
         }
         pending.waiting += end.records - records;
@@ -288,9 +258,12 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       pending.lastRunKeys = b.lastRunKeys;
     }
     pending.allSent = true;
-    if (pending.failure === undefined) await this.confirmations(pending, sent);
+    if (pending.failure === undefined) await confirmations(pending, sent, this.options.timeoutMs);
     if (pending.denied) {
       throw new SinkError(`NATS refuses pgcdc's publish: ${pending.failure}; give the sink's user publish rights on these subjects (nothing was dead-lettered)`, { retriable: false });
+    }
+    if (pending.tooLarge) {
+      throw new SinkError(`NATS refuses a record: ${pending.failure}; raise the stream's max_msg_size (nats stream edit) to at least the server's max_payload (${this.maxPayload} bytes), over which pgcdc dead-letters records itself; nothing was dead-lettered`, { retriable: false });
     }
     if (pending.failure !== undefined) {
       // No stream for the subject is a configuration problem, unless pgcdc creates
@@ -298,21 +271,6 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       const retriable = !pending.noStream || this.options.stream !== undefined;
       if (pending.noStream) this.streamMissing = true;
       throw new SinkError(`NATS publish failed: ${pending.failure}${retriable ? '' : '; create a JetStream stream for these subjects, or set sink.stream'}`, { retriable });
-    }
-  }
-
-  /** Waits until every record sent so far has its PubAck, or the write failed; a timeout fails it. */
-  private async confirmations(pending: PendingWrite, sent: number): Promise<void> {
-    if (pending.waiting === 0 || pending.failure !== undefined) return;
-    let timer: NodeJS.Timeout | undefined;
-    const answered = new Promise<boolean>((resolve) => { pending.settle = () => resolve(true); });
-    const inTime = await Promise.race([
-      answered,
-      new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), this.options.timeoutMs); }),
-    ]);
-    clearTimeout(timer);
-    if (!inTime) {
-      pending.failure ??= `no PubAck for ${pending.waiting} of ${sent} records within ${this.options.timeoutMs} ms; check that nats-server is reachable and runs with JetStream (-js)`;
     }
   }
 
@@ -385,20 +343,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     if (left === undefined || left === 0) return;
     pending.remaining.set(token, left - 1);
     pending.waiting--;
-    if (message.status === 503) {
-      pending.failure ??= 'no responders: no JetStream stream captures this subject';
-      pending.noStream = true;
-    } else {
-      // A PubAck is {"stream":..,"seq":..[,"duplicate":true]}; a failure is {"error":{..}}.
-      // Only the first bytes are compared on the hot path.
-      const data = message.payload;
-      if (data.length < PUBACK_START.length || PUBACK_START.compare(data, 0, PUBACK_START.length) !== 0) {
-        const text = this.decoder.decode(data);
-        let description = text;
-        try { description = (JSON.parse(text) as { error?: { description?: string } }).error?.description ?? text; } catch { /* keep the raw text */ }
-        pending.failure ??= description || `status ${message.status ?? 'unknown'}`;
-      }
-    }
+    readPubAck(pending, message, this.decoder);
     if (pending.waiting === 0) pending.settle();
   }
 
@@ -423,43 +368,4 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     this.opened = false;
     await this.publisher.close();
   }
-}
-
-function hex8(token: number): string {
-  return token.toString(16).padStart(8, '0');
-}
-
-/** The 8 hex digits at `at` (a reply token), or -1. */
-function parseHex(bytes: Buffer, at: number): number {
-  if (bytes.length !== at + 8) return -1;
-  let value = 0;
-  for (let i = at; i < at + 8; i++) {
-    const c = bytes[i]!;
-    const digit = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-    if (digit < 0) return -1;
-    value = value * 16 + digit;
-  }
-  return value;
-}
-
-// Header names: printable ASCII without ':' or spaces; values: no CR or LF (they end a header line).
-const HEADER_NAME = /^[!-9;-~]+$/;
-const LINE_BREAK = /[\r\n]/;
-
-/** Why a record's headers cannot be sent in a NATS header block, if they cannot. */
-function invalidHeaders(record: OutboundRecord): string | undefined {
-  if (LINE_BREAK.test(record.id)) return `header Nats-Msg-Id contains a line break, which NATS headers cannot carry`;
-  for (const name in record.headers) {
-    if (!HEADER_NAME.test(name)) return `header name ${JSON.stringify(name)} is not a valid NATS header name`;
-    if (LINE_BREAK.test(record.headers[name]!)) return `header ${name} contains a line break, which NATS headers cannot carry`;
-  }
-  if (record.key !== null && LINE_BREAK.test(record.key)) return `header Pgcdc-Key contains a line break, which NATS headers cannot carry`;
-  return undefined;
-}
-
-const SUBJECT_SPACE = /[\s]/;
-
-function invalidSubject(subject: string): string | undefined {
-  if (subject.length === 0 || SUBJECT_SPACE.test(subject)) return `subject ${JSON.stringify(subject)} is not a valid NATS subject (empty or containing whitespace)`;
-  return undefined;
 }

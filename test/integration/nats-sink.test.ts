@@ -12,6 +12,8 @@ import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 
 let nats: TestNats;
 
@@ -215,6 +217,28 @@ describe('NATS sink', () => {
       });
     } finally {
       await sink.close();
+    }
+  });
+
+  test('a stream whose max_msg_size is below a record: one non-retriable line that says what to raise, instead of retrying forever; the records before it are stored', async () => {
+    const client = await connect({ servers: nats.url });
+    try {
+      await (await jetstreamManager(client)).streams.add({ name: 'SMALL', subjects: ['small.>'], max_msg_size: 300 });
+      const sink = new NatsSink({ servers: [nats.url], stream: undefined, streamSubjects: [], timeoutMs: 5000 });
+      await sink.open();
+      try {
+        const records = [record('0/b0:1', 'small.t', '{"n":1}', '{"id":1}'), record('0/b0:2', 'small.t', JSON.stringify({ pad: 'x'.repeat(500) }), '{"id":2}')];
+        await assert.rejects(sink.write(records), (error: Error & { retriable?: boolean }) => {
+          assert.match(error.message, /^NATS refuses a record: .*maximum.*; raise the stream's max_msg_size .*nothing was dead-lettered$/);
+          assert.equal(error.retriable, false);
+          return true;
+        });
+        assert.equal(await nats.messageCount('SMALL'), 1);
+      } finally {
+        await sink.close();
+      }
+    } finally {
+      await client.close();
     }
   });
 
