@@ -205,6 +205,48 @@ retry: { initialDelay: 20ms, maxDelay: 50ms }
     await server.query('DELETE FROM orders WHERE id = 900');
   });
 
+  test('a user without write permission on the exchange (access refused, 403): one line saying what to grant, exit 8, nothing acknowledged past it, no dead letters', async () => {
+    await rabbit.ctl('add_user', 'reader', 'r3ader');
+    // configure and read everything, write nothing: the publish is refused.
+    await rabbit.ctl('set_permissions', '-p', '/', 'reader', '.*', '^$', '.*');
+    const queue = await bindQueue('guarded', 'guarded_q', '#');
+    const config = writeConfig('noaccess.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_noaccess, publication: app, statusInterval: 100ms }
+sink: { type: rabbitmq, url: "${rabbit.url.replace('guest:guest', 'reader:r3ader')}", exchange: guarded, declareExchange: false }
+deadLetter: { type: file, path: "${join(dir, 'noaccess.dead.jsonl')}" }
+snapshot: { mode: never }
+retry: { initialDelay: 20ms, maxDelay: 50ms }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await waitForStreaming(running);
+      const beforeRows = await currentWalLsn(server);
+      await server.query(`INSERT INTO orders VALUES (910, 'new')`);
+      const result = await running.done;
+      assert.equal(result.code, 8, result.stderr);
+      const lines = errorLines(result.stderr);
+      assert.equal(lines.length, 1, result.stderr);
+      assert.match(lines[0]!, /RabbitMQ publish failed: .*403.*ACCESS_REFUSED - access to exchange 'guarded' in vhost '\/' refused for user 'reader'.*; check the exchange \(sink\.exchange, sink\.declareExchange\) and the user's write permission on it; nothing was dead-lettered/);
+      assert.doesNotMatch(result.stderr, /r3ader/, 'the password is never printed');
+      const deadLetters = join(dir, 'noaccess.dead.jsonl');
+      assert.equal(existsSync(deadLetters) ? readFileSync(deadLetters, 'utf8') : '', '', 'nothing was dead-lettered');
+      assert.equal(queue.received.length, 0);
+      assert.ok(parseLsn((await confirmed('rabbit_noaccess'))!) <= parseLsn(beforeRows), 'the slot did not move past the refused change');
+      // Given the permission, a new run delivers the change that was refused.
+      await rabbit.ctl('set_permissions', '-p', '/', 'reader', '.*', '.*', '.*');
+      const again = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+      try {
+        await eventually('the refused change delivered', async () => queue.received.length, (n) => n >= 1, 20_000);
+        assert.equal((JSON.parse(queue.received[0]!.content.toString()) as { after: { id: number } }).after.id, 910);
+      } finally {
+        assert.equal(await stopGracefully(again), 0, again.stderr());
+      }
+    } finally {
+      await queue.close();
+      await server.query('DELETE FROM orders WHERE id = 910');
+    }
+  });
+
   test('wrong credentials: one line that says what to check, exit 8', async () => {
     const config = writeConfig('badauth.yaml', `
 source: { url: "\${DATABASE_URL}", slot: rabbit_badauth, publication: app }

@@ -4,7 +4,8 @@
  * describes: its own epmd on a free loopback port first, then the server; ready
  * when the AMQP port accepts. Stopped by pid, never by name.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,8 @@ import { trackServer, untrackServer } from './servers.ts';
 
 export interface TestRabbitMq {
   url: string;
+  /** Runs rabbitmqctl against this broker (users, permissions); resolves with its output. */
+  ctl(...args: string[]): Promise<string>;
   dispose(): Promise<void>;
 }
 
@@ -66,5 +69,6 @@ export async function startRabbitMq(): Promise<TestRabbitMq> {
     await stopAll();
     throw new Error(`${(error as Error).message}: ${stderr.slice(-2000)}`);
   }
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, dispose: stopAll };
+  const ctl = async (...args: string[]) => (await promisify(execFile)('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', env.RABBITMQ_NODENAME, ...args], { env })).stdout;
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, ctl, dispose: stopAll };
 }
