@@ -32,6 +32,8 @@ export interface EmbeddedServer {
    * slots lose what they confirmed since the last one) and starts it again.
    */
   crashAndRestart(): Promise<void>;
+  /** Stops the server as a crash would and leaves it down (a failed primary). */
+  crash(): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -108,6 +110,15 @@ export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresCl
     rmSync(dataDir, { recursive: true, force: true });
     throw new CdcError('PGCDC_DEMO', `embedded PostgreSQL did not start: ${(error as Error).message}; its last log lines: ${logs.slice(-5).join(' | ')}`, { cause: error });
   }
+  const crash = async () => {
+    const postmaster = server.process;
+    if (postmaster !== undefined && postmaster.exitCode === null) {
+      const exited = new Promise<void>((resolve) => postmaster.once('exit', resolve));
+      postmaster.kill('SIGQUIT'); // PostgreSQL's immediate shutdown
+      await exited;
+    }
+    server.process = undefined;
+  };
   return {
     port,
     dataDir,
@@ -119,14 +130,10 @@ export async function startEmbeddedPostgres(EmbeddedPostgres: EmbeddedPostgresCl
       rmSync(dataDir, { recursive: true, force: true });
     },
     async crashAndRestart() {
-      const postmaster = server.process;
-      if (postmaster !== undefined && postmaster.exitCode === null) {
-        const exited = new Promise<void>((resolve) => postmaster.once('exit', resolve));
-        postmaster.kill('SIGQUIT'); // PostgreSQL's immediate shutdown
-        await exited;
-      }
-      server.process = undefined;
+      await crash();
       await server.start();
     },
+    crash,
+
   };
 }
