@@ -24,6 +24,12 @@ export const sourceSchema = z.object({
   onSlotLost: z.enum(['stop', 'resnapshot']).default('stop'),
   /** PostgreSQL 17+: create slots as failover slots (synchronized to standbys with sync_replication_slots). */
   failover: z.boolean().default(true),
+  /**
+   * One active instance per slot: instances with this configuration wait as
+   * standbys while another holds the slot's lease, and take over when it lapses
+   * for this long (docs/decisions/0011). false: no lease.
+   */
+  lease: z.union([duration, z.literal(false)]).default('5s'),
 }).strict();
 
 const fileSinkSchema = z.object({

@@ -20,6 +20,8 @@ export type ErrorCode =
   | 'PGCDC_SLOT_LIMIT'
   /** The slot was invalidated: changes after its position are gone from the server. */
   | 'PGCDC_SLOT_LOST'
+  /** Another instance took the slot's lease over: this one delivers nothing more until it holds it again. */
+  | 'PGCDC_LEASE_LOST'
   | 'PGCDC_PLUGIN_NOT_ALLOWED'
   | 'PGCDC_PUBLICATION_MISSING'
   | 'PGCDC_REPLICA_IDENTITY'
@@ -77,6 +79,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_SLOT_PLUGIN_MISMATCH: EXIT_CODES.slot,
   PGCDC_SLOT_LIMIT: EXIT_CODES.slot,
   PGCDC_SLOT_LOST: EXIT_CODES.slotLost,
+  PGCDC_LEASE_LOST: EXIT_CODES.slot,
   PGCDC_PLUGIN_NOT_ALLOWED: EXIT_CODES.configuration,
   PGCDC_PROTOCOL: EXIT_CODES.protocol,
   PGCDC_REPLICATION_ENDED: EXIT_CODES.connection,

@@ -21,7 +21,8 @@ export class StreamMetrics {
   private readonly lagSeconds: Gauge<'slot'>;
   private readonly slot: string;
 
-  constructor(slot: string, stats: () => StreamStats) {
+  /** `stats`: undefined while the pipeline waits as a standby (no stream). `active`: whether it streams (holds the slot's lease). */
+  constructor(slot: string, stats: () => StreamStats | undefined, active: () => boolean = () => true) {
     this.slot = slot;
     const registry = this.registry;
     this.events = new Counter({ name: 'pgcdc_events_total', help: 'Events handed to the consumer, by table (or message prefix) and operation', labelNames: ['slot', 'table', 'op'], registers: [registry] });
@@ -38,10 +39,15 @@ export class StreamMetrics {
       new Gauge({
         name, help, labelNames: ['slot'], registers: [registry],
         collect() {
-          const value = read(stats());
+          const current = stats();
+          const value = current === undefined ? undefined : read(current);
           if (value !== undefined) this.set({ slot }, value);
         },
       });
+    new Gauge({
+      name: 'pgcdc_pipeline_active', help: '1 while this instance streams the slot, 0 while it waits as a standby for the lease (docs/run.md, "Standby instances")', labelNames: ['slot'], registers: [registry],
+      collect() { this.set({ slot }, active() ? 1 : 0); },
+    });
     gauge('pgcdc_slot_retained_wal_bytes', 'WAL the slot keeps on the server (current WAL position − restart_lsn)', (s) => s.retainedWalBytes);
     gauge('pgcdc_lag_bytes', 'Received but not yet acknowledged WAL (last received − acknowledged position)', (s) => Number(s.lastReceivedLsn > s.safeLsn ? s.lastReceivedLsn - s.safeLsn : 0n));
     gauge('pgcdc_acknowledged_lsn', 'Position acknowledged to the server (as a number)', (s) => Number(s.safeLsn));
@@ -52,7 +58,7 @@ export class StreamMetrics {
     new Gauge({
       name: 'pgcdc_snapshot_rows', help: 'Rows of the initial snapshot confirmed so far, for the table being read', labelNames: ['slot', 'table'], registers: [registry],
       collect() {
-        const snapshot = stats().snapshot;
+        const snapshot = stats()?.snapshot;
         if (snapshot !== undefined && snapshot.table !== '') this.set({ slot, table: snapshot.table }, snapshot.rows);
       },
     });
@@ -61,7 +67,7 @@ export class StreamMetrics {
     new Gauge({
       name: 'pgcdc_incremental_snapshot_rows', help: 'Rows of the incremental snapshot confirmed so far, per table', labelNames: ['slot', 'table'], registers: [registry],
       collect() {
-        const progress = stats().incrementalSnapshot;
+        const progress = stats()?.incrementalSnapshot;
         if (progress !== undefined) this.set({ slot, table: progress.table }, progress.rows);
       },
     });
@@ -69,7 +75,7 @@ export class StreamMetrics {
     new Gauge({
       name: 'pgcdc_slot_wal_status', help: "The slot's wal_status (1 for the current one)", labelNames: ['slot', 'status'], registers: [registry],
       collect() {
-        const current = stats().walStatus;
+        const current = stats()?.walStatus;
         if (current === undefined) return;
         for (const status of WAL_STATUSES) this.set({ slot, status }, status === current ? 1 : 0);
       },

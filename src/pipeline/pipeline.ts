@@ -13,7 +13,6 @@
  */
 import { stringifyExact } from '../core/json.ts';
 import { EventEmitter } from 'node:events';
-import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
 import { abortableOpen, onAbort, sleep, throwIfAborted } from '../core/abort.ts';
@@ -26,6 +25,9 @@ import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outboun
 import type { EventBatch } from '../engine/change-stream.ts';
 import { readyGroups, type PreparedBatch } from './ready-groups.ts';
 import { WriteWindow } from './write-window.ts';
+import { SlotLease } from './slot-lease.ts';
+import { streamOptionsFor } from './stream-options.ts';
+import { resolveConnection } from '../source/connection-config.ts';
 import { applyEnvelope } from '../sink/cloudevents.ts';
 import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
@@ -34,7 +36,8 @@ import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metri
 import { loadTransforms } from '../transform/load-transforms.ts';
 import type { NamedTransform } from '../transform/transform-chain.ts';
 
-export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'stopped' | 'failed';
+/** `standby`: waiting for the slot's lease while another instance streams it (slot-lease.ts). */
+export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'standby' | 'stopped' | 'failed';
 
 export interface PipelineProgress {
   name: string;
@@ -66,6 +69,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
   private running: Promise<void> | undefined;
   /** Failed attempts to (re)open the stream since the last confirmed group. */
   private reconnects = 0;
+  /** One active instance per slot, unless `source.lease: false` (temporary slots are never shared). */
+  private readonly lease: SlotLease | undefined;
   /** The configured user transforms, loaded at start. */
   private transforms: NamedTransform[] = [];
   /** Prometheus metrics of this pipeline (available after start). */
@@ -84,6 +89,13 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     this.encoder = isEncodingSink(sink) ? sink : undefined;
     this.naming = naming;
     this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;
+    this.lease = config.source.lease === false || config.source.temporary ? undefined : new SlotLease({
+      target: resolveConnection(config.source.url),
+      slot: config.source.slot,
+      ttlMs: durationMs(config.source.lease),
+      onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
+    });
+    if (this.lease) this.lease.onLost = (reason) => this.emit('notice', `${this.name}: ${reason}; no more deliveries until it holds the lease again`);
   }
 
   /**
@@ -103,16 +115,19 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     await abortableOpen(this.sink.open(), options.signal, `pipeline ${this.name}`, () => this.sink.close());
     try {
       throwIfAborted(options.signal, `pipeline ${this.name}`);
-      this.stream = await ChangeStream.open(this.streamOptions());
+      // Another instance streams this slot: wait for its lease in run(), as a standby.
+      const active = this.lease === undefined || await this.lease.tryAcquire();
+      if (active) this.stream = await ChangeStream.open(this.streamOptions());
       throwIfAborted(options.signal, `pipeline ${this.name}`);
     } catch (error) {
       await this.stream?.stop();
+      await this.lease?.release();
       await this.sink.close();
       throw error;
     }
     this.unlinkSignal = onAbort(options.signal, () => void this.stop());
-    this.metrics = new StreamMetrics(this.name, () => this.stream!.stats);
-    this.health = 'running';
+    this.metrics = new StreamMetrics(this.name, () => this.stream?.stats, () => this.lease?.held ?? true);
+    this.health = this.stream === undefined ? 'standby' : 'running';
     this.running = this.run();
     this.running.catch((error: Error) => this.emit('error', error));
   }
@@ -140,49 +155,27 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
   }
 
   private streamOptions(): ChangeStreamOptions {
-    const c = this.config;
-    return {
-      connection: c.source.url,
-      slot: c.source.slot,
-      publication: c.source.publication,
-      publicationTables: c.source.tables,
-      plugin: c.source.plugin,
-      temporary: c.source.temporary,
-      createSlot: c.source.createSlot,
-      sourceName: c.source.name,
-      statusIntervalMs: durationMs(c.source.statusInterval),
-      deliveredRecord: c.source.deliveredRecord,
-      onSlotLost: c.source.onSlotLost,
-      failover: c.source.failover,
-      filter: c.filter,
-      outbox: c.outbox,
-      audit: c.audit,
-      heartbeat: c.heartbeat === false ? false : { intervalMs: durationMs(c.heartbeat.interval), prefix: c.heartbeat.prefix },
-      onRejected: c.onRejected,
-      transforms: this.transforms,
-      snapshot: {
-        mode: c.snapshot.mode,
-        chunkSize: c.snapshot.chunkSize,
-        stateFile: c.snapshot.stateFile ?? defaultSnapshotStateFile(c.source.slot),
-        ...(c.snapshot.tables ? { tables: c.snapshot.tables } : {}),
-        ...(c.snapshot.keys ? { keys: c.snapshot.keys } : {}),
-        onProgress: (progress) => this.emit('snapshot', { name: this.name, ...progress }),
-        signals: c.snapshot.signals,
-        incrementalChunkSize: c.snapshot.incrementalChunkSize,
-        onIncrementalProgress: (progress) => this.emit('incrementalSnapshot', { name: this.name, ...progress }),
-      },
+    return streamOptionsFor(this.config, this.transforms, {
+      onSnapshot: (progress) => this.emit('snapshot', { name: this.name, ...progress }),
+      onIncrementalSnapshot: (progress) => this.emit('incrementalSnapshot', { name: this.name, ...progress }),
       onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
-    };
+    });
   }
 
   private async run(): Promise<void> {
     // The stream from start() is open; after any failure it must be reopened
     // before reading again (a stopped stream yields nothing, ever).
-    let streamOpen = true;
+    let streamOpen = this.stream !== undefined;
     try {
       while (!this.lifetime.signal.aborted) {
         if (!streamOpen) {
           try {
+            if (this.lease !== undefined && !this.lease.held) {
+              this.health = 'standby';
+              await this.lease.acquire(this.lifetime.signal);
+              if (this.lifetime.signal.aborted) break;
+              this.emit('notice', `${this.name}: active: holding the lease on slot ${this.config.source.slot} (${this.lease.holder}); streaming slot ${this.config.source.slot} to ${this.sink.name}`);
+            }
             this.stream = await ChangeStream.open(this.streamOptions());
             streamOpen = true;
             this.health = 'running';
@@ -245,6 +238,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       }
     } finally {
       await this.stream?.stop();
+      await this.lease?.release();
       if (this.health !== 'failed') this.health = 'stopped';
       await this.sink.close();
     }
@@ -308,7 +302,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
         if (attempt === 1 && failure !== undefined) throw failure;
         return await this.writeOnce(group, false);
       } catch (error) {
-        if (!isCdcError(error) || !error.retriable || this.lifetime.signal.aborted) throw error;
+        // A lost lease is not the sink's failure: back to run(), which waits for the lease again.
+        if (!isCdcError(error) || !error.retriable || this.lifetime.signal.aborted || error.code === 'PGCDC_LEASE_LOST') throw error;
         this.health = 'degraded';
         this.retries++;
         this.metrics?.sinkRetry(this.sinkType);
@@ -322,6 +317,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
 
   /** One write of a group; resolves with what the sink refused for good. */
   private async writeOnce(group: PreparedBatch[], follows: boolean): Promise<SinkResult['rejected']> {
+    // Fencing: an instance whose lease ran out (it froze, or lost its connection) writes nothing more.
+    this.lease?.assertHeld();
     const started = performance.now();
     let rejected: SinkResult['rejected'];
     let tallies: RecordTally[];

@@ -14,8 +14,10 @@ export class SqlConnection {
     this.context = context;
   }
 
-  static async open(target: ConnectionTarget, context: ErrorContext = {}): Promise<SqlConnection> {
-    const connected = await connectClient(target, sqlConfig, context);
+  /** `applicationName`: how the session shows in pg_stat_activity (default `pgcdc`). */
+  static async open(target: ConnectionTarget, context: ErrorContext = {}, applicationName?: string): Promise<SqlConnection> {
+    const config = applicationName === undefined ? sqlConfig : (t: ConnectionTarget) => ({ ...sqlConfig(t), application_name: applicationName });
+    const connected = await connectClient(target, config, context);
     return new SqlConnection(connected.client, connected.context);
   }
 

@@ -17,10 +17,16 @@ export function registerRun(program: Command): void {
     .requiredOption('-c, --config <file>', 'pgcdc.yaml, pgcdc.json, or pgcdc.config.ts / .js / .mjs (a default export; transforms may be functions)')
     .option('--check', 'validate the config and exit')
     .option('--log-format <format>', 'auto (readable on a terminal, JSON lines otherwise), json or pretty', 'auto')
-    .action(async (options: { config: string; check?: boolean; logFormat: string }) => {
+    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (overrides metrics.port; 127.0.0.1 unless metrics.host says otherwise)')
+    .action(async (options: { config: string; check?: boolean; logFormat: string; metricsPort?: string }) => {
       if (!['auto', 'json', 'pretty'].includes(options.logFormat)) throw usageError(`--log-format expects auto, json or pretty, got "${options.logFormat}"`);
       const log = createLogger(options.logFormat as LogFormat);
       const config = await loadConfig(options.config);
+      if (options.metricsPort !== undefined) {
+        const port = Number(options.metricsPort);
+        if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--metrics-port expects a port number, got "${options.metricsPort}"`);
+        config.metrics = { host: config.metrics === false ? '127.0.0.1' : config.metrics.host, port };
+      }
       if (options.check) {
         notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
         return;
@@ -55,7 +61,8 @@ export function registerRun(program: Command): void {
       try {
         for (const pipeline of pipelines) {
           await pipeline.start();
-          log.info(`${pipeline.name}: streaming slot ${pipeline.currentStream!.slot} to ${pipeline.sinkName}`, { pipeline: pipeline.name, slot: pipeline.currentStream!.slot, sink: pipeline.sinkName });
+          // A standby says so itself (its notice names the active instance), and logs this line when it takes over.
+          if (pipeline.health !== 'standby') log.info(`${pipeline.name}: streaming slot ${pipeline.currentStream!.slot} to ${pipeline.sinkName}`, { pipeline: pipeline.name, slot: pipeline.currentStream!.slot, sink: pipeline.sinkName });
         }
         await Promise.all(pipelines.map((p) => p.done.catch(() => undefined)));
         await stopAll();
