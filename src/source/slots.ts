@@ -121,3 +121,25 @@ export function validateSlotName(name: string): void {
     throw new CdcError('PGCDC_BAD_ARGUMENT', `invalid slot name "${name}": use 1-63 lower-case letters, digits and underscores`);
   }
 }
+
+/**
+ * Failover slots a failover at this moment would lose (`pgcdc slot list`), as
+ * one warning each. On a primary: synchronized_standby_slots names no standby
+ * slot that is streaming, so no standby is known to keep a copy. On a standby:
+ * a synchronized slot still temporary (not yet caught up), which a promotion
+ * drops.
+ */
+export async function failoverWarnings(sql: SqlConnection, slots: SlotInfo[]): Promise<string[]> {
+  const failover = slots.filter((s) => s.failover === true && s.synced !== true).map((s) => s.name);
+  const [server] = await sql.query<{ recovery: boolean; standbys: string | null }>(`SELECT pg_is_in_recovery() AS recovery, current_setting('synchronized_standby_slots', true) AS standbys`);
+  if (server!.recovery) {
+    const pending = await sql.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE (to_jsonb(pg_replication_slots) ->> 'synced')::boolean AND temporary`);
+    return pending.map((p) => `warning: slot ${p.slot_name} is being synchronized but not yet persisted on this standby: a promotion now would drop it (it persists once the standby has caught up with the slot's position)`);
+  }
+  if (failover.length === 0) return [];
+  const names = (server!.standbys ?? '').split(',').map((n) => n.trim()).filter(Boolean);
+  if (names.length === 0) return [`warning: no standby is known to keep a copy of the failover slot(s) ${failover.join(', ')}: synchronized_standby_slots is empty on this server; a failover now may lose them (set it to the standbys' physical slots, with sync_replication_slots = on on the standbys)`];
+  const streaming = await sql.query<{ slot_name: string }>(`SELECT slot_name FROM pg_replication_slots WHERE slot_type = 'physical' AND active AND slot_name = ANY($1)`, [names]);
+  if (streaming.length > 0) return [];
+  return [`warning: no standby named in synchronized_standby_slots (${names.join(', ')}) is streaming: the failover slot(s) ${failover.join(', ')} may not be on any standby, and logical decoding waits for them`];
+}

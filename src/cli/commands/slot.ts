@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { formatLsn } from '../../core/lsn.ts';
 import { announceConnection } from '../connection.ts';
-import { createSlot, dropSlot, findSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
+import { createSlot, dropSlot, failoverWarnings, findSlot, listSlots, type SlotInfo } from '../../source/slots.ts';
 import { DeliveredPositionRecord } from '../../source/delivered-position.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { humanSize, notice } from '../output.ts';
@@ -41,10 +41,15 @@ export function registerSlot(program: Command): void {
     .argument('[url]', 'connection URL')
     .option('--json', 'one JSON object per slot')
     .action(async (url: string | undefined, options: { json?: boolean }) => {
-      const [slots, walLevel] = await withSql(url, undefined, async (sql) => [
-        await listSlots(sql),
-        (await sql.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`))[0]!.wal_level,
-      ] as const);
+      const [slots, walLevel, warnings] = await withSql(url, undefined, async (sql) => {
+        const found = await listSlots(sql);
+        return [
+          found,
+          (await sql.query<{ wal_level: string }>(`SELECT current_setting('wal_level') AS wal_level`))[0]!.wal_level,
+          await failoverWarnings(sql, found),
+        ] as const;
+      });
+      for (const warning of warnings) notice(warning);
       // No logical slot can exist or be created below wal_level=logical: say so
       // rather than let "no replication slots" read as a healthy empty server.
       if (walLevel !== 'logical') notice(`warning: this server has wal_level=${walLevel}; logical replication slots need wal_level=logical (ALTER SYSTEM SET wal_level = logical; then restart PostgreSQL)`);
