@@ -262,7 +262,9 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
 
   /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */
   private async reconnectLater(error: unknown, attempt: number): Promise<void> {
-    if (!isCdcError(error) || !error.retriable) {
+    // A slot lost while streaming, with onSlotLost: resnapshot: the reopened stream recovers it (prepare-source.ts).
+    const recoverable = isCdcError(error) && error.code === 'PGCDC_SLOT_LOST' && this.config.source.onSlotLost === 'resnapshot';
+    if (!isCdcError(error) || (!error.retriable && !recoverable)) {
       this.health = 'failed';
       throw error;
     }

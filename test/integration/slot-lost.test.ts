@@ -128,3 +128,39 @@ filter: { ops: [read, update] }   # no messages: the gap event must come through
     await runUntil(`streaming after the gap (${reason})`, (events) => events.some((e) => e.op === 'u' && e.after!.v === `after ${reason}`));
   }
 });
+
+test('onSlotLost: resnapshot while streaming: the slot dropped behind a running pgcdc is recovered without a restart (gap event, every row read again, then streaming)', async () => {
+  await server.query('CREATE TABLE m (id int PRIMARY KEY, v text); INSERT INTO m SELECT g, \'old\' FROM generate_series(1, 40) g');
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-resnapshot-live-'));
+  const out = join(dir, 'out.jsonl');
+  const config = configWriter(dir)('live.yaml', `
+source: { url: "\${DATABASE_URL}", slot: live, publication: pub_m, tables: [public.m], statusInterval: 100ms, onSlotLost: resnapshot }
+sink: { type: file, path: "${out}" }
+heartbeat: false
+snapshot: { mode: never, stateFile: "${join(dir, 'state.json')}" }
+retry: { initialDelay: 1s, maxDelay: 2s }
+`);
+  const events = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
+  const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+  try {
+    await waitForStreaming(running);
+    await server.query(`UPDATE m SET v = 'seen' WHERE id = 1`);
+    await eventually('the first change', async () => events(), (list) => list.some((e) => e.op === 'u'), 15_000);
+    const before = events().length;
+    // Behind its back: its walsender ended, the slot dropped before it reconnects (its retry waits 1 s).
+    await server.query(`SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = 'live' AND active_pid IS NOT NULL`);
+    await eventually('the slot dropped', async () => server.query(`SELECT pg_drop_replication_slot('live')`).then(() => true, () => false), (dropped) => dropped, 5_000);
+    await server.query(`UPDATE m SET v = 'lost mid-stream' WHERE id = 2`); // no slot holds this change
+    await eventually('the gap and the re-read rows', async () => events().slice(before), (fresh) => fresh.filter((e) => e.op === 'r').length === 40, 30_000);
+    const fresh = events().slice(before);
+    assert.equal(fresh[0]!.message?.prefix, 'pgcdc.gap', 'the gap event comes first');
+    assert.equal((JSON.parse(fresh[0]!.message!.content) as { reason: string }).reason, 'dropped');
+    assert.equal(fresh.find((e) => e.op === 'r' && e.after!.id === 2)!.after!.v, 'lost mid-stream');
+    await server.query(`UPDATE m SET v = 'after' WHERE id = 3`);
+    await eventually('streaming after the gap', async () => events(), (list) => list.some((e) => e.op === 'u' && e.after!.v === 'after'), 15_000);
+    assert.match(running.stderr(), /slot live was lost \(dropped\) after \S+: onSlotLost resnapshot makes a new slot/);
+    assert.equal(running.child.exitCode, null, 'the same process recovered and streams on');
+  } finally {
+    assert.equal(await stopGracefully(running), 0, running.stderr());
+  }
+});
