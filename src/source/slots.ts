@@ -103,7 +103,7 @@ export function checkSlotUsable(slot: SlotInfo, plugin: string, database: string
  * slot would start at the present and skip every change in between, silently.
  */
 export function slotDroppedError(slot: string, delivered: Lsn): CdcError {
-  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" no longer exists (dropped, or not on this server after a failover), but pgcdc delivered its changes up to ${formatLsn(delivered)} (pgcdc.delivered): the changes after that are in no slot; to recover, forget it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial)`);
+  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" no longer exists (dropped, or not on this server after a failover), but pgcdc delivered its changes up to ${formatLsn(delivered)} (pgcdc.delivered): the changes after that are in no slot; to recover, forget it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial), or run pgcdc slot recover --config FILE (a pgcdc.gap event, then the tables read again)`);
 }
 
 /**
@@ -113,7 +113,7 @@ export function slotDroppedError(slot: string, delivered: Lsn): CdcError {
  */
 export function slotLostError(slot: string, confirmed: Lsn | null | undefined, cause?: unknown): CdcError {
   const since = confirmed ? ` after ${formatLsn(confirmed)} (its last confirmed position)` : '';
-  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" was invalidated by the server (wal_status=lost): the changes${since} are gone from the WAL; to recover, drop it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial)`, { cause });
+  return new CdcError('PGCDC_SLOT_LOST', `slot "${slot}" was invalidated by the server (wal_status=lost): the changes${since} are gone from the WAL; to recover, drop it (pgcdc slot drop --slot ${slot}) and start again with a new slot and an initial snapshot (snapshot.mode: initial), or run pgcdc slot recover --config FILE (a pgcdc.gap event, then the tables read again)`, { cause });
 }
 
 export function validateSlotName(name: string): void {

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { eventually } from '../support/collect.ts';
+import { runCli } from '../support/cli.ts';
 import { startPostgres, testMajors, type TestPostgres } from '../support/postgres.ts';
 import { startStandby, type TestStandby } from '../support/standby.ts';
 
@@ -100,6 +101,11 @@ for (const major of [17, 18].filter((m) => testMajors().includes(m))) {
       try {
         await eventually('the failover slot synchronized to the standby', async () => (await standby!.query<{ ready: boolean }>(`SELECT synced AND NOT temporary AS ready FROM pg_replication_slots WHERE slot_name = 'orders_cdc'`))[0]?.ready, (ready) => ready === true, 60_000);
         await eventually('changes flowing', async () => delivered(out).length, (n) => n >= 200, 30_000);
+        // Covered by a streaming standby: slot list has no failover warning; the standby's copy shows synced.
+        const onPrimary = await runCli(['slot', 'list', primary.url()]);
+        assert.doesNotMatch(onPrimary.stderr, /warning/, onPrimary.stderr);
+        const onStandby = await runCli(['slot', 'list', standby.url()]);
+        assert.match(onStandby.stdout, /^orders_cdc\s.*\syes\s+yes$/m, onStandby.stdout);
 
         await primary.crash();
         const killedAt = Date.now();

@@ -32,6 +32,7 @@ for (const major of [16, 17, 18].filter((m) => testMajors().includes(m))) {
         assert.equal(row!.failover, true);
         assert.match(created!, /\(a failover slot; synchronized_standby_slots is empty on this server, so a standby promoted now may not have it/);
         assert.match(line!, /^fo\s.*\syes\s+no$/);
+        assert.match(list.stderr, /warning: no standby is known to keep a copy of the failover slot\(s\) fo: synchronized_standby_slots is empty on this server/);
         // With the setting (a standby's physical slot named), the notice says so.
         await server.query(`SELECT pg_create_physical_replication_slot('standby1')`);
         await server.query(`ALTER SYSTEM SET synchronized_standby_slots = 'standby1'`);
@@ -40,6 +41,8 @@ for (const major of [16, 17, 18].filter((m) => testMajors().includes(m))) {
         const second = await ChangeStream.open({ connection: server.url(), slot: 'fo2', publication: 'fo_pub', heartbeat: false, onNotice: (n) => later.push(n) });
         await second.stop();
         assert.match(later.find((n) => n.startsWith('created slot fo2'))!, /\(a failover slot, synchronized to the standbys of standby1\)$/);
+        const named = await runCli(['slot', 'list', server.url()]);
+        assert.match(named.stderr, /warning: no standby named in synchronized_standby_slots \(standby1\) is streaming: the failover slot\(s\) fo, fo2 may not be on any standby/);
         const off = await ChangeStream.open({ connection: server.url(), slot: 'fo3', publication: 'fo_pub', heartbeat: false, failover: false });
         await off.stop();
         const [three] = await server.query<{ failover: boolean }>(`SELECT failover FROM pg_replication_slots WHERE slot_name = 'fo3'`);

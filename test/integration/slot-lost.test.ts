@@ -164,3 +164,51 @@ retry: { initialDelay: 1s, maxDelay: 2s }
     assert.equal(await stopGracefully(running), 0, running.stderr());
   }
 });
+
+test('pgcdc slot recover: after PGCDC_SLOT_LOST, one command delivers the gap event and every row read again, then exits; run streams on from the new slot; a healthy slot has nothing to recover', async () => {
+  await server.query('CREATE TABLE k (id int PRIMARY KEY, v text); INSERT INTO k SELECT g, \'old\' FROM generate_series(1, 30) g');
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-recover-'));
+  const out = join(dir, 'out.jsonl');
+  const config = configWriter(dir)('recover.yaml', `
+source: { url: "\${DATABASE_URL}", slot: byhand, publication: pub_k, tables: [public.k], statusInterval: 100ms }
+sink: { type: file, path: "${out}" }
+heartbeat: false
+snapshot: { mode: never, stateFile: "${join(dir, 'state.json')}" }
+`);
+  const env = { DATABASE_URL: server.url() };
+  const events = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ChangeEvent) : []);
+  const first = startCli(['run', '--config', config], env);
+  await waitForStreaming(first);
+  await server.query(`UPDATE k SET v = 'seen' WHERE id = 1`);
+  await eventually('the first change', async () => events(), (list) => list.some((e) => e.op === 'u'), 15_000);
+  assert.equal(await stopGracefully(first), 0, first.stderr());
+  await server.query(`SELECT pg_drop_replication_slot('byhand')`);
+  await server.query(`UPDATE k SET v = 'lost' WHERE id = 2`);
+  const stopped = await runCli(['run', '--config', config], env);
+  assert.equal(stopped.code, EXIT_CODES.slotLost, stopped.stderr);
+
+  const before = events().length;
+  const recovered = await runCli(['slot', 'recover', '--config', config], env, 60_000);
+  assert.equal(recovered.code, 0, recovered.stderr);
+  assert.match(recovered.stderr, /slot byhand was gone, though pgcdc delivered its changes up to \S+: recovering/);
+  assert.match(recovered.stderr, /recovered: a pgcdc\.gap event and every row read again were delivered/);
+  const fresh = events().slice(before);
+  assert.equal(fresh[0]!.message?.prefix, 'pgcdc.gap');
+  const reread = fresh.filter((e) => e.op === 'r');
+  assert.equal(new Set(reread.map((e) => e.after!.id)).size, 30);
+  assert.equal(reread.find((e) => e.after!.id === 2)!.after!.v, 'lost');
+
+  const again = await runCli(['slot', 'recover', '--config', config], env);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /slot byhand is not lost: nothing to recover/);
+  const afterRecovery = events().length;
+  const running = startCli(['run', '--config', config], env);
+  try {
+    await waitForStreaming(running);
+    await server.query(`UPDATE k SET v = 'after' WHERE id = 3`);
+    await eventually('streaming from the new slot', async () => events().slice(afterRecovery), (list) => list.some((e) => e.op === 'u' && e.after!.v === 'after'), 15_000);
+    assert.equal(events().slice(afterRecovery).filter((e) => e.op === 'r').length, 0, 'no second snapshot');
+  } finally {
+    assert.equal(await stopGracefully(running), 0, running.stderr());
+  }
+});

@@ -6,6 +6,7 @@ import { createSlot, dropSlot, failoverWarnings, findSlot, listSlots, type SlotI
 import { DeliveredPositionRecord } from '../../source/delivered-position.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
 import { humanSize, notice } from '../output.ts';
+import { registerSlotRecover } from './slot-recover.ts';
 
 async function withSql<T>(url: string | undefined, slot: string | undefined, run: (sql: SqlConnection) => Promise<T>): Promise<T> {
   const sql = await SqlConnection.open(announceConnection(url), slot ? { slot } : {});
@@ -90,4 +91,5 @@ export function registerSlot(program: Command): void {
         notice(exists ? `dropped slot ${options.slot}${forgot ? " and forgot pgcdc's record of it" : ''}` : `slot ${options.slot} was already gone; forgot pgcdc's record of it (next start: a new slot)`);
       });
     });
+  registerSlotRecover(slot);
 }
