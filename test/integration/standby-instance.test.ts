@@ -78,6 +78,9 @@ test('two instances, one config: one streams, one waits; ten SIGKILL takeovers u
     instances.push(b);
     await eventually('the second instance waiting as a standby', () => role(b), (r) => r === 'ha standby', 30_000);
     await eventually('the standby naming the active instance', async () => b.cli.stderr(), (t) => /standby: slot ha is streamed by pgcdc \S+:\d+/.test(t));
+    const activeMetric = async (instance: Instance) => /^pgcdc_pipeline_active\{slot="ha"\} (\d)$/m.exec(await (await fetch(`http://127.0.0.1:${instance.port}/metrics`)).text())?.[1];
+    assert.equal(await activeMetric(a), '1', 'the metrics say which instance streams');
+    assert.equal(await activeMetric(b), '0');
 
     writer = (async () => {
       const client = new pg.Client({ connectionString: server.url() });
