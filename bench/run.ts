@@ -13,7 +13,8 @@
  *
  * Env: N (default 500000 → 800,000 changes), RUNS (default 1),
  *      PG_RECVLOGICAL (default /usr/lib/postgresql/15/bin/pg_recvlogical),
- *      PGCDC_BENCH_BASELINE (another built pgcdc tree, measured beside this one).
+ *      PGCDC_BENCH_BASELINE (another built pgcdc tree, measured beside this one),
+ *      UNIX_SOCKET=0 (leave out the unix-socket rows, measured by default).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -35,7 +36,7 @@ function binFlags(): string {
 
 interface Consumer {
   name: string;
-  /** Shell command; {URL} {SLOT} {END} {PUB} are replaced. */
+  /** Shell command; {URL} {SLOT} {END} {PUB} are replaced, and {SOCKET_URL} / {SOCKET_CONNINFO} (the same server over its unix socket). */
   command: string;
   /** Reads the number of changes the consumer reports, to check it saw them all. */
   count?: (stderr: string, stdoutLines: number) => number | undefined;
@@ -60,6 +61,16 @@ const CONSUMERS: Consumer[] = [
   },
 ];
 
+// The unix-socket rows (issue 17): the same two consumers over the server's
+// socket, where the decode ceiling is (no TCP stack on either side).
+// UNIX_SOCKET=0 leaves them out.
+if (process.env.UNIX_SOCKET !== '0') {
+  CONSUMERS.push(
+    { name: 'pgcdc tail --format json > /dev/null, unix socket', command: CONSUMERS[0]!.command.replace("'{URL}'", "'{SOCKET_URL}'"), count: CONSUMERS[0]!.count! },
+    { name: 'pg_recvlogical pgoutput proto 1 > /dev/null, unix socket', command: CONSUMERS[1]!.command.replace("'{URL}'", "'{SOCKET_CONNINFO}'") },
+  );
+}
+
 // PGCDC_BENCH_BASELINE=/path/to/another/pgcdc/tree (built): the same tail from that
 // tree measured in the same run, to show a change's effect as a ratio (a refactor
 // must not cost speed; the machine is too noisy to compare across runs).
@@ -74,8 +85,10 @@ if (baseline) {
 
 interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string }
 
-function measure(consumer: Consumer, url: string, slot: string, end: string, expected: number, run: number): Measurement {
-  const command = consumer.command.replaceAll('{URL}', url).replaceAll('{SLOT}', slot).replaceAll('{END}', end).replaceAll('{PUB}', 'bench_pub');
+interface Target { url: string; socketUrl: string; socketConninfo: string }
+
+function measure(consumer: Consumer, target: Target, slot: string, end: string, expected: number, run: number): Measurement {
+  const command = consumer.command.replaceAll('{URL}', target.url).replaceAll('{SOCKET_URL}', target.socketUrl).replaceAll('{SOCKET_CONNINFO}', target.socketConninfo).replaceAll('{SLOT}', slot).replaceAll('{END}', end).replaceAll('{PUB}', 'bench_pub');
   const wrapped = consumer.countLines ? `(${command}) | wc -l > /tmp/pgcdc-bench.lines` : command;
   const started = process.hrtime.bigint();
   const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', wrapped], { encoding: 'utf8', maxBuffer: 64 << 20 });
@@ -130,7 +143,12 @@ async function main(): Promise<void> {
       const order = CONSUMERS.map((_, i) => (i + run - 1) % CONSUMERS.length);
       for (const i of order) {
         await new Promise((r) => setTimeout(r, 1000));
-        const m = measure(CONSUMERS[i]!, url, slots[i]!, end, expected, run);
+        const target = {
+          url,
+          socketUrl: `postgresql://${server.user}:${encodeURIComponent(server.password)}@/postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}`,
+          socketConninfo: `host=${server.dataDir} port=${server.port} dbname=postgres user=${server.user} password=${server.password}`,
+        };
+        const m = measure(CONSUMERS[i]!, target, slots[i]!, end, expected, run);
         results.push(m);
         console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB, ${m.checked}`);
         await client.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
@@ -144,14 +162,17 @@ async function main(): Promise<void> {
     const mine = results.filter((r) => r.consumer === c.name);
     return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu: median(mine.map((r) => r.cpu)), rss: Math.max(...mine.map((r) => r.rssMb)), checked: mine.map((r) => r.checked).join(', ') };
   });
-  const anchor = rows[1]!.rate;
-  const library = rows[2]!.rate;
+  const anchor = rows.find((r) => r.name.startsWith('pg_recvlogical') && !r.name.endsWith('unix socket'))!.rate;
+  const library = rows.find((r) => r.name.startsWith('pg-logical-replication'))!.rate;
+  const socketAnchor = rows.find((r) => r.name.startsWith('pg_recvlogical') && r.name.endsWith('unix socket'))?.rate;
   const version = execFileSync(RECVLOGICAL, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`\n## Drain-from-backlog, W1 N=${N} (${N * 8 / 5} changes), ${RUNS} run(s), medians; Node ${process.version}; ${version}\n`);
   console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | peak RSS MB | check |');
   console.log('|---|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
-    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / anchor).toFixed(2)} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
+    // Socket rows are compared with pg_recvlogical over the same socket.
+    const against = r.name.endsWith('unix socket') && socketAnchor !== undefined ? socketAnchor : anchor;
+    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
   }
 }
 

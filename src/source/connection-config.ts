@@ -72,7 +72,10 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   if (multiHost !== undefined) return multiHost;
   let parsed: URL;
   try {
-    parsed = new URL(chosen);
+    // libpq takes `postgresql://user:pw@/db?host=/run/postgresql` (credentials, no
+    // host: the socket comes from the query); WHATWG URLs refuse credentials
+    // without a host, so a stand-in host goes in, and the query's host wins.
+    parsed = new URL(/^postgres(?:ql)?:\/\/[^/@]*@\/.*[?&]host=/i.test(chosen) ? chosen.replace('@/', '@localhost/') : chosen);
   } catch {
     throw new CdcError('PGCDC_BAD_URL', `not a connection URL: ${redact(chosen)} (expected postgresql://user:password@host:port/database)`);
   }

@@ -189,10 +189,14 @@ describe('errors are one line that says what to do, with stable codes and exit c
     const streamed = await runCli(['tail', keywords, '--slot', 'over_socket', '--publication', 'cli', '--format', 'json', '--max-events', '1', '--no-heartbeat']);
     assert.equal(streamed.code, 0, streamed.stderr);
     assert.equal(JSON.parse(streamed.stdout).after.id, 61, 'replication over the unix socket, keyword form');
+    // Credentials in the URL and no host in it: the socket directory comes from the query (libpq takes this form).
+    const credentialsNoHost = await runCli(['slot', 'list', `postgresql://postgres:pgcdc-test-pw@/postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}`]);
+    assert.equal(credentialsNoHost.code, 0, credentialsNoHost.stderr);
+    assert.match(credentialsNoHost.stdout, /^over_socket\s/m);
     const missing = await runCli(['slot', 'list', `host=/nonexistent/dir port=${server.port} dbname=postgres`]);
     assert.equal(missing.code, 3);
     assert.match(errorLines(missing.stderr).join('\n'), /PGCDC_UNREACHABLE: no PostgreSQL socket at \/nonexistent\/dir\/\.s\.PGSQL\.\d+ .*check host \(the socket's directory\) and port/);
-    for (const run of [viaKeywords, streamed]) assert.doesNotMatch(run.stderr, /pgcdc-test-pw/);
+    for (const run of [viaKeywords, streamed, credentialsNoHost]) assert.doesNotMatch(run.stderr, /pgcdc-test-pw/);
   });
   test('connection from PG* variables and DATABASE_URL', async () => {
     const viaEnv = await runCli(['slot', 'list'], { DATABASE_URL: '', PGHOST: '127.0.0.1', PGPORT: String(server.port), PGUSER: 'postgres', PGPASSWORD: 'pgcdc-test-pw', PGDATABASE: 'postgres' });
