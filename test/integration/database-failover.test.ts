@@ -15,8 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { parseConfig } from '../../src/config/load-config.ts';
-import { createPipeline } from '../../src/pipeline/pipeline.ts';
+import { fastRetryPipeline } from '../support/versions.ts';
 import { eventually } from '../support/collect.ts';
 import { runCli } from '../support/cli.ts';
 import { startPostgres, testMajors, type TestPostgres } from '../support/postgres.ts';
@@ -85,13 +84,7 @@ for (const major of [17, 18].filter((m) => testMajors().includes(m))) {
       const dir = mkdtempSync(join(tmpdir(), 'pgcdc-failover-'));
       const out = join(dir, 'out.jsonl');
       const both = `postgresql://${primary.user}:${encodeURIComponent(primary.password)}@127.0.0.1:${primary.port},127.0.0.1:${standby.port}/postgres?target_session_attrs=read-write`;
-      const pipeline = createPipeline(parseConfig({
-        source: { url: both, slot: 'orders_cdc', publication: 'ticks', statusInterval: '100ms' },
-        sink: { type: 'file', path: out },
-        heartbeat: false,
-        snapshot: { mode: 'never' },
-        retry: { initialDelay: '50ms', maxDelay: '200ms' },
-      }).pipelines[0]!);
+      const pipeline = fastRetryPipeline(both, 'orders_cdc', 'ticks', { type: 'file', path: out });
       const notices: string[] = [];
       pipeline.on('notice', (message) => notices.push(message));
       const errors: string[] = [];

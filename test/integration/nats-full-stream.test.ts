@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, AckPolicy, DiscardPolicy, RetentionPolicy } from '@nats-io/jetstream';
-import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
+import { assertEveryVersionOnceInOrder, fastRetryPipeline, writeHotRows } from '../support/versions.ts';
 import { eventually } from '../support/collect.ts';
 import { startNats, type TestNats } from '../support/nats.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -80,13 +80,10 @@ test('a full work-queue stream drained while pgcdc writes (refusals that clear i
   const pipeline = fastRetryPipeline(server.url(), 'nats_wq', 'hot', { type: 'nats', servers: [nats.url], timeout: '5s' });
   await pipeline.start();
   try {
-    const rows = 10;
     const rounds = 60;
-    await server.query(`INSERT INTO hot SELECT g, 0 FROM generate_series(1, ${rows}) g`);
-    // One transaction: every row repeats many times inside each write.
-    await server.query(`BEGIN; ${Array.from({ length: rounds }, (_, i) => `UPDATE hot SET n = ${i + 1};`).join(' ')} COMMIT`);
+    const inOneTransaction = await writeHotRows((sql) => server.query(sql), 'hot', 10, rounds);
     for (let round = 1; round <= 10; round++) await server.query(`UPDATE hot SET n = ${rounds + round}`);
-    const total = rows * (rounds + 11);
+    const total = inOneTransaction + 10 * 10;
     await eventually('every version read', async () => read.length, (n) => n >= total, 60_000);
     await pipeline.stop();
     draining = false;

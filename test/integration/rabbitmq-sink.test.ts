@@ -17,7 +17,7 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startTogether } from '../support/servers.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
-import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
+import { assertEveryVersionOnceInOrder, fastRetryPipeline, writeHotRows } from '../support/versions.ts';
 
 let server: TestPostgres;
 let rabbit: TestRabbitMq;
@@ -169,11 +169,8 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     const pipeline = fastRetryPipeline(server.url(), 'rabbit_hot', 'hot', { type: 'rabbitmq', url: rabbit.url, exchange: 'hot', timeout: '5s' });
     await pipeline.start();
     try {
-      const rows = 10;
       const rounds = 60;
-      await server.query(`INSERT INTO hot SELECT g, 0 FROM generate_series(1, ${rows}) g`);
-      await server.query(`BEGIN; ${Array.from({ length: rounds }, (_, i) => `UPDATE hot SET n = ${i + 1};`).join(' ')} COMMIT`);
-      const total = rows * (rounds + 1);
+      const total = await writeHotRows((sql) => server.query(sql), 'hot', 10, rounds);
       await eventually('every version delivered', async () => firstSeen.size, (n) => n >= total, 30_000);
       assertEveryVersionOnceInOrder([...firstSeen.values()], rounds);
     } finally {

@@ -20,3 +20,14 @@ export function assertEveryVersionOnceInOrder(afters: Array<{ id: number; n: num
   for (const after of afters) versions.set(after.id, [...(versions.get(after.id) ?? []), after.n]);
   for (const [id, seen] of versions) assert.deepEqual(seen, Array.from({ length: rounds + 1 }, (_, i) => i), `row ${id}: every version once, in order`);
 }
+
+/**
+ * The partial-refusal tests' load: `rows` rows of `table` (id, n) at n = 0, then
+ * `rounds` updates of every row in one transaction, so every row repeats many
+ * times inside each sink write. Returns the number of versions written.
+ */
+export async function writeHotRows(query: (sql: string) => Promise<unknown>, table: string, rows: number, rounds: number): Promise<number> {
+  await query(`INSERT INTO ${table} SELECT g, 0 FROM generate_series(1, ${rows}) g`);
+  await query(`BEGIN; ${Array.from({ length: rounds }, (_, i) => `UPDATE ${table} SET n = ${i + 1};`).join(' ')} COMMIT`);
+  return rows * (rounds + 1);
+}
