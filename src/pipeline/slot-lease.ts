@@ -72,6 +72,9 @@ export class SlotLease {
    * is told once who holds it.
    */
   async acquire(signal: AbortSignal): Promise<void> {
+    // A lease that ran out without its renewal noticing yet: end it first, so
+    // that its timer and connection do not outlive it into the new one.
+    if (this.deadline !== 0) await this.lost(`its lease ran out (the process or its connection stalled for more than ${this.options.ttlMs} ms)`);
     let told = false;
     const poll = Math.min(500, Math.max(50, this.options.ttlMs / 4));
     while (!signal.aborted) {
@@ -103,6 +106,7 @@ export class SlotLease {
     const [row] = await connection.query<{ locked: boolean }>(`SELECT pg_try_advisory_lock(${LOCK_CLASS}, hashtext('pgcdc lease ' || $1)) AS locked`, [this.options.slot]);
     if (!row!.locked) return false;
     this.deadline = sent + this.options.ttlMs;
+    clearInterval(this.renewal);
     this.renewal = setInterval(() => void this.renew(), Math.max(20, this.options.ttlMs / 4));
     this.renewal.unref();
     return true;

@@ -121,6 +121,8 @@ test('two instances, one config: one streams, one waits; ten SIGKILL takeovers u
     await eventually('the large transaction being delivered', async () => lines(active.out).length, (n) => n > beforeBig + 100, 30_000);
     active.cli.child.kill('SIGSTOP');
     const frozenAt = Date.now();
+    // kill() returns before the process has stopped: count its lines once it has.
+    await eventually('the instance stopped', async () => readFileSync(`/proc/${active.cli.child.pid}/stat`, 'utf8').split(') ')[1]![0], (state) => state === 'T', 5_000);
     const frozenLines = lines(active.out).length;
     const beforeStandby = lines(standby.out).length;
     await eventually('the standby taking over from the frozen instance', async () => lines(standby.out).length, (n) => n > beforeStandby, 30_000);
@@ -129,7 +131,12 @@ test('two instances, one config: one streams, one waits; ten SIGKILL takeovers u
     active.cli.child.kill('SIGCONT');
     await eventually('the resumed instance saying it lost the lease', async () => active.cli.stderr(), (t) => /lost the lease on slot ha/.test(t), 15_000);
     await new Promise((r) => setTimeout(r, 1500)); // time in which it could have written
-    assert.equal(lines(active.out).length, frozenLines, 'the resumed instance delivered nothing more');
+    // A write already handed to the sink when it froze (one group, at most 5,000
+    // events, queued for the file system's thread) may still land: decision 0011.
+    // Nothing after it: without the fence, the resumed instance wrote 50,000 more.
+    const extra = lines(active.out).length - frozenLines;
+    console.log(`frozen active instance, resumed: ${extra} more lines (a write in flight at the freeze, if any)`);
+    assert.ok(extra <= 5000, `the resumed instance delivered nothing beyond the write in flight at the freeze (${extra} lines)`);
     assert.equal(await role(active), 'ha standby', 'it waits as a standby again');
     assert.equal(await role(standby), 'ha running');
     const [walsenders] = await server.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_replication r JOIN pg_replication_slots s ON s.active_pid = r.pid WHERE s.slot_name = 'ha'`);
