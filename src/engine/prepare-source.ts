@@ -175,7 +175,7 @@ async function planSnapshot(options: ChangeStreamOptions, at: SnapshotContext): 
     options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(at.startLsn)}${at.exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
     return {
       sql, tables, state, stateFile, lsn: at.startLsn,
-      chunkSize: options.snapshot?.chunkSize ?? 10_000,
+      chunkSize: options.snapshot?.chunkSize ?? 2_000,
       exported: at.exportedSnapshot !== undefined, resumed: resumable,
     };
   } catch (error) {
