@@ -95,7 +95,14 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       ttlMs: durationMs(config.source.lease),
       onNotice: (message) => this.emit('notice', `${this.name}: ${message}`),
     });
-    if (this.lease) this.lease.onLost = (reason) => this.emit('notice', `${this.name}: ${reason}; no more deliveries until it holds the lease again`);
+    if (this.lease) {
+      this.lease.onLost = (reason) => {
+        this.emit('notice', `${this.name}: ${reason}; no more deliveries until it holds the lease again`);
+        // Give the slot up now, not at the next write: on an idle database that
+        // write may never come, and the walsender would keep the new holder out.
+        this.stream?.requestStop();
+      };
+    }
   }
 
   /**

@@ -64,6 +64,11 @@ export function keysOverlap(a: ReadonlySet<number>, b: ReadonlySet<number>): boo
   return false;
 }
 
+/** Whether `keys` shares a key with any of `sets`. */
+export function overlapsAny(sets: ReadonlyArray<ReadonlySet<number>>, keys: ReadonlySet<number>): boolean {
+  return sets.some((set) => keysOverlap(set, keys));
+}
+
 const FNV_OFFSET = 0x811c9dc5;
 
 function fnv1a(text: string, seed: number): number {

@@ -12,8 +12,12 @@ export interface PendingWrite {
   waiting: number;
   /** Every frame was handed to the socket (a write that follows may go next). */
   allSent: boolean;
-  /** The keys of the last run sent: a write that follows waits for this one if it has one of them. */
-  lastRunKeys: ReadonlySet<number>;
+  /**
+   * The keys of the runs sent since this write last waited for its PubAcks (one
+   * set per batch sent without a wait): a write that follows waits for this one
+   * where it has one of them.
+   */
+  unconfirmedKeys: Array<ReadonlySet<number>>;
   failure: string | undefined;
   noStream: boolean;
   /** The server refused a publish for the user's permissions: a configuration error, not retried. */
@@ -32,7 +36,7 @@ export function pendingWrite(): PendingWrite {
   let finish!: () => void;
   const end = new Promise<void>((resolve) => { finish = resolve; });
   const pending: PendingWrite = {
-    remaining: new Map(), waiting: 0, allSent: false, lastRunKeys: new Set(), failure: undefined, noStream: false,
+    remaining: new Map(), waiting: 0, allSent: false, unconfirmedKeys: [], failure: undefined, noStream: false,
     settle: () => undefined, ended: false, end, finish: () => { pending.ended = true; finish(); },
   };
   return pending;

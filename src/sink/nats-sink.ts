@@ -21,7 +21,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
-import { KeyRuns, keysOverlap } from './key-runs.ts';
+import { KeyRuns, overlapsAny } from './key-runs.ts';
 import { confirmations, pendingWrite, readPubAck, type PendingWrite } from './nats-pending-write.ts';
 import { hex8, invalidHeaders, invalidSubject, parseHex } from './nats-frames.ts';
 import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
@@ -208,7 +208,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
    * row) are confirmed, then awaits the last PubAcks.
    */
   private async send(sending: NatsBatch[], pending: PendingWrite, previous: PendingWrite | undefined): Promise<void> {
-    if (previous !== undefined && !previous.ended && (!previous.allSent || keysOverlap(previous.lastRunKeys, sending[0]!.firstRunKeys))) {
+    if (previous !== undefined && !previous.ended && (!previous.allSent || overlapsAny(previous.unconfirmedKeys, sending[0]!.firstRunKeys))) {
       await previous.end;
     }
     if (previous?.failure !== undefined) {
@@ -231,19 +231,23 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       this.pendingByToken.set(b.token, pending);
     }
     let sent = 0;
-    let unconfirmedKeys: ReadonlySet<number> | undefined;
+    // Keys sent by this write and not yet confirmed: what a later run must not repeat unwaited.
+    const unconfirmed = pending.unconfirmedKeys;
     sending: for (const b of sending) {
       let offset = 0;
       let records = 0;
       for (let run = 0; run <= b.runStarts.length; run++) {
         const end = run < b.runStarts.length ? b.runStarts[run]! : { offset: b.bytes.length, records: b.count };
-        const holdBack = run > 0 || (unconfirmedKeys !== undefined && keysOverlap(unconfirmedKeys, b.firstRunKeys));
+        // A batch's first run is held back only where it repeats an unconfirmed row, of this write or of the one before it.
+        const holdBack = run > 0 || overlapsAny(unconfirmed, b.firstRunKeys)
+          || (previous !== undefined && !previous.ended && overlapsAny(previous.unconfirmedKeys, b.firstRunKeys));
         if (holdBack) {
           // A row repeats: what went before must be confirmed first (key-runs.ts).
           if (previous !== undefined && !previous.ended) await previous.end;
           if (previous?.failure !== undefined) { pending.failure ??= 'the write before it failed'; break sending; }
           await confirmations(pending, sent, this.options.timeoutMs);
           if (pending.failure !== undefined) break sending;
+          unconfirmed.length = 0;
         }
         pending.waiting += end.records - records;
         if (!this.publisher.send(offset === 0 && end.offset === b.bytes.length ? b.bytes : b.bytes.subarray(offset, end.offset))) {
@@ -254,8 +258,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
         offset = end.offset;
         records = end.records;
       }
-      unconfirmedKeys = b.lastRunKeys;
-      pending.lastRunKeys = b.lastRunKeys;
+      unconfirmed.push(b.lastRunKeys);
     }
     pending.allSent = true;
     if (pending.failure === undefined) await confirmations(pending, sent, this.options.timeoutMs);

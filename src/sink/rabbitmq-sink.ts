@@ -47,6 +47,10 @@ export class RabbitMqSink implements Sink {
    * would nack the retry again and again.
    */
   private readonly confirmedRecords = new WeakSet<OutboundRecord>();
+  /** Why the broker returned a record (unroutable), kept with the record: a retry does not send it again, yet it must still be dead-lettered. */
+  private readonly returnedRecords = new WeakMap<OutboundRecord, string>();
+  /** Some record of the write being delivered (this attempt or a failed one before it) was returned. */
+  private anyReturned = false;
 
   constructor(options: RabbitMqSinkOptions) {
     this.options = options;
@@ -118,6 +122,7 @@ export class RabbitMqSink implements Sink {
       }
       await this.confirmed(channel);
     } catch (error) {
+      this.keepReturned(records);
       // The channel may be half-dead (nacks, timeout): start over on a new one.
       const connection = this.connection;
       this.connection = undefined;
@@ -129,14 +134,29 @@ export class RabbitMqSink implements Sink {
       const configuration = /\b(403|404)\b|ACCESS_REFUSED|NOT_FOUND/.test(reason);
       throw new SinkError(`RabbitMQ publish failed: ${reason}${configuration ? "; check the exchange (sink.exchange, sink.declareExchange) and the user's write permission on it; nothing was dead-lettered" : ''}`, { retriable: !configuration, cause: error });
     }
+    this.keepReturned(records);
     const rejected: SinkResult['rejected'] = [];
-    if (this.returned.size > 0) {
+    if (this.anyReturned) {
       for (const record of records) {
-        const reason = this.returned.get(record.id);
+        const reason = this.returnedRecords.get(record);
         if (reason !== undefined) rejected.push({ record, reason });
       }
+      this.anyReturned = false;
     }
     return { rejected };
+  }
+
+  /** The returns of this attempt, moved onto their records (a failed attempt's stay for the retry). */
+  private keepReturned(records: OutboundRecord[]): void {
+    if (this.returned.size === 0) return;
+    for (const record of records) {
+      const reason = this.returned.get(record.id);
+      if (reason !== undefined) {
+        this.returnedRecords.set(record, reason);
+        this.anyReturned = true;
+      }
+    }
+    this.returned.clear();
   }
 
   private async confirmed(channel: ConfirmChannel): Promise<void> {
