@@ -11,6 +11,8 @@
 #   libssl-dev, zlib1g-dev                 to build the Kafka client (scripts/kafka-client.sh)
 #   openssl                                test certificates (TLS tests)
 #   time                                   /usr/bin/time for peak memory in benchmarks
+#   chromium, chromium-driver              the console's browser tests (playwright-core drives
+#                                          Debian's Chromium; no browser download)
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/pg_recvlogical ] || need+=(postgresql-15)
@@ -23,6 +25,8 @@ command -v kcat >/dev/null || need+=(kcat)
 [ -f /usr/include/zlib.h ] || need+=(zlib1g-dev)
 command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/bin/chromedriver ] || need+=(chromium-driver)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   echo "test prerequisites: installing Debian packages ${need[*]}" >&2

@@ -9,7 +9,9 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 scripts/test-prerequisites.sh
 scripts/kafka-client.sh
 node_modules/.bin/tsc -p tsconfig.json
+node_modules/.bin/tsc -p console/tsconfig.json
 rm -rf dist && node_modules/.bin/tsc -p tsconfig.build.json
+node scripts/build-console.mjs
 files=("$@")
 if [ ${#files[@]} -eq 0 ]; then files=(test/unit/*.test.ts test/integration/*.test.ts); fi
 # test/support/file-deadline.ts ends a test file that outlives its deadline (a

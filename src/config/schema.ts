@@ -169,7 +169,17 @@ export const pipelineSchema = z.object({
 
 export const configSchema = z.object({
   pipelines: z.array(pipelineSchema).min(1, 'expected at least one pipeline'),
-  metrics: z.union([z.literal(false), z.object({ host: z.string().default('127.0.0.1'), port: z.number().int().min(0).max(65535) }).strict()]).default(false),
+  /**
+   * pgcdc run's HTTP port: /metrics, /healthz, /readyz and the console at `/`
+   * (docs/console.md). Bound anywhere but loopback, every request needs `token`
+   * (or PGCDC_CONSOLE_TOKEN).
+   */
+  metrics: z.union([z.literal(false), z.object({
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535),
+    token: z.string().min(16, 'metrics.token: use at least 16 characters (e.g. openssl rand -hex 16)').optional(),
+    console: z.boolean().default(true),
+  }).strict()]).default(false),
 }).strict();
 
 export type PgcdcConfig = z.infer<typeof configSchema>;

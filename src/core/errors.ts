@@ -39,6 +39,8 @@ export type ErrorCode =
   | 'PGCDC_SINK'
   | 'PGCDC_POSTGRES'
   | 'PGCDC_DEMO'
+  /** A console request that cannot be done as asked (unknown pipeline, no dead-letter file, bad action): answered 4xx, never ends pgcdc. */
+  | 'PGCDC_CONSOLE_REQUEST'
   /** An AbortSignal given to ChangeStream.open or Pipeline.start was aborted before it was ready. */
   | 'PGCDC_ABORTED'
   /** Raised by bin/pgcdc.js before the library loads (Node older than 22). */
@@ -93,6 +95,7 @@ const EXIT_BY_CODE: Record<ErrorCode, number> = {
   PGCDC_SINK: EXIT_CODES.sink,
   PGCDC_POSTGRES: EXIT_CODES.failure,
   PGCDC_DEMO: EXIT_CODES.failure,
+  PGCDC_CONSOLE_REQUEST: EXIT_CODES.usage,
   PGCDC_ABORTED: EXIT_CODES.interrupted,
   PGCDC_NODE_VERSION: EXIT_CODES.failure,
   PGCDC_NOT_BUILT: EXIT_CODES.failure,

@@ -46,7 +46,7 @@ import { initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initia
 import type { IncrementalSnapshot } from '../snapshot/incremental-snapshot.ts';
 import { incrementalSnapshotFor } from './incremental-snapshot-for.ts';
 import { SIGNAL_PREFIX, WATERMARK_PREFIX } from '../snapshot/snapshot-signal.ts';
-import { SlotHealthMonitor } from './slot-health.ts';
+import { DEFAULT_RETAINED_WAL_WARN_BYTES, SlotHealthMonitor } from './slot-health.ts';
 import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
 import { TextAssembler } from '../assemble/text-assembler.ts';
 
@@ -115,7 +115,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.transforms = composeTransforms(buildTransforms(init.options));
     this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
       intervalMs: init.options.slotHealthIntervalMs ?? 30_000,
-      warnBytes: init.options.retainedWalWarnBytes ?? 1024 ** 3,
+      warnBytes: init.options.retainedWalWarnBytes ?? DEFAULT_RETAINED_WAL_WARN_BYTES,
       warn: (message) => init.options.onNotice?.(message),
       ...((init.options.plugin ?? 'pgoutput') === 'pgoutput' ? { publication: init.publication } : {}),
     });

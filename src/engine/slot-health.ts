@@ -13,6 +13,9 @@ import type { SqlConnection } from '../source/sql-connection.ts';
 import { findSlot } from '../source/slots.ts';
 import { identityFix, publishedWithoutIdentity } from '../source/replica-identity.ts';
 
+/** Retained WAL above which pgcdc warns (1 GiB), unless the stream is told otherwise. */
+export const DEFAULT_RETAINED_WAL_WARN_BYTES = 1024 ** 3;
+
 export interface SlotHealthOptions {
   intervalMs: number;
   warnBytes: number;

@@ -11,7 +11,6 @@
  * bounded and nothing is acknowledged (health: degraded). A lost replication
  * connection restarts the stream from the slot's position after a backoff.
  */
-import { stringifyExact } from '../core/json.ts';
 import { EventEmitter } from 'node:events';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import type { IncrementalProgress } from '../snapshot/incremental-snapshot.ts';
@@ -21,17 +20,21 @@ import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
 import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
 import { createSink } from '../sink/create-sink.ts';
-import { toRecord, type OutboundRecord, type TopicNaming } from '../sink/outbound-record.ts';
+import type { TopicNaming } from '../sink/outbound-record.ts';
 import type { EventBatch } from '../engine/change-stream.ts';
 import { readyGroups, type PreparedBatch } from './ready-groups.ts';
 import { WriteWindow } from './write-window.ts';
 import { SlotLease } from './slot-lease.ts';
 import { streamOptionsFor } from './stream-options.ts';
+import { backoffDelay } from './backoff.ts';
 import { resolveConnection } from '../source/connection-config.ts';
-import { applyEnvelope } from '../sink/cloudevents.ts';
 import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
-import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
+import type { ChangeEvent } from '../events/change-event.ts';
+import { DeadLetterFile } from './dead-letter-file.ts';
+import { prepareBatch } from './prepare-batch.ts';
+import { Redeliveries, REDELIVERY } from './redeliveries.ts';
+import type { LiveTail } from '../observe/live-tail.ts';
 import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metrics.ts';
 import { loadTransforms } from '../transform/load-transforms.ts';
 import type { NamedTransform } from '../transform/transform-chain.ts';
@@ -39,11 +42,7 @@ import type { NamedTransform } from '../transform/transform-chain.ts';
 /** `standby`: waiting for the slot's lease while another instance streams it (slot-lease.ts). */
 export type PipelineHealth = 'starting' | 'running' | 'degraded' | 'standby' | 'stopped' | 'failed';
 
-export interface PipelineProgress {
-  name: string;
-  events: number;
-  acknowledgedLsn: string;
-}
+export interface PipelineProgress { name: string; events: number; acknowledgedLsn: string }
 
 export interface PipelineEvents {
   progress: [PipelineProgress];
@@ -56,12 +55,17 @@ export interface PipelineEvents {
 
 export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDisposable {
   readonly name: string;
-  private readonly config: PipelineConfig;
+  /** The pipeline's configuration, defaults applied (read-only: the console reads its source and slot). */
+  readonly config: PipelineConfig;
   private readonly sink: Sink;
   /** The sink, when it encodes batches ahead of writing them (file, NATS). */
   private readonly encoder: EncodingSink | undefined;
   private readonly naming: TopicNaming;
-  private readonly deadLetterWriter: FdWriter | undefined;
+  /** The dead-letter file, when configured (else dead letters are notices). */
+  readonly deadLetterFile: DeadLetterFile | undefined;
+  private readonly redeliveries = new Redeliveries();
+  /** The console's live tail, when a console serves this pipeline. */
+  tail: LiveTail | undefined;
   private stream: ChangeStream | undefined;
   /** Aborted by stop() (or the caller's signal): no new reads, retries end their wait. */
   private readonly lifetime = new AbortController();
@@ -88,7 +92,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     this.sink = sink;
     this.encoder = isEncodingSink(sink) ? sink : undefined;
     this.naming = naming;
-    this.deadLetterWriter = config.deadLetter ? openAppendWriter(config.deadLetter.path) : undefined;
+    this.deadLetterFile = config.deadLetter ? new DeadLetterFile(config.deadLetter.path) : undefined;
     this.lease = config.source.lease === false || config.source.temporary ? undefined : new SlotLease({
       target: resolveConnection(config.source.url),
       slot: config.source.slot,
@@ -206,7 +210,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
           // part: events, envelopes, JSON) as soon as it is read, so that events do
           // not wait. If the loop ends early, the prepared group is simply never
           // confirmed, and is read again from the slot.
-          const groups = readyGroups(stream, GROUP_EVENTS, (batch) => this.prepare(batch))[Symbol.asyncIterator]();
+          const groups = readyGroups(stream, GROUP_EVENTS, this.prepare)[Symbol.asyncIterator]();
           const nextGroup = () => {
             const next = groups.next().then((result) => (result.done ? undefined : result.value));
             next.catch(() => undefined); // handled where it is awaited; an abandoned one must not crash the process
@@ -215,8 +219,10 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
           let upcoming: Promise<PreparedBatch[] | undefined> | undefined = nextGroup();
           for (;;) {
             if (upcoming !== undefined && !this.lifetime.signal.aborted && window.canStart) {
-              // Wait for the next group, or, with a write in flight, for whichever comes first.
-              const next = window.size === 0 ? await upcoming : await Promise.race([upcoming, window.oldestSettled().then((): typeof SETTLED => SETTLED)]);
+              // Wait for the next group, or, with a write in flight, for whichever comes first; or for a redelivery.
+              const next = await Promise.race(window.size === 0 ? [upcoming, this.redeliveries.arrival()] : [upcoming, this.redeliveries.arrival(), window.oldestSettled().then((): typeof SETTLED => SETTLED)]);
+              this.redeliveries.endRace();
+              if (next === REDELIVERY) { window.start(this.redeliveries.take()!); continue; }
               if (next !== SETTLED) {
                 if (next === undefined) { upcoming = undefined; continue; }
                 upcoming = nextGroup();
@@ -251,20 +257,16 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     }
   }
 
+  private readonly prepare = (batch: Pick<EventBatch, 'events' | 'deadLetters' | 'confirm'>): PreparedBatch =>
+    prepareBatch(batch, { name: this.name, naming: this.naming, envelope: this.config.envelope, encoder: this.encoder, tail: this.tail });
+
   /**
-   * A batch as the sink takes it: records, or for sinks that encode ahead, their
-   * bytes and a tally for the metrics. The batch's events are not kept (what
-   * waits for the sink should be small: sink.ts, `EncodedBatch`).
+   * Sends events again (dead letters an operator retries), in the stream's write
+   * order; resolves once the sink confirmed them. A write the sink refuses for
+   * good makes new dead letters, as any other.
    */
-  private prepare(batch: EventBatch): PreparedBatch {
-    const envelope = this.config.envelope;
-    const events = batch.events;
-    const records = new Array<OutboundRecord>(events.length);
-    for (let i = 0; i < events.length; i++) records[i] = applyEnvelope(toRecord(events[i]!, this.naming), envelope, this.naming.prefix);
-    const prepared = { confirm: batch.confirm, deadLetters: batch.deadLetters, count: records.length };
-    if (this.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined };
-    const encoded = this.encoder.encode(records);
-    return { ...prepared, records: undefined, encoded, tally: tallyAccepted(records, encoded.rejected) };
+  redeliver(events: ChangeEvent[]): Promise<void> {
+    return new Promise((confirm) => this.redeliveries.add([this.prepare({ events, deadLetters: [], confirm })]));
   }
 
   /** Waits before the next attempt to (re)open the stream; a non-retriable error ends the pipeline. */
@@ -290,6 +292,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     }
     for (const batch of group) {
       batch.confirm();
+      if (batch.sample !== undefined) this.tail?.publish(this.name, batch.sample);
       if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
       this.events += batch.count;
     }
@@ -347,18 +350,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
 
   private writeDeadLetters(deadLetters: DeadLetter[]): void {
     this.deadLetters += deadLetters.length;
-    if (this.deadLetterWriter === undefined) {
+    if (this.deadLetterFile === undefined) {
       for (const d of deadLetters) this.emit('notice', `${this.name}: dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
       return;
     }
-    this.deadLetterWriter.write(`${deadLetters.map((d) => stringifyExact({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+    this.deadLetterFile.append(deadLetters);
   }
 
   private backoff(attempt: number): number {
-    const initial = durationMs(this.config.retry.initialDelay);
-    const max = durationMs(this.config.retry.maxDelay);
-    const base = Math.min(max, initial * 2 ** Math.min(attempt - 1, 20));
-    return Math.round(base * (0.8 + Math.random() * 0.4)); // jitter: restarts of many pipelines do not align
+    return backoffDelay(attempt, durationMs(this.config.retry.initialDelay), durationMs(this.config.retry.maxDelay));
   }
 
   private sleep(ms: number): Promise<void> {

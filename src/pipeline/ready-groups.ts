@@ -8,6 +8,7 @@ import type { EncodedBatch } from '../sink/sink.ts';
 import type { OutboundRecord } from '../sink/outbound-record.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { RecordTally } from '../observe/metrics.ts';
+import type { TailSample } from '../observe/live-tail.ts';
 
 /** A stream batch prepared for the sink (see `Pipeline.prepare`). */
 export interface PreparedBatch {
@@ -21,6 +22,8 @@ export interface PreparedBatch {
   /** For sinks that do: the bytes, and what they carry (metrics). */
   encoded: EncodedBatch | undefined;
   tally: RecordTally | undefined;
+  /** What the console's live tail kept of it (undefined with nobody watching). */
+  sample: TailSample | undefined;
 }
 
 const NOT_READY = Symbol('not ready');

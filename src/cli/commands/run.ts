@@ -1,9 +1,8 @@
 /** `pgcdc run --config pgcdc.yaml`: configured pipelines, acknowledged only after the sink confirms. Reference: docs/run.md. */
-import { createServer, type Server } from 'node:http';
 import type { Command } from 'commander';
-import { Registry } from 'prom-client';
+import { serveHttpPort } from '../../console/console-server.ts';
 import { loadConfig } from '../../config/load-config.ts';
-import { createPipeline, type Pipeline } from '../../pipeline/pipeline.ts';
+import { createPipeline } from '../../pipeline/pipeline.ts';
 import { notice, usageError } from '../output.ts';
 import { createLogger, type LogFormat } from '../../observe/logger.ts';
 import { snapshotProgressReporter } from '../../observe/snapshot-progress.ts';
@@ -25,7 +24,7 @@ export function registerRun(program: Command): void {
       if (options.metricsPort !== undefined) {
         const port = Number(options.metricsPort);
         if (!Number.isInteger(port) || port < 0 || port > 65535) throw usageError(`--metrics-port expects a port number, got "${options.metricsPort}"`);
-        config.metrics = { host: config.metrics === false ? '127.0.0.1' : config.metrics.host, port };
+        config.metrics = config.metrics === false ? { host: '127.0.0.1', port, console: true } : { ...config.metrics, port };
       }
       if (options.check) {
         notice(`${options.config}: ${config.pipelines.length} pipeline(s), valid`);
@@ -57,7 +56,19 @@ export function registerRun(program: Command): void {
       const stopAll = () => (stopping ??= Promise.all(pipelines.map((p) => p.stop())).then(() => undefined));
       process.once('SIGTERM', () => void stopAll());
       process.once('SIGINT', () => void stopAll());
-      const server = config.metrics === false ? undefined : await serveHealthAndMetrics(pipelines, config.metrics.host, config.metrics.port);
+      const http = config.metrics === false ? undefined : await serveHttpPort(pipelines, {
+        host: config.metrics.host,
+        port: config.metrics.port,
+        token: process.env.PGCDC_CONSOLE_TOKEN || config.metrics.token,
+        console: config.metrics.console,
+        config,
+      });
+      if (http !== undefined && config.metrics !== false) {
+        const address = http.server.address();
+        const port = typeof address === 'object' && address !== null ? address.port : config.metrics.port;
+        const where = `http://${config.metrics.host.includes(':') ? `[${config.metrics.host}]` : config.metrics.host}:${port}`;
+        log.info(config.metrics.console ? `console at ${where}/ (metrics at ${where}/metrics)` : `metrics at ${where}/metrics`, { port });
+      }
       try {
         for (const pipeline of pipelines) {
           await pipeline.start();
@@ -70,9 +81,7 @@ export function registerRun(program: Command): void {
         await stopAll();
         throw error;
       } finally {
-        // Keep-alive connections from scrapers would otherwise keep the process alive.
-        server?.closeAllConnections();
-        server?.close();
+        http?.close();
       }
       if (failures.length > 0) throw failures[0];
       for (const p of pipelines) {
@@ -82,26 +91,3 @@ export function registerRun(program: Command): void {
     });
 }
 
-/** /metrics (all pipelines), /healthz (process up), /readyz (every pipeline streaming, none degraded). */
-async function serveHealthAndMetrics(pipelines: Pipeline[], host: string, port: number): Promise<Server> {
-  const server = createServer((request, response) => {
-    if (request.url === '/healthz') { response.writeHead(200); response.end('ok\n'); return; }
-    if (request.url === '/readyz') {
-      const states = pipelines.map((p) => `${p.name} ${p.health}`);
-      const ready = pipelines.every((p) => p.health === 'running');
-      response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
-      response.end(`${states.join('\n')}\n`);
-      return;
-    }
-    if (request.url === '/metrics') {
-      const merged = Registry.merge(pipelines.map((p) => p.metrics?.registry).filter((r): r is Registry => r !== undefined));
-      merged.metrics().then((text) => { response.writeHead(200, { 'content-type': merged.contentType }); response.end(text); }, (e: Error) => { response.writeHead(500); response.end(e.message); });
-      return;
-    }
-    response.writeHead(404);
-    response.end();
-  });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(port, host, resolve); });
-  server.unref();
-  return server;
-}
