@@ -6,10 +6,10 @@
  * Writes are synchronous: spilling happens on the decode path, which must not
  * reorder items, and only for transactions past the budget.
  */
-import { closeSync, createReadStream, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { readLines } from '../core/read-lines.ts';
 import { CdcError } from '../core/errors.ts';
 import { parseRoundTrip, stringifyRoundTrip, type JsonObject } from '../core/json.ts';
 import type { PendingItem } from './pending-item.ts';
@@ -59,9 +59,8 @@ export class SpillFile {
   async *read(chunkSize: number, drop: (item: PendingItem) => boolean): AsyncGenerator<PendingItem[]> {
     this.flush();
     if (this.fd !== undefined) { closeSync(this.fd); this.fd = undefined; }
-    const lines = createInterface({ input: createReadStream(this.path, { highWaterMark: 1 << 20 }), crlfDelay: Infinity });
     let chunk: PendingItem[] = [];
-    for await (const line of lines) {
+    for await (const line of readLines(this.path)) {
       if (line === '') continue;
       const parsed = parseRoundTrip(line) as JsonObject & { lsn?: string; columns: number };
       const item = { ...parsed, lsn: parsed.lsn === undefined ? undefined : BigInt(parsed.lsn), columns: this.columnSets[parsed.columns] } as unknown as PendingItem;
