@@ -23,7 +23,7 @@ export class Redaction {
     for (const secret of this.secrets) if (out.includes(secret)) out = out.replaceAll(secret, '***');
     return out
       .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@/\s]*@/gi, '$1***@')
-      .replace(/(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)/gi, '$1***');
+      .replace(/(password\s*=\s*)('(?:[^'\\]|\\.|'')*'|[^\s&]*)/gi, '$1***');
   }
 }
 
@@ -41,6 +41,7 @@ function collect(value: unknown, secretKey: boolean, found: Set<string>): void {
   }
   if (Array.isArray(value)) { for (const v of value) collect(v, secretKey, found); return; }
   if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) collect(v, secretKey || SECRET_KEY.test(k), found);
+    // A value is secret by its own key (sasl.password, headers.Authorization), not its parent's: sasl.username is not.
+    for (const [k, v] of Object.entries(value)) collect(v, SECRET_KEY.test(k), found);
   }
 }

@@ -63,7 +63,7 @@ export class LiveTail {
     const open: TailWatcher[] = [];
     for (const w of this.watchers) {
       if (w.second !== second) { w.second = second; w.left = MAX_PER_SECOND; }
-      if (w.filter.pipeline !== undefined && w.filter.pipeline !== pipeline) continue;
+      if (w.left <= 0 || (w.filter.pipeline !== undefined && w.filter.pipeline !== pipeline)) continue;
       open.push(w);
     }
     const sample: TailSample = [];

@@ -10,8 +10,8 @@
  * decision: the dead-letter file itself is never rewritten, so its lines are
  * stable ids, and a decision survives a restart.
  */
-import { createReadStream, existsSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { readLines } from '../core/read-lines.ts';
 import { stringifyExact } from '../core/json.ts';
 import { CdcError } from '../core/errors.ts';
 import { attachEventMeta, eventMeta } from '../events/event-builder.ts';
@@ -57,7 +57,7 @@ export class DeadLetterFile {
     const decisions = await this.decisions();
     const entries: DeadLetterEntry[] = [];
     let line = 0;
-    for await (const text of readLines(this.path)) {
+    for await (const text of linesOf(this.path)) {
       line++;
       if (text.trim() === '') continue;
       let parsed: { reason?: unknown; stage?: unknown; event?: unknown; meta?: StoredMeta };
@@ -83,7 +83,7 @@ export class DeadLetterFile {
 
   private async decisions(): Promise<Map<number, { action: DeadLetterDecision; at: string }>> {
     const byLine = new Map<number, { action: DeadLetterDecision; at: string }>();
-    for await (const text of readLines(`${this.path}.decisions`)) {
+    for await (const text of linesOf(`${this.path}.decisions`)) {
       try {
         const d = JSON.parse(text) as { line: number; action: DeadLetterDecision; at: string };
         byLine.set(d.line, { action: d.action, at: d.at });
@@ -93,14 +93,12 @@ export class DeadLetterFile {
   }
 }
 
-async function* readLines(path: string): AsyncGenerator<string> {
+/** The file's lines; none when it does not exist (yet). */
+async function* linesOf(path: string): AsyncGenerator<string> {
   if (!existsSync(path)) return;
-  const input = createReadStream(path, { encoding: 'utf8' });
   try {
-    yield* createInterface({ input, crlfDelay: Infinity });
+    yield* readLines(path);
   } catch (error) {
     throw new CdcError('PGCDC_OUTPUT', `cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  } finally {
-    input.destroy();
   }
 }

@@ -16,7 +16,7 @@ export function registerRun(program: Command): void {
     .requiredOption('-c, --config <file>', 'pgcdc.yaml, pgcdc.json, or pgcdc.config.ts / .js / .mjs (a default export; transforms may be functions)')
     .option('--check', 'validate the config and exit')
     .option('--log-format <format>', 'auto (readable on a terminal, JSON lines otherwise), json or pretty', 'auto')
-    .option('--metrics-port <port>', 'serve /metrics, /healthz and /readyz on this port (overrides metrics.port; 127.0.0.1 unless metrics.host says otherwise)')
+    .option('--metrics-port <port>', 'serve the console (/), /metrics, /healthz and /readyz on this port (overrides metrics.port; 127.0.0.1 unless metrics.host says otherwise)')
     .action(async (options: { config: string; check?: boolean; logFormat: string; metricsPort?: string }) => {
       if (!['auto', 'json', 'pretty'].includes(options.logFormat)) throw usageError(`--log-format expects auto, json or pretty, got "${options.logFormat}"`);
       const log = createLogger(options.logFormat as LogFormat);
