@@ -45,7 +45,7 @@ describe('SpillFile', () => {
     const spill = new SpillFile(dir);
     const count = 200_000;
     for (let i = 0; i < count; i++) {
-      spill.append({ op: 'c', schema: 'public', table: 't', before: null, after: { id: i, note: `n${i}` }, key: { id: i }, message: undefined, lsn: BigInt(i + 1), xid: 7 } as PendingItem);
+      spill.append({ op: 'c', schema: 'public', table: 't', before: null, after: { id: i, note: `n${i}` }, key: { id: i }, message: undefined, lsn: BigInt(i + 1), xid: 7 } as unknown as PendingItem);
     }
     let next = 0;
     for await (const chunk of spill.read(1000, () => false)) {

@@ -1,0 +1,142 @@
+/**
+ * npm run bench:scale: does the cost per change stay flat as the work grows?
+ * (issue 17, "Scale"). Measured, never asserted. Each row: one workload written
+ * after its slot was made, then drained by `pgcdc tail --format json
+ * --until-lsn END > /dev/null` (the built package, as users start it), CPU and
+ * peak RSS from GNU time. Rows are measured one after another on one
+ * PostgreSQL 15: compare rows within one run.
+ *
+ *   columns       rows of 3, 30 and 300 columns (also per value)
+ *   transaction   1, 100, 10,000 and 1,000,000 rows per transaction
+ *   tables        one table against 10,000 tables, same number of changes
+ *
+ * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
+ * always 1,000,000), ONLY (a comma list of groups: columns,transaction,tables).
+ */
+import { spawnSync, execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const N = Number(process.env.N ?? 200_000);
+const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,tables').split(','));
+const shebangFlags = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
+
+interface Row { group: string; name: string; changes: number; values: number; cpu: number; wall: number; rssMb: number; checked: string }
+
+/** A table of `columns` columns: id, then ints and texts alternating. */
+function tableDdl(name: string, columns: number): string {
+  const cols = Array.from({ length: columns - 1 }, (_, i) => (i % 2 === 0 ? `c${i} int` : `c${i} text`));
+  return `CREATE TABLE ${name} (id bigint PRIMARY KEY, ${cols.join(', ')})`;
+}
+
+function rowValues(columns: number, idExpr: string): string {
+  return [idExpr, ...Array.from({ length: columns - 1 }, (_, i) => (i % 2 === 0 ? `(${idExpr}) % 1000` : `'v' || (${idExpr})`))].join(', ');
+}
+
+async function main(): Promise<void> {
+  execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
+  const epg15 = ((await import('epg15')) as { default: never }).default;
+  const server = await startEmbeddedPostgres(epg15, {
+    label: 'bench-scale',
+    extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h', '-c', 'max_locks_per_transaction=1024'],
+  });
+  const db = new pg.Client({ connectionString: server.url() });
+  await db.connect();
+  const rows: Row[] = [];
+  let serial = 0;
+
+  /** Makes a slot on `publication`, runs `workload`, drains the slot to the end and records the row. */
+  async function measure(group: string, name: string, publication: string, changes: number, valuesPerChange: number, workload: () => Promise<void>): Promise<void> {
+    const slot = `scale_${++serial}`;
+    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const t0 = Date.now();
+    await workload();
+    const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+    await db.query('CHECKPOINT');
+    console.error(`${group} / ${name}: workload of ${changes.toLocaleString('en-US')} changes took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    const command = `${process.execPath} ${shebangFlags} ${root}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const started = process.hrtime.bigint();
+    const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+    if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
+    const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
+    const row = { group, name, changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
+    rows.push(row);
+    console.error(`  ${(row.cpu / changes * 1e6).toFixed(2)} µs/change, ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
+    await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+  }
+
+  try {
+    if (ONLY.has('columns')) {
+      for (const columns of [3, 30, 300]) {
+        const table = `cols_${columns}`;
+        await db.query(`${tableDdl(table, columns)}; CREATE PUBLICATION pub_${table} FOR TABLE ${table}`);
+        // Wide rows are bigger: as many values in each row as 100 rows of 30 columns, per transaction.
+        const perTx = Math.max(10, Math.round(3000 / columns));
+        await measure('columns', `${columns} columns`, `pub_${table}`, N, columns, async () => {
+          for (let done = 0; done < N; done += perTx) {
+            await db.query(`INSERT INTO ${table} SELECT ${rowValues(columns, 'g')} FROM generate_series(${done + 1}, ${Math.min(N, done + perTx)}) g`);
+          }
+        });
+      }
+    }
+    if (ONLY.has('transaction')) {
+      await db.query(`${tableDdl('tx_rows', 6)}; CREATE PUBLICATION pub_tx FOR TABLE tx_rows`);
+      let next = 0;
+      for (const size of [1, 100, 10_000, 1_000_000]) {
+        const changes = size === 1_000_000 ? 1_000_000 : size === 1 ? Math.min(N, 50_000) : N;
+        await measure('transaction', `${size.toLocaleString('en-US')} rows per transaction`, 'pub_tx', changes, 6, async () => {
+          const first = next;
+          next += changes;
+          if (size === 1) {
+            // One row per transaction: a procedure that commits after each insert.
+            await db.query(`DO $$ BEGIN FOR g IN ${first + 1}..${first + changes} LOOP INSERT INTO tx_rows VALUES (${rowValues(6, 'g')}); COMMIT; END LOOP; END $$`);
+            return;
+          }
+          for (let done = 0; done < changes; done += size) {
+            await db.query(`INSERT INTO tx_rows SELECT ${rowValues(6, 'g')} FROM generate_series(${first + done + 1}, ${first + Math.min(changes, done + size)}) g`);
+          }
+        });
+      }
+    }
+    if (ONLY.has('tables')) {
+      await db.query(`CREATE SCHEMA one; ${tableDdl('one.t0', 6)}; CREATE PUBLICATION pub_one FOR TABLES IN SCHEMA one`);
+      await measure('tables', '1 table', 'pub_one', N, 6, async () => {
+        for (let done = 0; done < N; done += 100) await db.query(`INSERT INTO one.t0 SELECT ${rowValues(6, 'g')} FROM generate_series(${done + 1}, ${done + 100}) g`);
+      });
+      const TABLES = 10_000;
+      const t0 = Date.now();
+      await db.query('CREATE SCHEMA many');
+      for (let i = 0; i < TABLES; i += 500) {
+        await db.query(Array.from({ length: 500 }, (_, j) => `${tableDdl(`many.t${i + j}`, 6)};`).join('\n'));
+      }
+      await db.query('CREATE PUBLICATION pub_many FOR TABLES IN SCHEMA many');
+      console.error(`created ${TABLES} tables in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      // Each transaction writes 100 rows into 100 different tables; every table is written N / 10,000 times.
+      await measure('tables', '10,000 tables', 'pub_many', N, 6, async () => {
+        for (let done = 0; done < N; done += 100) {
+          const statements = Array.from({ length: 100 }, (_, j) => {
+            const id = done + j + 1;
+            return `INSERT INTO many.t${(done + j) % TABLES} VALUES (${rowValues(6, String(id))});`;
+          });
+          await db.query(`BEGIN; ${statements.join(' ')} COMMIT;`);
+        }
+      });
+    }
+  } finally {
+    await db.end().catch(() => undefined);
+    await server.stop();
+  }
+  console.log(`\n## Scale: pgcdc tail --format json, PostgreSQL 15, Node ${process.version}; N=${N.toLocaleString('en-US')}\n`);
+  console.log('| group | workload | changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | check |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---|');
+  for (const r of rows) {
+    console.log(`| ${r.group} | ${r.name} | ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb.toFixed(0)} | ${r.checked} |`);
+  }
+}
+
+await main();
