@@ -77,7 +77,10 @@ describe('config', () => {
     writeFileSync(join(dir, 'pgcdc.yaml'), 'pipelines:\n  - source: { url: postgresql://h/a, slot: a }\n    sink: { type: stdout }\n  - source: { url: postgresql://h/b, slot: b }\n    sink: { type: file, path: /tmp/b.jsonl }\nmetrics: { port: 9187 }\n');
     const yaml = loadConfigFile(join(dir, 'pgcdc.yaml'));
     assert.deepEqual(yaml.pipelines.map((x) => x.source.slot), ['a', 'b']);
-    assert.deepEqual(yaml.metrics, { host: '127.0.0.1', port: 9187 });
+    assert.deepEqual(yaml.metrics, { host: '127.0.0.1', port: 9187, console: true });
+    // The console's token: long enough to be one, never echoed back in the error.
+    assert.throws(() => parseConfig({ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, metrics: { port: 1, token: 'short-secret' } }), (e: Error) => /metrics\.token: use at least 16 characters/.test(e.message) && !e.message.includes('short-secret'));
+    assert.deepEqual(parseConfig({ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' }, metrics: { port: 1, host: '0.0.0.0', token: 'a-long-enough-token', console: false } }).metrics, { port: 1, host: '0.0.0.0', token: 'a-long-enough-token', console: false });
     writeFileSync(join(dir, 'bad.yaml'), 'source: [unclosed\n');
     assert.throws(() => loadConfigFile(join(dir, 'bad.yaml')), /bad\.yaml: not valid YAML/);
     writeFileSync(join(dir, 'pgcdc.json'), JSON.stringify({ source: { url: 'postgresql://h/db' }, sink: { type: 'stdout' } }));
