@@ -11,7 +11,9 @@
  *   tables        one table against 10,000 tables, same number of changes
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
- * always 1,000,000), ONLY (a comma list of groups: columns,transaction,tables).
+ * always 1,000,000), ONLY (a comma list of groups: columns,transaction,tables),
+ * SIZES (transaction sizes, default 1,100,10000,1000000), PGCDC_NODE_FLAGS
+ * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
 import { spawnSync, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,8 +25,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
 const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,tables').split(','));
 const shebangFlags = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
+/** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
+const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
 
-interface Row { group: string; name: string; changes: number; values: number; cpu: number; wall: number; rssMb: number; checked: string }
+interface Row { group: string; name: string; tree: string; changes: number; values: number; cpu: number; wall: number; rssMb: number; checked: string }
 
 /** A table of `columns` columns: id, then ints and texts alternating. */
 function tableDdl(name: string, columns: number): string {
@@ -50,24 +54,28 @@ async function main(): Promise<void> {
 
   /** Makes a slot on `publication`, runs `workload`, drains the slot to the end and records the row. */
   async function measure(group: string, name: string, publication: string, changes: number, valuesPerChange: number, workload: () => Promise<void>): Promise<void> {
-    const slot = `scale_${++serial}`;
-    await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const slots = trees.map(() => `scale_${++serial}`);
+    for (const slot of slots) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const t0 = Date.now();
     await workload();
     const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
     await db.query('CHECKPOINT');
     console.error(`${group} / ${name}: workload of ${changes.toLocaleString('en-US')} changes took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    const command = `${process.execPath} ${shebangFlags} ${root}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
-    const started = process.hrtime.bigint();
-    const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    const wall = Number(process.hrtime.bigint() - started) / 1e9;
-    const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
-    if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
-    const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
-    const row = { group, name, changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
-    rows.push(row);
-    console.error(`  ${(row.cpu / changes * 1e6).toFixed(2)} µs/change, ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
-    await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+    const order = trees.map((_, i) => (i + serial) % trees.length);
+    for (const i of order) {
+      const tree = trees[i]!;
+      const command = `${process.execPath} ${shebangFlags} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slots[i]} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+      const started = process.hrtime.bigint();
+      const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
+      const wall = Number(process.hrtime.bigint() - started) / 1e9;
+      const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+      if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
+      const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
+      const row = { group, name, tree: i === 0 ? 'this' : 'baseline', changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
+      rows.push(row);
+      console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change, ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
+      await db.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
+    }
   }
 
   try {
@@ -87,7 +95,7 @@ async function main(): Promise<void> {
     if (ONLY.has('transaction')) {
       await db.query(`${tableDdl('tx_rows', 6)}; CREATE PUBLICATION pub_tx FOR TABLE tx_rows`);
       let next = 0;
-      for (const size of [1, 100, 10_000, 1_000_000]) {
+      for (const size of (process.env.SIZES ?? '1,100,10000,1000000').split(',').map(Number)) {
         const changes = size === 1_000_000 ? 1_000_000 : size === 1 ? Math.min(N, 50_000) : N;
         await measure('transaction', `${size.toLocaleString('en-US')} rows per transaction`, 'pub_tx', changes, 6, async () => {
           const first = next;
@@ -132,10 +140,10 @@ async function main(): Promise<void> {
     await server.stop();
   }
   console.log(`\n## Scale: pgcdc tail --format json, PostgreSQL 15, Node ${process.version}; N=${N.toLocaleString('en-US')}\n`);
-  console.log('| group | workload | changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | check |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---|');
+  console.log(`| group | workload |${trees.length > 1 ? ' tree |' : ''} changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | check |`);
+  console.log(`|---|---|${trees.length > 1 ? '---|' : ''}---:|---:|---:|---:|---:|---|`);
   for (const r of rows) {
-    console.log(`| ${r.group} | ${r.name} | ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb.toFixed(0)} | ${r.checked} |`);
+    console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb.toFixed(0)} | ${r.checked} |`);
   }
 }
 
