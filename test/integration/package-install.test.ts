@@ -29,6 +29,9 @@ test('npm pack, installed into an empty folder: pgcdc --version and pgcdc demo r
   const { filename, files } = (JSON.parse(packed) as Array<{ filename: string; files: Array<{ path: string }> }>)[0]!;
   const paths = files.map((f) => f.path);
   assert.ok(paths.includes('dist/cli/main.js') && paths.includes('bin/pgcdc.js'), 'the compiled CLI and its bin are packed');
+  // The console is built ahead and shipped: dist/console/console-server.js finds it at ../../console/dist.
+  assert.ok(['console/dist/index.html', 'console/dist/app.js', 'console/dist/app.css'].every((p) => paths.includes(p)), 'the built console is packed');
+  assert.ok(!paths.some((p) => p.startsWith('console/src')), 'not its sources');
   assert.ok(!paths.some((p) => p.startsWith('src/') || p.startsWith('test/')), `no sources or tests packed: ${paths.filter((p) => p.startsWith('src/') || p.startsWith('test/')).slice(0, 3).join(', ')}`);
 
   const app = join(work, 'app');
@@ -37,6 +40,7 @@ test('npm pack, installed into an empty folder: pgcdc --version and pgcdc demo r
   await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(work, filename)], { cwd: app, env, timeout: 300_000 });
   assert.ok(!existsSync(join(app, 'node_modules', 'typescript')), 'no dev dependency was installed');
   assert.ok(!readdirSync(join(app, 'node_modules', 'pgcdc')).includes('src'));
+  assert.ok(existsSync(join(app, 'node_modules', 'pgcdc', 'dist', 'console', '..', '..', 'console', 'dist', 'app.js')), 'the console assets where the server looks for them');
 
   const pgcdc = join(app, 'node_modules', '.bin', 'pgcdc');
   const version = await run(pgcdc, ['--version'], { cwd: app, env });
