@@ -54,6 +54,18 @@ export interface AssemblerOptions {
 
 /** Bytes of JS heap per byte of pgoutput payload, roughly (objects, strings, converted values). */
 const HEAP_PER_PAYLOAD_BYTE = 4;
+/**
+ * Bytes of JS heap every buffered change costs whatever its size: the item, its
+ * deferred-bytes record, its LSN as a bigint. Without it the budget undercounted
+ * small rows about 2×: a heap snapshot of a 1,000,000-row transaction held
+ * 242,000 six-column rows in 110 MB (about 450 bytes each) against a 64 MiB
+ * budget whose estimate gave them about 220 (docs/benchmarks.md, Scale).
+ */
+const HEAP_PER_ITEM = 200;
+
+function estimatedHeap(payloadBytes: number): number {
+  return HEAP_PER_ITEM + payloadBytes * HEAP_PER_PAYLOAD_BYTE;
+}
 
 export class TransactionAssembler {
   private readonly options: AssemblerOptions;
@@ -202,13 +214,13 @@ export class TransactionAssembler {
   private addChange(messageXid: number | undefined, item: PendingItem, payloadBytes: number): void {
     if (this.streamXid !== undefined) {
       item.xid = messageXid ?? this.streamXid;
-      this.streamed.get(this.streamXid)!.buffer.add(item, payloadBytes * HEAP_PER_PAYLOAD_BYTE);
+      this.streamed.get(this.streamXid)!.buffer.add(item, estimatedHeap(payloadBytes));
       return;
     }
     const open = this.current;
     if (open === undefined) throw new ProtocolError(`change outside a transaction`, 0);
     item.xid = open.xid;
-    open.buffer.add(item, payloadBytes * HEAP_PER_PAYLOAD_BYTE);
+    open.buffer.add(item, estimatedHeap(payloadBytes));
   }
 
   /** Drops everything buffered (on disconnect: the server resends from the confirmed position). */
