@@ -9,21 +9,27 @@
  *   columns       rows of 3, 30 and 300 columns (also per value)
  *   transaction   1, 100, 10,000 and 1,000,000 rows per transaction
  *   tables        one table against 10,000 tables, same number of changes
+ *   pipelines     `pgcdc run` (stdout sink to /dev/null): 1 pipeline; 8 pipelines
+ *                 in one process; 8 processes of one pipeline each; each
+ *                 pipeline its own slot on the same table. CPU from /proc, from
+ *                 the moment each process answers /healthz (Node's start-up left out)
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
  * always 1,000,000), ONLY (a comma list of groups: columns,transaction,tables),
  * SIZES (transaction sizes, default 1,100,10000,1000000), PGCDC_NODE_FLAGS
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
-import { spawnSync, execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
-const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,tables').split(','));
+const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,tables,pipelines').split(','));
 const shebangFlags = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
 /** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
 const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
@@ -38,6 +44,61 @@ function tableDdl(name: string, columns: number): string {
 
 function rowValues(columns: number, idExpr: string): string {
   return [idExpr, ...Array.from({ length: columns - 1 }, (_, i) => (i % 2 === 0 ? `(${idExpr}) % 1000` : `'v' || (${idExpr})`))].join(', ');
+}
+
+/** The process's CPU time (user + system), in seconds, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+async function recordsDelivered(port: number): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  return [...text.matchAll(/^pgcdc_sink_records_total\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0);
+}
+
+/**
+ * Drains `slots` with `pgcdc run`, `perProcess` pipelines per process, each to
+ * stdout (/dev/null); resolves with the CPU seconds all processes spent from
+ * the moment they answered /healthz until every pipeline delivered `changes`.
+ */
+async function drainWithRun(url: string, slots: string[], perProcess: number, changes: number): Promise<number> {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-scale-run-'));
+  const devNull = openSync('/dev/null', 'w');
+  const processes: Array<{ child: ChildProcess; port: number; expected: number }> = [];
+  try {
+    for (let i = 0; i < slots.length; i += perProcess) {
+      const port = await freePort();
+      const mine = slots.slice(i, i + perProcess);
+      const config = join(dir, `run-${i}.yaml`);
+      writeFileSync(config, `pipelines:\n${mine.map((slot) => `  - name: ${slot}\n    source: { url: "${url}", slot: ${slot}, publication: pub_pipes }\n    sink: { type: stdout }\n    snapshot: { mode: never }\n    heartbeat: false\n`).join('')}metrics: { port: ${port}, console: false }\n`);
+      const child = spawn(process.execPath, [...shebangFlags.split(' ').filter(Boolean), `${root}bin/pgcdc.js`, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', devNull, 'ignore'] });
+      processes.push({ child, port, expected: changes * mine.length });
+    }
+    const started: number[] = [];
+    for (const p of processes) {
+      for (;;) {
+        if (p.child.exitCode !== null) throw new Error(`pgcdc run exited with ${p.child.exitCode}`);
+        if (await fetch(`http://127.0.0.1:${p.port}/healthz`).then((r) => r.ok, () => false)) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      started.push(cpuSeconds(p.child.pid!));
+    }
+    const spent = processes.map(() => -1);
+    while (spent.some((s) => s < 0)) {
+      for (const [i, p] of processes.entries()) {
+        if (spent[i]! >= 0) continue;
+        if (p.child.exitCode !== null) throw new Error(`pgcdc run exited with ${p.child.exitCode}`);
+        if (await recordsDelivered(p.port) >= p.expected) spent[i] = cpuSeconds(p.child.pid!) - started[i]!;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return spent.reduce((a, b) => a + b, 0);
+  } finally {
+    for (const p of processes) p.child.kill('SIGTERM');
+    await Promise.all(processes.map((p) => (p.child.exitCode !== null ? undefined : new Promise((r) => p.child.once('exit', r)))));
+    closeSync(devNull);
+  }
 }
 
 async function main(): Promise<void> {
@@ -135,6 +196,25 @@ async function main(): Promise<void> {
         }
       });
     }
+    if (ONLY.has('pipelines')) {
+      await db.query(`${tableDdl('pipes', 6)}; CREATE PUBLICATION pub_pipes FOR TABLE pipes`);
+      let next = 0;
+      for (const [name, count, perProcess] of [['1 pipeline', 1, 1], ['8 pipelines in one process', 8, 8], ['8 processes of one pipeline', 8, 1]] as const) {
+        const slots = Array.from({ length: count }, () => `scale_${++serial}`);
+        for (const slot of slots) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+        const first = next;
+        next += N;
+        for (let done = 0; done < N; done += 100) await db.query(`INSERT INTO pipes SELECT ${rowValues(6, 'g')} FROM generate_series(${first + done + 1}, ${first + done + 100}) g`);
+        await db.query('CHECKPOINT');
+        const t0 = performance.now();
+        const cpu = await drainWithRun(server.url(), slots, perProcess, N);
+        const wall = (performance.now() - t0) / 1000;
+        const changes = N * count;
+        rows.push({ group: 'pipelines', name, tree: 'this', changes, values: changes * 6, cpu, wall, rssMb: 0, checked: 'ok (sink records)' });
+        console.error(`pipelines / ${name}: ${(cpu / changes * 1e6).toFixed(2)} µs/change over ${changes.toLocaleString('en-US')} changes`);
+        for (const slot of slots) await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      }
+    }
   } finally {
     await db.end().catch(() => undefined);
     await server.stop();
@@ -143,7 +223,7 @@ async function main(): Promise<void> {
   console.log(`| group | workload |${trees.length > 1 ? ' tree |' : ''} changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | check |`);
   console.log(`|---|---|${trees.length > 1 ? '---|' : ''}---:|---:|---:|---:|---:|---|`);
   for (const r of rows) {
-    console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb.toFixed(0)} | ${r.checked} |`);
+    console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb > 0 ? r.rssMb.toFixed(0) : "–"} | ${r.checked} |`);
   }
 }
 

@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { extname, join } from 'node:path';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { mergedMetrics } from '../observe/merge-metrics.ts';
 import { CdcError } from '../core/errors.ts';
 import type { Pipeline } from '../pipeline/pipeline.ts';
 import { LiveTail } from '../observe/live-tail.ts';
@@ -94,9 +95,9 @@ export async function serveHttpPort(pipelines: readonly Pipeline[], options: Htt
       return text(response, ready ? 200 : 503, `${pipelines.map((p) => `${p.name} ${p.health}`).join('\n')}\n`);
     }
     if (path === '/metrics') {
-      const merged = Registry.merge(pipelines.map((p) => p.metrics?.registry).filter((r): r is Registry => r !== undefined));
-      const body = await merged.metrics();
-      response.writeHead(200, { 'content-type': merged.contentType });
+      const registries = pipelines.map((p) => p.metrics?.registry).filter((r): r is Registry => r !== undefined);
+      const body = await mergedMetrics(registries);
+      response.writeHead(200, { 'content-type': registries[0]?.contentType ?? 'text/plain; version=0.0.4; charset=utf-8' });
       response.end(body);
       return;
     }
