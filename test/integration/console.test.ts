@@ -219,6 +219,31 @@ describe('the console, in Chromium, against pgcdc run', () => {
     }
   });
 
+  test('two pipelines in one process: /metrics answers with each family once and both slots, the overview has both', async () => {
+    const port = await freePort();
+    const pipeline = (slot: string) => `  - source: { url: "\${DATABASE_URL}", slot: ${slot}, publication: console_pub, statusInterval: 200ms }
+    snapshot: { mode: never }
+    sink: { type: file, path: "${join(dir, `${slot}.jsonl`)}" }
+    heartbeat: false
+`;
+    const yaml = write('two.yaml', `pipelines:\n${pipeline('two_a')}${pipeline('two_b')}metrics: { port: ${port} }\n`);
+    const running = startCli(['run', '--config', yaml], { DATABASE_URL: server.url() });
+    try {
+      await eventually('both pipelines streaming', async () => (running.stderr().match(/streaming slot two_/g) ?? []).length, (n) => n === 2, 30_000);
+      await server.query(`INSERT INTO orders VALUES (400001, 'both')`);
+      await eventually('the insert in both files', async () => ['two_a', 'two_b'].map((s) => jsonLines<ChangeEvent>(join(dir, `${s}.jsonl`)).filter((e) => e.after?.id === 400001).length).join(), (n) => n === '1,1');
+      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+      assert.equal(response.status, 200, 'prom-client alone answered 500 here');
+      const text = await response.text();
+      assert.equal(text.split('\n').filter((l) => l.startsWith('# HELP pgcdc_events_total ')).length, 1);
+      for (const slot of ['two_a', 'two_b']) assert.match(text, new RegExp(`^pgcdc_sink_records_total\\{slot="${slot}",sink="file",table="public\\.orders"\\} [1-9]`, 'm'));
+      const overview = await (await fetch(`http://127.0.0.1:${port}/api/overview`)).json() as { pipelines: Array<{ name: string; events: number }> };
+      assert.deepEqual(overview.pipelines.map((p) => p.name), ['two_a', 'two_b']);
+    } finally {
+      await stopGracefully(running);
+    }
+  });
+
   test('bound to loopback without a token, requests that name another host are refused (DNS rebinding)', async () => {
     const port = await freePort();
     const running = startCli(['run', '--config', config(port, `{ port: ${port} }`)], { DATABASE_URL: server.url() });
