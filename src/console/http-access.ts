@@ -35,6 +35,8 @@ export class HttpAccess {
     if (!this.loopback && (token === undefined || token === '')) {
       throw new CdcError('PGCDC_BAD_ARGUMENT', `the HTTP port is bound to ${host}, not 127.0.0.1: set metrics.token (or PGCDC_CONSOLE_TOKEN) so that every request must carry it, or bind metrics.host to 127.0.0.1`);
     }
+    // The config's rule (schema.ts), also for PGCDC_CONSOLE_TOKEN.
+    if (token !== undefined && token !== '' && token.length < 16) throw new CdcError('PGCDC_BAD_ARGUMENT', 'the console token (metrics.token or PGCDC_CONSOLE_TOKEN) must have at least 16 characters (e.g. openssl rand -hex 16)');
     this.token = token ? Buffer.from(token) : undefined;
   }
 

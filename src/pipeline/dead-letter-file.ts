@@ -2,8 +2,9 @@
  * The dead-letter file: one JSON line per rejected event, `{reason, stage,
  * event, meta?}`, appended and fsynced before the batch that held the event is
  * confirmed (so a dead letter is never lost to a crash). `meta` keeps what the
- * serialised event lacks and a re-delivery needs: the row's key and, for outbox
- * records, the route.
+ * serialised event lacks and a re-delivery needs: the row's key, for outbox
+ * records the route, and the column types (so a retried record in Kafka
+ * Connect's form has the schema the original would have had).
  *
  * What an operator decides about a dead letter (retried, discarded) goes to a
  * second append-only file beside it, `<path>.decisions`, one JSON line per
@@ -17,6 +18,7 @@ import { CdcError } from '../core/errors.ts';
 import { attachEventMeta, eventMeta } from '../events/event-builder.ts';
 import type { ChangeEvent, Route } from '../events/change-event.ts';
 import type { JsonObject } from '../core/json.ts';
+import type { ColumnType } from '../core/change-types.ts';
 import { openAppendWriter, type FdWriter } from '../sink/stdout-writer.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 
@@ -32,7 +34,8 @@ export interface DeadLetterEntry {
   decision: { action: DeadLetterDecision; at: string } | undefined;
 }
 
-interface StoredMeta { key: JsonObject | null; route?: Route }
+/** What a re-delivery needs beside the event: its key, an outbox route, and the column types (the Connect envelope's schema). */
+interface StoredMeta { key: JsonObject | null; route?: Route; columns?: ColumnType[] }
 
 export class DeadLetterFile {
   readonly path: string;
@@ -47,7 +50,11 @@ export class DeadLetterFile {
   append(deadLetters: readonly DeadLetter[]): void {
     this.writer.write(`${deadLetters.map((d) => {
       const meta = eventMeta(d.event);
-      const stored: StoredMeta | undefined = meta === undefined || (meta.key === null && meta.route === undefined) ? undefined : { key: meta.key, ...(meta.route ? { route: meta.route } : {}) };
+      const stored: StoredMeta | undefined = meta === undefined || (meta.key === null && meta.route === undefined && meta.columns === undefined) ? undefined : {
+        key: meta.key,
+        ...(meta.route ? { route: meta.route } : {}),
+        ...(meta.columns ? { columns: meta.columns.map((c) => ({ name: c.name, typeOid: c.typeOid, typeModifier: c.typeModifier })) } : {}),
+      };
       return stringifyExact({ reason: d.reason, stage: d.stage, event: d.event, ...(stored ? { meta: stored } : {}) });
     }).join('\n')}\n`);
   }
@@ -67,7 +74,10 @@ export class DeadLetterFile {
         continue; // a line cut short by a crash mid-write: it was never confirmed, so its batch is read again
       }
       const event = parsed.event as ChangeEvent;
-      if (parsed.meta !== undefined) attachEventMeta(event, { key: parsed.meta.key, commitLsn: undefined, lsn: undefined, ...(parsed.meta.route ? { route: parsed.meta.route } : {}) });
+      if (parsed.meta !== undefined) {
+        const { key, route, columns } = parsed.meta;
+        attachEventMeta(event, { key, commitLsn: undefined, lsn: undefined, ...(route ? { route } : {}), ...(columns ? { columns } : {}) });
+      }
       entries.push({ line, reason: String(parsed.reason), stage: String(parsed.stage), event, decision: decisions.get(line) });
     }
     return entries;

@@ -14,7 +14,7 @@ describe('DeadLetterFile', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'pgcdc-dl-')), 'dead.jsonl');
     const file = new DeadLetterFile(path);
     const keyed = event(1);
-    attachEventMeta(keyed, { key: { id: 1 }, commitLsn: 16n, lsn: 16n });
+    attachEventMeta(keyed, { key: { id: 1 }, commitLsn: 16n, lsn: 16n, columns: [{ name: 'id', typeOid: 20, typeModifier: -1 }, { name: 'at', typeOid: 1184, typeModifier: 3 }] });
     const routed = event(2);
     setRoute(routed, { topic: 'orders', key: 'o-2', headers: { message_id: 'm2' }, value: { total: 5 } });
     file.append([{ event: keyed, reason: 'too big', stage: 'sink kafka' }, { event: routed, reason: 'refused', stage: 'transforms[0]' }]);
@@ -23,6 +23,7 @@ describe('DeadLetterFile', () => {
     const listed = await file.list();
     assert.deepEqual(listed.map((e) => [e.line, e.reason, e.decision]), [[1, 'too big', undefined], [2, 'refused', undefined], [3, 'third', undefined]]);
     assert.deepEqual(eventMeta(listed[0]!.event)?.key, { id: 1 });
+    assert.deepEqual(eventMeta(listed[0]!.event)?.columns, [{ name: 'id', typeOid: 20, typeModifier: -1 }, { name: 'at', typeOid: 1184, typeModifier: 3 }], 'the column types, for the Connect schema of a retry');
     assert.deepEqual(eventMeta(listed[1]!.event)?.route, { topic: 'orders', key: 'o-2', headers: { message_id: 'm2' }, value: { total: 5 } });
     assert.equal(eventMeta(listed[2]!.event), undefined);
     assert.doesNotMatch(readFileSync(path, 'utf8').split('\n')[2]!, /"meta"/, 'no meta when there is nothing to keep');

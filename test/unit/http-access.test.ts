@@ -9,6 +9,7 @@ describe('HttpAccess', () => {
   test('off loopback without a token: refuses to start, saying what to set', () => {
     assert.throws(() => new HttpAccess('0.0.0.0', undefined), /set metrics\.token \(or PGCDC_CONSOLE_TOKEN\).*or bind metrics\.host to 127\.0\.0\.1/);
     assert.throws(() => new HttpAccess('127.0.0.2', ''), /PGCDC_CONSOLE_TOKEN/);
+    assert.throws(() => new HttpAccess('0.0.0.0', 'short-one'), /at least 16 characters/, 'the config rule holds for the environment variable too');
   });
 
   test('loopback without a token: local requests pass, other Host names do not (DNS rebinding)', () => {
