@@ -1,14 +1,23 @@
 /**
  * npm run bench:snapshot: memory and speed of snapshots of a large table, measured
- * (never asserted): `pgcdc run` with an initial_only snapshot, and then an
- * incremental snapshot of the same table while a writer updates it, both into
- * the stdout sink piped to `wc -l`. Peak RSS from GNU time.
+ * (never asserted), beside the server's own COPY rates of the same table in the
+ * same run (the anchors):
+ *  - `COPY items TO STDOUT` (text) and `COPY (SELECT row_to_json(i) FROM items i)
+ *    TO STDOUT`, each by psql into /dev/null;
+ *  - `pgcdc run` with an initial_only snapshot into a file sink, for each
+ *    `snapshot.parallelism` in PARALLELISM;
+ *  - an incremental snapshot of the same table while a writer updates it, into
+ *    the stdout sink piped to `wc -l` (INCREMENTAL=0 leaves it out).
+ * Peak RSS from GNU time. The table is shaped like W1's bench_items (a jsonb
+ * payload of about 250 bytes, numeric, timestamptz).
  *
- * Env: ROWS (default 10,000,000; each row about 100 bytes), CHUNK (initial chunk
- * size, default 10000), INCREMENTAL_CHUNK (default 1024).
+ * Env: ROWS (default 2,000,000), CHUNK (initial chunk size; default: pgcdc's),
+ * PARALLELISM (comma-separated, default "1,4"), INCREMENTAL_CHUNK (default 1024),
+ * RUNS (default 1; arms rotate within a run), PGCDC_NODE_FLAGS (extra node flags for
+ * pgcdc, e.g. `--cpu-prof`).
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,80 +25,138 @@ import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const ROWS = Number(process.env.ROWS ?? 10_000_000);
-const CHUNK = Number(process.env.CHUNK ?? 10_000);
+const ROWS = Number(process.env.ROWS ?? 2_000_000);
+const CHUNK = process.env.CHUNK === undefined ? undefined : Number(process.env.CHUNK);
+const PARALLELISM = (process.env.PARALLELISM ?? '1,4').split(',').map(Number);
+const INCREMENTAL = process.env.INCREMENTAL !== '0';
 const INCREMENTAL_CHUNK = Number(process.env.INCREMENTAL_CHUNK ?? 1024);
+const RUNS = Number(process.env.RUNS ?? 1);
+const PSQL = process.env.PSQL ?? '/usr/lib/postgresql/15/bin/psql';
 const node = process.execPath;
 const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-snapshot-'));
 const bin = `${root}bin/pgcdc.js`;
-const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
+const shebangFlags = [
+  ...readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' '),
+  ...(process.env.PGCDC_NODE_FLAGS ?? '').split(' '),
+].filter(Boolean);
 
-interface Measured { seconds: number; maxRssMb: number; lines: number }
+interface Measured { seconds: number; maxRssMb: number; cpuSeconds: number; lines: number }
 
-/** Runs `pgcdc run` under GNU time, counting its stdout lines; `during` runs while it does, and ends it (stop()). */
-async function measure(config: string, during?: (stop: () => void) => Promise<void>): Promise<Measured> {
+/** Runs a command under GNU time: wall seconds, peak RSS, user+system CPU. */
+async function timed(command: string[], onStdout?: (chunk: Buffer) => void, during?: (stop: () => void) => Promise<void>): Promise<Omit<Measured, 'lines'>> {
   const timeFile = join(dir, 'time.txt');
   const started = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '%M', '-o', timeFile, node, ...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let lines = 0;
-  child.stdout!.on('data', (chunk: Buffer) => { for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++; });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  // SIGTERM to pgcdc itself (the child of time), so it drains and exits 0.
+  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, ...command], { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'inherit'] });
+  if (onStdout) child.stdout!.on('data', onStdout);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // SIGTERM to the measured process itself (the child of time), so it drains and exits 0.
   const stop = () => execFileSync('pkill', ['-TERM', '-P', String(child.pid)]);
   if (during) await during(stop);
-  await exited;
+  const code = await exited;
+  if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { seconds, maxRssMb: Math.round(Number(readFileSync(timeFile, 'utf8').trim().split('\n').pop()) / 1024), lines };
+  const [rss, user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+  return { seconds, maxRssMb: Math.round(rss! / 1024), cpuSeconds: user! + system! };
 }
+
+/** `pgcdc run --config`, counting its stdout lines. */
+async function runPgcdc(config: string, during?: (stop: () => void) => Promise<void>): Promise<Measured> {
+  let lines = 0;
+  const measured = await timed([node, ...shebangFlags, bin, 'run', '--config', config, '--log-format', 'json'],
+    (chunk) => { for (let i = 0; i < chunk.length; i++) if (chunk[i] === 10) lines++; }, during);
+  return { ...measured, lines };
+}
+
+function countLines(path: string): number {
+  return Number(execFileSync('wc', ['-l', path], { encoding: 'utf8' }).trim().split(' ')[0]);
+}
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 async function main(): Promise<void> {
   execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
   const epg15 = ((await import('epg15')) as { default: never }).default;
-  const server = await startEmbeddedPostgres(epg15, { label: 'bench-snapshot', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h'] });
+  const server = await startEmbeddedPostgres(epg15, { label: 'bench-snapshot', extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h', '-c', 'max_wal_senders=20', '-c', 'max_replication_slots=40'] });
   const db = new pg.Client({ connectionString: server.url() });
   const results: string[] = [];
   try {
     await db.connect();
     console.error(`creating ${ROWS.toLocaleString('en-US')} rows`);
-    await db.query(`CREATE TABLE big (id bigint PRIMARY KEY, qty int, sku text, at timestamptz);
-      INSERT INTO big SELECT g, g % 1000, 'sku-' || md5(g::text), now() FROM generate_series(1, ${ROWS}) g;
-      CREATE PUBLICATION big_pub FOR TABLE big`);
-    await db.query('VACUUM ANALYZE big');
-    const size = (await db.query<{ size: string }>(`SELECT pg_size_pretty(pg_total_relation_size('big')) AS size`)).rows[0]!.size;
+    await db.query(`CREATE TABLE items (id bigserial PRIMARY KEY, sku text NOT NULL, qty int NOT NULL, price numeric(10,2) NOT NULL, payload jsonb NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());
+      INSERT INTO items (sku, qty, price, payload)
+        SELECT 'sku-' || g, g % 1000, (g % 10000) / 100.0,
+               jsonb_build_object('note', repeat(md5(g::text), 6), 'tags', jsonb_build_array('a', 'b', g % 7), 'n', g)
+          FROM generate_series(1, ${ROWS}) g;
+      CREATE PUBLICATION items_pub FOR TABLE items`);
+    await db.query('VACUUM ANALYZE items');
+    const size = (await db.query<{ size: string }>(`SELECT pg_size_pretty(pg_total_relation_size('items')) AS size`)).rows[0]!.size;
 
-    // 1. initial snapshot, then exit (initial_only)
-    const initialConfig = join(dir, 'initial.yaml');
-    writeFileSync(initialConfig, `source: { url: "${server.url()}", slot: snap_initial, publication: big_pub }\nsnapshot: { mode: initial_only, chunkSize: ${CHUNK}, stateFile: "${dir}/initial.snapshot.json" }\nsink: { type: stdout }\nheartbeat: false\n`);
-    const initial = await measure(initialConfig);
+    const psql = (sql: string) => timed([PSQL, '-X', '-q', '-d', server.url(), '-o', '/dev/null', '-c', sql]);
+    const arms: Record<string, Array<Measured>> = {};
+    const record = (arm: string, m: Measured) => { (arms[arm] ??= []).push(m); console.error(`${arm}: ${Math.round(ROWS / m.seconds)} rows/s, ${m.maxRssMb} MB, ${m.cpuSeconds.toFixed(1)} s CPU`); };
+    let slotNumber = 0;
+    for (let run = 0; run < RUNS; run++) {
+      const order = ['copy', 'json', ...PARALLELISM.map((p) => `pgcdc ${p}`)];
+      for (let i = 0; i < run % order.length; i++) order.push(order.shift()!);
+      for (const arm of order) {
+        if (arm === 'copy') record('COPY items TO STDOUT (text)', { ...await psql('COPY items TO STDOUT'), lines: ROWS });
+        else if (arm === 'json') record('COPY (SELECT row_to_json(i) FROM items i) TO STDOUT', { ...await psql('COPY (SELECT row_to_json(i) FROM items i) TO STDOUT'), lines: ROWS });
+        else {
+          const parallelism = Number(arm.split(' ')[1]);
+          const slot = `snap_initial_${++slotNumber}`;
+          const config = join(dir, `${slot}.yaml`);
+          const out = join(dir, `${slot}.jsonl`);
+          writeFileSync(config, `source: { url: "${server.url()}", slot: ${slot}, publication: items_pub }\n`
+            + `snapshot: { mode: initial_only${parallelism === 1 ? '' : `, parallelism: ${parallelism}`}${CHUNK ? `, chunkSize: ${CHUNK}` : ''}, stateFile: "${dir}/${slot}.snapshot.json" }\n`
+            + `sink: { type: file, path: "${out}" }\nheartbeat: false\n`);
+          const measured = await runPgcdc(config);
+          const lines = countLines(out);
+          if (lines !== ROWS) throw new Error(`${arm}: ${lines} events in the file, expected ${ROWS}`);
+          rmSync(out);
+          await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+          record(`pgcdc run, initial_only → file, parallelism ${parallelism}`, { ...measured, lines });
+        }
+      }
+    }
+    results.push(`## Initial snapshot of a ${ROWS.toLocaleString('en-US')}-row table shaped like W1's (${size}), ${RUNS} run(s), medians\n`);
+    results.push('| reader | rows/s | × COPY text | × COPY row_to_json | seconds | client CPU µs/row | peak RSS MB |', '|---|---:|---:|---:|---:|---:|---:|');
+    const rate = (arm: string) => ROWS / median(arms[arm]!.map((m) => m.seconds));
+    const copyText = rate('COPY items TO STDOUT (text)');
+    const copyJson = rate('COPY (SELECT row_to_json(i) FROM items i) TO STDOUT');
+    for (const [arm, measured] of Object.entries(arms)) {
+      const r = rate(arm);
+      results.push(`| ${arm} | ${Math.round(r).toLocaleString('en-US')} | ${(r / copyText).toFixed(2)} | ${(r / copyJson).toFixed(2)} | ${median(measured.map((m) => m.seconds)).toFixed(1)} | ${(median(measured.map((m) => m.cpuSeconds)) * 1e6 / ROWS).toFixed(2)} | ${median(measured.map((m) => m.maxRssMb))} |`);
+    }
+    results.push('', `Every run (rows/s): ${Object.entries(arms).map(([arm, ms]) => `${arm}: ${ms.map((m) => Math.round(ROWS / m.seconds)).join(', ')}`).join('; ')}`);
 
-    // 2. incremental snapshot while a writer updates random rows
-    const incConfig = join(dir, 'incremental.yaml');
-    const stateFile = `${dir}/inc.snapshot.json`;
-    writeFileSync(incConfig, `source: { url: "${server.url()}", slot: snap_inc, publication: big_pub }\nsnapshot: { mode: never, incrementalChunkSize: ${INCREMENTAL_CHUNK}, stateFile: "${stateFile}" }\nsink: { type: stdout }\nheartbeat: false\n`);
-    let updates = 0;
-    const incremental = await measure(incConfig, async (stop) => {
-      const writer = new pg.Client({ connectionString: server.url() });
-      await writer.connect();
-      for (let i = 0; i < 300; i++) {
-        const slot = await db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'snap_inc' AND active`);
-        if (slot.rowCount) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await db.query(`SELECT pg_logical_emit_message(false, 'pgcdc.signal', '{"type":"execute-snapshot","tables":["public.big"]}')`);
-      const incrementalState = stateFile.replace(/\.snapshot\.json$/, '.incremental.json');
-      for (;;) {
-        await writer.query('UPDATE big SET qty = qty + 1 WHERE id = $1', [1 + Math.floor(Math.random() * ROWS)]);
-        updates++;
-        if (updates % 100 === 0 && existsSync(incrementalState) && (JSON.parse(readFileSync(incrementalState, 'utf8')) as { tables: unknown[] }).tables.length === 0) break;
-        await new Promise((r) => setTimeout(r, 5));
-      }
-      await writer.end();
-      stop();
-    });
-    results.push(`## Snapshots of a ${ROWS.toLocaleString('en-US')}-row table (${size}), pgcdc run → stdout | wc -l\n`);
-    results.push('| snapshot | rows/s | seconds | lines out | peak RSS MB |', '|---|---:|---:|---:|---:|');
-    results.push(`| initial (initial_only, chunk ${CHUNK}) | ${Math.round(ROWS / initial.seconds).toLocaleString('en-US')} | ${initial.seconds.toFixed(1)} | ${initial.lines} | ${initial.maxRssMb} |`);
-    results.push(`| incremental (chunk ${INCREMENTAL_CHUNK}), ${updates} concurrent updates | ${Math.round(ROWS / incremental.seconds).toLocaleString('en-US')} | ${incremental.seconds.toFixed(1)} | ${incremental.lines} | ${incremental.maxRssMb} |`);
+    if (INCREMENTAL) {
+      // An incremental snapshot of the same table while a writer updates random rows.
+      const incConfig = join(dir, 'incremental.yaml');
+      const stateFile = `${dir}/inc.snapshot.json`;
+      writeFileSync(incConfig, `source: { url: "${server.url()}", slot: snap_inc, publication: items_pub }\nsnapshot: { mode: never, incrementalChunkSize: ${INCREMENTAL_CHUNK}, stateFile: "${stateFile}" }\nsink: { type: stdout }\nheartbeat: false\n`);
+      let updates = 0;
+      const incremental = await runPgcdc(incConfig, async (stop) => {
+        const writer = new pg.Client({ connectionString: server.url() });
+        await writer.connect();
+        for (let i = 0; i < 300; i++) {
+          const slot = await db.query(`SELECT 1 FROM pg_replication_slots WHERE slot_name = 'snap_inc' AND active`);
+          if (slot.rowCount) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        await db.query(`SELECT pg_logical_emit_message(false, 'pgcdc.signal', '{"type":"execute-snapshot","tables":["public.items"]}')`);
+        const incrementalState = stateFile.replace(/\.snapshot\.json$/, '.incremental.json');
+        for (;;) {
+          await writer.query('UPDATE items SET qty = qty + 1 WHERE id = $1', [1 + Math.floor(Math.random() * ROWS)]);
+          updates++;
+          if (updates % 100 === 0 && existsSync(incrementalState) && (JSON.parse(readFileSync(incrementalState, 'utf8')) as { tables: unknown[] }).tables.length === 0) break;
+          await new Promise((r) => setTimeout(r, 5));
+        }
+        await writer.end();
+        stop();
+      });
+      results.push('', '| incremental snapshot → stdout | rows/s | seconds | lines out | peak RSS MB |', '|---|---:|---:|---:|---:|');
+      results.push(`| chunk ${INCREMENTAL_CHUNK}, ${updates} concurrent updates | ${Math.round(ROWS / incremental.seconds).toLocaleString('en-US')} | ${incremental.seconds.toFixed(1)} | ${incremental.lines} | ${incremental.maxRssMb} |`);
+    }
   } finally {
     await db.end().catch(() => undefined);
     await server.stop();

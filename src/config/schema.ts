@@ -145,6 +145,8 @@ export const pipelineSchema = z.object({
     mode: z.enum(['initial', 'never', 'initial_only', 'always']).default('initial'),
     /** Rows per snapshot query and batch: 2,000 holds 38% less memory than 10,000 at the same speed (docs/snapshots.md). */
     chunkSize: z.number().int().positive().default(2_000),
+    /** Readers at once, each a connection in the same snapshot: tables and key ranges of large tables side by side (docs/snapshots.md). */
+    parallelism: z.number().int().min(1).max(64).default(2),
     tables: z.array(z.string().min(1)).optional(),
     keys: z.record(z.string(), z.array(z.string().min(1)).min(1)).optional(),
     /** Progress, for resuming an interrupted snapshot (default .pgcdc/<slot>.snapshot.json beside the config file). */
@@ -153,7 +155,7 @@ export const pipelineSchema = z.object({
     signals: z.boolean().default(true),
     /** Rows per incremental chunk: held in memory until the chunk's high watermark. */
     incrementalChunkSize: z.number().int().positive().default(1024),
-  }).strict().default({ mode: 'initial', chunkSize: 2_000, signals: true, incrementalChunkSize: 1024 }),
+  }).strict().default({ mode: 'initial', chunkSize: 2_000, parallelism: 2, signals: true, incrementalChunkSize: 1024 }),
   /**
    * Your transforms, run after the built-in ones, in order: module paths
    * (default export: a function or a list of them; relative to the config file)

@@ -21,8 +21,14 @@ export interface SnapshotOptions {
    * already exists). Default: never for the library and `tail`, initial for `run`.
    */
   mode?: 'initial' | 'never' | 'initial_only' | 'always';
-  /** Rows per chunk (one query, one batch; default 10,000). */
+  /** Rows per chunk (one query, one batch; default 2,000). */
   chunkSize?: number;
+  /**
+   * Readers at once, each its own connection in the same snapshot: tables, and
+   * key ranges of large tables, are read side by side (default 1 for the
+   * library and `tail`; `run` defaults to 2, see docs/snapshots.md).
+   */
+  parallelism?: number;
   /** Tables to read ("schema.table"); default the publication's tables. */
   tables?: string[];
   /** Unique key columns for tables without a primary key: { "public.events": ["id"] }. */

@@ -42,7 +42,7 @@ import { explainPublicationMissing, prepareSource, type PreparedSource } from '.
 import { ChangeQueue } from './change-queue.ts';
 import { StatusFeedback } from '../source/feedback.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
-import { initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
+import { closeSnapshotReaders, initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 import type { IncrementalSnapshot } from '../snapshot/incremental-snapshot.ts';
 import { incrementalSnapshotFor } from './incremental-snapshot-for.ts';
 import { SIGNAL_PREFIX, WATERMARK_PREFIX } from '../snapshot/snapshot-signal.ts';
@@ -154,7 +154,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   static async open(options: ChangeStreamOptions = {}): Promise<ChangeStream> {
     throwIfAborted(options.signal, 'the change stream');
     const prepared = await abortableOpen(prepareSource(options), options.signal, 'the change stream',
-      (late) => Promise.all([late.replication.close(), late.sql.close(), late.snapshot?.sql.close()]));
+      (late) => Promise.all([late.replication.close(), late.sql.close(), late.snapshot && closeSnapshotReaders(late.snapshot.readers)]));
     try {
       throwIfAborted(options.signal, 'the change stream');
       const stream = new ChangeStream({ options, ...prepared });
@@ -167,7 +167,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     } catch (error) {
       await prepared.replication.close();
       await prepared.sql.close();
-      await prepared.snapshot?.sql.close();
+      if (prepared.snapshot) await closeSnapshotReaders(prepared.snapshot.readers);
       throw error;
     }
   }
@@ -388,7 +388,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.decoder.reset();
       this.queue.close();
       await this.sql.close();
-      await this.snapshot?.sql.close();
+      if (this.snapshot) await closeSnapshotReaders(this.snapshot.readers);
     })();
     return this.stopping;
   }

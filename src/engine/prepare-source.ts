@@ -21,7 +21,7 @@ import type { ChangeStreamOptions } from './change-stream-types.ts';
 import { beginSnapshotTransaction } from '../snapshot/initial-snapshot.ts';
 import { SnapshotStateFile, type SnapshotState } from '../snapshot/snapshot-state.ts';
 import { snapshotTables } from '../snapshot/snapshot-tables.ts';
-import type { PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
+import { closeSnapshotReaders, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 
 export type { PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 
@@ -127,7 +127,7 @@ export async function prepareSource(options: ChangeStreamOptions): Promise<Prepa
     const openSql = () => SqlConnection.open(target, context);
     return { replication, sql, registry, primaryKeys, server, slot, publication, publicationNames, startLsn, slotCreated, publicationNewerThanSlot: publicationCreated && !slotCreated, snapshot, delivered, openSql };
   } catch (error) {
-    await snapshot?.sql.close();
+    if (snapshot) await closeSnapshotReaders(snapshot.readers);
     await replication?.close();
     if (slotCreatedHere !== undefined) {
       // The snapshot could not start on a slot created moments ago: drop it, so the
@@ -161,25 +161,51 @@ async function planSnapshot(options: ChangeStreamOptions, at: SnapshotContext): 
   const saved = stateFile?.read();
   const resumable = !at.slotCreated && saved !== undefined && saved.slot === at.context.slot && !saved.done;
   if (!at.slotCreated && !resumable && mode !== 'always') return undefined;
-  const sql = await SqlConnection.open(at.target, at.context);
+  const readers = [await SqlConnection.open(at.target, at.context)];
   try {
-    await beginSnapshotTransaction(sql, at.exportedSnapshot);
-    const tables = await snapshotTables(sql, {
+    await beginSnapshotTransaction(readers[0]!, at.exportedSnapshot);
+    const tables = await snapshotTables(readers[0]!, {
       publication: at.context.publication, serverVersionNum: at.server.versionNum, keylessByPosition: true,
       ...(options.snapshot?.tables ? { tables: options.snapshot.tables } : {}),
       ...(options.snapshot?.keys ? { keys: options.snapshot.keys } : {}),
     });
+    // More readers than tables-or-ranges would idle, but ranges are found later (key-ranges.ts), so all are opened.
+    // They join now, while the slot's exported snapshot is still valid (until replication starts).
+    readers.push(...await joinSnapshot(readers[0]!, at, (options.snapshot?.parallelism ?? 1) - 1));
     const state: SnapshotState = resumable ? saved : newSnapshotState(at.context.slot, formatLsn(at.startLsn));
     // Written before any row is read (`always` on an existing slot included).
     if (!resumable) stateFile?.write(state);
-    options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(at.startLsn)}${at.exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}`);
+    options.onNotice?.(`${resumable ? 'resuming the' : 'starting an'} initial snapshot of ${tables.length} table(s) at ${formatLsn(at.startLsn)}${at.exportedSnapshot !== undefined ? ", in the slot's exported snapshot" : ''}${readers.length > 1 ? `, ${readers.length} readers` : ''}`);
     return {
-      sql, tables, state, stateFile, lsn: at.startLsn,
+      readers, tables, state, stateFile, lsn: at.startLsn,
       chunkSize: options.snapshot?.chunkSize ?? 2_000,
       exported: at.exportedSnapshot !== undefined, resumed: resumable,
     };
   } catch (error) {
-    await sql.close();
+    await closeSnapshotReaders(readers);
+    throw error;
+  }
+}
+
+/**
+ * `count` more connections, each in a transaction that sees exactly what the
+ * first reader sees: the slot's exported snapshot, or else one the first
+ * reader's transaction exports now (pg_export_snapshot), so rows read by
+ * different readers are consistent with one another and with the stream.
+ */
+async function joinSnapshot(first: SqlConnection, at: SnapshotContext, count: number): Promise<SqlConnection[]> {
+  if (count <= 0) return [];
+  const snapshot = at.exportedSnapshot ?? (await first.query<{ id: string }>('SELECT pg_export_snapshot() AS id'))[0]!.id;
+  const joined: SqlConnection[] = [];
+  try {
+    for (let i = 0; i < count; i++) {
+      const sql = await SqlConnection.open(at.target, at.context);
+      joined.push(sql);
+      await beginSnapshotTransaction(sql, snapshot);
+    }
+    return joined;
+  } catch (error) {
+    await closeSnapshotReaders(joined);
     throw error;
   }
 }

@@ -35,6 +35,7 @@ export function streamOptionsFor(c: PipelineConfig, transforms: NamedTransform[]
     snapshot: {
       mode: c.snapshot.mode,
       chunkSize: c.snapshot.chunkSize,
+      parallelism: c.snapshot.parallelism,
       stateFile: c.snapshot.stateFile ?? defaultSnapshotStateFile(c.source.slot),
       ...(c.snapshot.tables ? { tables: c.snapshot.tables } : {}),
       ...(c.snapshot.keys ? { keys: c.snapshot.keys } : {}),

@@ -16,13 +16,14 @@ import type { SourceIdentity } from '../events/event-builder.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import type { TransformChain } from '../transform/transform-chain.ts';
 import type { DeadLetter } from '../transform/transform.ts';
-import { readSnapshotChunks, type SnapshotProgress } from './initial-snapshot.ts';
+import { markDone, readSnapshotChunks, type SnapshotProgress } from './initial-snapshot.ts';
 import type { SnapshotState, SnapshotStateFile } from './snapshot-state.ts';
 import type { SnapshotTable } from './snapshot-tables.ts';
 
 /** A snapshot to read before streaming, in its own repeatable-read transaction (already begun). */
 export interface PlannedSnapshot {
-  sql: SqlConnection;
+  /** One connection per reader (`snapshot.parallelism`), each in a transaction in the same snapshot. */
+  readers: SqlConnection[];
   tables: SnapshotTable[];
   state: SnapshotState;
   stateFile: SnapshotStateFile | undefined;
@@ -65,18 +66,20 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
       if (batch) yield batch;
     }
     for await (const chunk of readSnapshotChunks({
-      sql: plan.sql, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
-      identity: context.identity, converter: context.converter, kind: 'initial',
+      readers: plan.readers, tables: plan.tables, state, chunkSize: plan.chunkSize, lsn: plan.lsn,
+      identity: context.identity, converter: context.converter,
     })) {
       chunks++;
       const name = `${chunk.table.schema}.${chunk.table.table}`;
       const rows = chunk.events.length;
       const result = context.transforms(chunk.events, undefined);
       const confirmed = () => {
-        const progress = state.tables[name] ??= { rows: 0, done: false };
+        // Confirms come in the order chunks were handed out, and one unit's chunks in key order.
+        const progress = chunk.progress;
         progress.after = chunk.lastKey;
         progress.rows += rows;
-        progress.done = chunk.tableDone;
+        if (chunk.done) markDone(chunk);
+        else if (chunk.tableProgress !== progress) chunk.tableProgress.rows += rows;
         state.done = tablesDone() === plan.tables.length;
         plan.stateFile?.write(state);
         report(name, chunk.table.estimatedRows);
@@ -93,7 +96,14 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
       report('', 0);
     }
   } finally {
-    await plan.sql.query('COMMIT').catch(() => undefined);
-    await plan.sql.close();
+    await closeSnapshotReaders(plan.readers);
   }
+}
+
+/** Ends each reader's transaction and connection (once the snapshot was read, or on a stop). */
+export async function closeSnapshotReaders(readers: SqlConnection[]): Promise<void> {
+  await Promise.all(readers.map(async (sql) => {
+    await sql.query('COMMIT').catch(() => undefined);
+    await sql.close();
+  }));
 }

@@ -20,15 +20,19 @@ import { buildSnapshotEvent } from '../events/snapshot-event.ts';
 import { quoteLiteral } from '../core/sql-text.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
 import { readKeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
-import type { SnapshotState } from './snapshot-state.ts';
+import type { ReadProgress, SnapshotState, TableProgress } from './snapshot-state.ts';
+import { splitKeyRanges } from './key-ranges.ts';
 
 export interface SnapshotChunk {
   table: SnapshotTable;
+  /** The table's progress, and the part of it this chunk advances (the table's own, or one key range's). */
+  tableProgress: TableProgress;
+  progress: ReadProgress;
   events: ChangeEvent[];
   /** Key of the chunk's last row (text), where the next chunk starts. */
   lastKey: Array<string | null>;
-  /** No rows after this chunk in its table. */
-  tableDone: boolean;
+  /** No rows after this chunk in its table or key range. */
+  done: boolean;
 }
 
 export interface SnapshotProgress {
@@ -40,60 +44,187 @@ export interface SnapshotProgress {
   done: boolean;
 }
 
-/** Reads every table's remaining chunks; the final row of the final chunk is marked `last`. */
-export async function* readSnapshotChunks(options: {
-  sql: SqlConnection;
+interface ReadOptions {
+  /** One connection per reader, each in a transaction in the same snapshot (openSnapshotReaders). */
+  readers: SqlConnection[];
   tables: SnapshotTable[];
   state: SnapshotState;
   chunkSize: number;
   lsn: Lsn;
   identity: SourceIdentity;
   converter: ValueConverter;
-  /** "true" for the initial snapshot ("last" on its final row); "incremental" otherwise. */
-  kind: 'initial' | 'incremental';
-  where?: string;
-}): AsyncGenerator<SnapshotChunk> {
+}
+
+/** A table, or one range of its key, read by one reader in keyset chunks. */
+interface ReadUnit {
+  table: SnapshotTable;
+  tableProgress: TableProgress;
+  progress: ReadProgress;
+  from?: Array<string | null>;
+  to?: Array<string | null>;
+}
+
+/**
+ * Reads every table's remaining chunks, with as many readers at once as there
+ * are connections: tables, and key ranges of large tables, are handed to the
+ * next free reader in order. The final row of the final chunk is marked `last`.
+ *
+ * At most one chunk per reader waits for the consumer (and each reader holds
+ * the chunk it reads and the one before, see readUnit): memory follows
+ * parallelism × chunkSize, never the table's size.
+ */
+export async function* readSnapshotChunks(options: ReadOptions): AsyncGenerator<SnapshotChunk> {
+  const units = await planUnits(options);
+  const channel = new ChunkChannel(options.readers.length);
+  let next = 0;
+  const reader = async (sql: SqlConnection) => {
+    while (next < units.length && !channel.stopped) await readUnit(sql, units[next++]!, options, channel);
+  };
+  void Promise.all(options.readers.map(reader)).then(() => channel.end(), (error: unknown) => channel.fail(error));
   let pending: SnapshotChunk | undefined;
-  for (const table of options.tables) {
-    const name = `${table.schema}.${table.table}`;
-    const progress = options.state.tables[name] ??= { rows: 0, done: false };
-    if (progress.done) continue;
-    let after = progress.after;
-    for (;;) {
-      const chunk = await readChunk(options, table, after);
-      if (chunk === undefined) {
-        // The table ended exactly at a chunk boundary: the chunk before is its last.
-        if (pending !== undefined && pending.table === table) pending.tableDone = true;
-        else progress.done = true; // none of its rows are in flight in this run: all were confirmed before
-        break;
-      }
+  try {
+    for (let chunk = await channel.take(); chunk !== undefined; chunk = await channel.take()) {
       if (pending !== undefined) yield pending;
       pending = chunk;
-      after = chunk.lastKey;
-      if (chunk.tableDone) break;
     }
-  }
-  if (pending !== undefined) {
-    const final = pending.events[pending.events.length - 1];
-    if (final !== undefined && options.kind === 'initial') final.source.snapshot = 'last';
-    yield pending;
+    if (pending !== undefined) {
+      const final = pending.events[pending.events.length - 1];
+      if (final !== undefined) final.source.snapshot = 'last';
+      yield pending;
+    }
+  } finally {
+    channel.stop();
   }
 }
 
+/** Tables not yet done, each one unit, or one per key range when several readers share it. */
+async function planUnits(options: ReadOptions): Promise<ReadUnit[]> {
+  const units: ReadUnit[] = [];
+  const parts = options.readers.length * 2; // more ranges than readers: one slow range does not hold the others back
+  for (const table of options.tables) {
+    const name = `${table.schema}.${table.table}`;
+    const tableProgress = options.state.tables[name] ??= { rows: 0, done: false };
+    if (tableProgress.done) continue;
+    // A table begun by one reader (after set) goes on as one unit: its ranges are set only on a first read.
+    if (tableProgress.ranges === undefined && tableProgress.after === undefined && tableProgress.rows === 0 && options.readers.length > 1) {
+      const ranges = await splitKeyRanges(options.readers[0]!, table, parts, options.chunkSize);
+      if (ranges.length > 1) tableProgress.ranges = ranges.map((r) => ({ ...r, rows: 0, done: false }));
+    }
+    if (tableProgress.ranges === undefined) units.push({ table, tableProgress, progress: tableProgress });
+    else {
+      for (const range of tableProgress.ranges) {
+        if (!range.done) units.push({ table, tableProgress, progress: range, ...(range.from ? { from: range.from } : {}), ...(range.to ? { to: range.to } : {}) });
+      }
+    }
+  }
+  return units;
+}
 
-async function readChunk(
-  options: Parameters<typeof readSnapshotChunks>[0], table: SnapshotTable, after: Array<string | null> | undefined,
-): Promise<SnapshotChunk | undefined> {
-  const chunk = await readKeysetChunk(options.sql, table, after, options.chunkSize, options.where, options.converter);
+/**
+ * Reads one unit's chunks in key order. Each chunk is handed on only once the
+ * next read shows whether it was the unit's last: a unit ending exactly at a
+ * chunk boundary marks the chunk before as its last, so the unit is done when
+ * that chunk is confirmed, not before.
+ */
+async function readUnit(sql: SqlConnection, unit: ReadUnit, options: ReadOptions, channel: ChunkChannel): Promise<void> {
+  let after = unit.progress.after ?? unit.from;
+  let pending: SnapshotChunk | undefined;
+  while (!channel.stopped) {
+    const chunk = await readChunk(sql, unit, after, options);
+    if (chunk === undefined) {
+      if (pending !== undefined) pending.done = true;
+      else markDone(unit); // none of its rows are in flight in this run: all were confirmed before
+      break;
+    }
+    if (pending !== undefined) await channel.put(pending);
+    pending = chunk;
+    after = chunk.lastKey;
+    if (chunk.done) break;
+  }
+  if (pending !== undefined) await channel.put(pending);
+}
+
+/** A unit's progress is done; so is its table once every range of it is. */
+export function markDone(unit: { tableProgress: TableProgress; progress: ReadProgress }): void {
+  unit.progress.done = true;
+  const ranges = unit.tableProgress.ranges;
+  if (ranges !== undefined) {
+    unit.tableProgress.rows = ranges.reduce((n, r) => n + r.rows, 0);
+    unit.tableProgress.done = ranges.every((r) => r.done);
+  }
+}
+
+async function readChunk(sql: SqlConnection, unit: ReadUnit, after: Array<string | null> | undefined, options: ReadOptions): Promise<SnapshotChunk | undefined> {
+  const table = unit.table;
+  const chunk = await readKeysetChunk(sql, table, after, options.chunkSize, undefined, options.converter, unit.to);
   if (chunk.rows.length === 0) return undefined;
   const now = Date.now();
-  const kind = options.kind === 'initial' ? 'true' : 'incremental';
   return {
     table,
-    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, kind, chunk.columns, table.byPosition)),
+    tableProgress: unit.tableProgress,
+    progress: unit.progress,
+    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, 'true', chunk.columns, table.byPosition)),
     lastKey: chunk.lastKey,
-    tableDone: chunk.tableDone,
+    done: chunk.tableDone,
   };
+}
+
+/**
+ * Chunks from the readers to the consumer, a few at a time: a reader waits
+ * while `capacity` chunks wait (the sink is slower), which bounds memory.
+ * Hand-written: a bounded queue of promises with stop and error, small enough
+ * that a library would add more than it saves.
+ */
+class ChunkChannel {
+  private readonly items: SnapshotChunk[] = [];
+  private readonly capacity: number;
+  private readonly blockedReaders: Array<() => void> = [];
+  private wakeConsumer: (() => void) | undefined;
+  private ended = false;
+  private error: unknown;
+  /** The consumer stopped (or a reader failed): readers finish their current read and stop. */
+  stopped = false;
+
+  constructor(capacity: number) {
+    this.capacity = capacity;
+  }
+
+  async put(chunk: SnapshotChunk): Promise<void> {
+    while (this.items.length >= this.capacity && !this.stopped) await new Promise<void>((resolve) => this.blockedReaders.push(resolve));
+    if (this.stopped) return;
+    this.items.push(chunk);
+    this.wake();
+  }
+
+  async take(): Promise<SnapshotChunk | undefined> {
+    while (this.items.length === 0 && !this.ended) await new Promise<void>((resolve) => { this.wakeConsumer = resolve; });
+    if (this.error !== undefined) throw this.error;
+    const chunk = this.items.shift();
+    this.blockedReaders.shift()?.();
+    return chunk;
+  }
+
+  end(): void {
+    this.ended = true;
+    this.wake();
+  }
+
+  fail(error: unknown): void {
+    this.error = error;
+    this.stop();
+    this.end();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const resolve of this.blockedReaders.splice(0)) resolve();
+  }
+
+  private wake(): void {
+    const wake = this.wakeConsumer;
+    this.wakeConsumer = undefined;
+    wake?.();
+  }
 }
 
 /** Opens the snapshot's transaction: the slot's exported snapshot when there is one, else a new one. */

@@ -9,11 +9,27 @@ import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, re
 import { dirname, join } from 'node:path';
 import { CdcError } from '../core/errors.ts';
 
-export interface TableProgress {
+/** One reader's progress through a table, or through a range of its key. */
+export interface ReadProgress {
   /** Key of the last confirmed row, as text (the keyset position to go on from). */
   after?: Array<string | null>;
   rows: number;
   done: boolean;
+}
+
+export interface TableProgress extends ReadProgress {
+  /**
+   * A table read by several readers at once (`snapshot.parallelism`): each range
+   * of its key (snapshot/key-ranges.ts) with its own progress. Set once, when
+   * the table is first read; the table's `rows` and `done` sum them up.
+   */
+  ranges?: Array<RangeProgress>;
+}
+
+export interface RangeProgress extends ReadProgress {
+  /** Rows with from < key <= to; a missing end is open. */
+  from?: Array<string | null>;
+  to?: Array<string | null>;
 }
 
 export interface SnapshotState {

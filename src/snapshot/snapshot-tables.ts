@@ -106,7 +106,9 @@ export async function snapshotTables(sql: SqlConnection, options: SnapshotTableO
  * keyset pagination, so every chunk is an index range scan however deep into
  * the table it is, and memory holds one chunk.
  */
-export function chunkQuery(table: SnapshotTable, after: Array<string | null> | undefined, limit: number, extraWhere?: string): { text: string; values: unknown[] } {
+export function chunkQuery(
+  table: SnapshotTable, after: Array<string | null> | undefined, limit: number, extraWhere?: string, upTo?: Array<string | null>,
+): { text: string; values: unknown[] } {
   const columns = table.columns.map(quoteIdent).join(', ');
   const keyList = table.key.map((k) => quoteIdent(k.name)).join(', ');
   const conditions: string[] = [];
@@ -116,6 +118,11 @@ export function chunkQuery(table: SnapshotTable, after: Array<string | null> | u
   if (after !== undefined) {
     const params = table.key.map((k, i) => { values.push(after[i]); return `$${i + 1}::${k.type}`; });
     conditions.push(`(${keyList}) > (${params.join(', ')})`);
+  }
+  if (upTo !== undefined) {
+    // The end of a key range (snapshot/key-ranges.ts), inclusive.
+    const params = table.key.map((k, i) => { values.push(upTo[i]); return `$${values.length}::${k.type}`; });
+    conditions.push(`(${keyList}) <= (${params.join(', ')})`);
   }
   values.push(limit);
   return {
@@ -135,13 +142,14 @@ export interface KeysetChunk {
   tableDone: boolean;
 }
 
-/** Reads the chunk after `after`, converting values with the stream's converters (one chunk in memory). */
+/** Reads the chunk after `after` (up to `upTo`, inclusive), converting values with the stream's converters (one chunk in memory). */
 export async function readKeysetChunk(
   sql: SqlConnection, table: SnapshotTable, after: Array<string | null> | undefined, limit: number, where: string | undefined, converter: ValueConverter,
+  upTo?: Array<string | null>,
 ): Promise<KeysetChunk> {
   // Key columns are read even when the publication's column list leaves them out.
   const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
-  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where);
+  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where, upTo);
   const result = await sql.queryText(query.text, query.values);
   const visible = table.columns.length;
   const converters = result.columns.map((c) => converter.converterFor(c.typeOid));

@@ -1,4 +1,4 @@
-/** Initial snapshots against a real PostgreSQL: the slot's exported snapshot, chunks, resume, modes. */
+/** Initial snapshots against a real PostgreSQL: the slot's exported snapshot, chunks, parallel readers, resume, modes. */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,58 @@ describe('initial snapshot', () => {
     assert.ok(events.slice(reads.length).every((e) => e.op === 'c' && e.source.snapshot === 'false'));
   });
 
+  test('parallel readers (snapshot.parallelism): tables and key ranges of a large table read side by side, all in the slot\'s snapshot: every row once, as it was when the slot was made', async () => {
+    await server.query(`CREATE TABLE par_big (id bigint PRIMARY KEY, v text); CREATE TABLE par_small (id int PRIMARY KEY, v text);
+      CREATE TABLE par_pair (a int, b text, v text, PRIMARY KEY (a, b)); CREATE TABLE par_nokey (v text);
+      CREATE PUBLICATION par_pub FOR TABLE par_big, par_small, par_pair, par_nokey;
+      INSERT INTO par_big SELECT g * 3, 'old' FROM generate_series(1, 20000) g;
+      INSERT INTO par_small SELECT g, 'old' FROM generate_series(1, 700) g;
+      INSERT INTO par_pair SELECT g % 50, 'k' || g, 'old' FROM generate_series(1, 1500) g;
+      INSERT INTO par_nokey SELECT 'old' FROM generate_series(1, 1200);
+      ANALYZE par_big`);
+    const stateFile = join(dir, 'par.snapshot.json');
+    const notices: string[] = [];
+    const stream = await ChangeStream.open({
+      connection: server.url(), slot: 'par', publication: 'par_pub', heartbeat: false,
+      snapshot: { mode: 'initial', chunkSize: 500, parallelism: 4, stateFile }, onNotice: (m) => notices.push(m),
+    });
+    // After the slot exists and its readers joined its snapshot: every reader must still see 'old'.
+    await server.query(`UPDATE par_big SET v = 'new' WHERE id % 2 = 0; UPDATE par_small SET v = 'new'; UPDATE par_pair SET v = 'new'`);
+    const reads = 20000 + 700 + 1500 + 1200;
+    const updates = 10000 + 700 + 1500; // par_nokey has no replica identity: its rows cannot be updated while published
+    const events = await collectEvents(stream, reads + updates, 60_000);
+    await stream.stop();
+    assert.ok(notices.some((m) => /initial snapshot of 4 table\(s\).*, 4 readers/.test(m)), notices.join('\n'));
+    const snapshot = events.slice(0, reads);
+    assert.ok(snapshot.every((e) => e.op === 'r' && e.after!.v === 'old'), 'every reader read in the slot\'s snapshot');
+    assert.ok(events.slice(reads).every((e) => e.op === 'u' && e.after!.v === 'new'), 'then the stream');
+    const ids = (table: string) => snapshot.filter((e) => e.source.table === table).map((e) => table === 'par_pair' ? `${e.after!.a}/${e.after!.b}` : String(e.after!.id));
+    assert.deepEqual([...new Set(ids('par_big'))].sort(), Array.from({ length: 20000 }, (_, i) => String((i + 1) * 3)).sort(), 'every row of the split table once');
+    assert.equal(ids('par_big').length, 20000);
+    assert.equal(new Set(ids('par_small')).size, 700);
+    assert.equal(ids('par_pair').length, 1500);
+    assert.equal(new Set(ids('par_pair')).size, 1500);
+    assert.equal(snapshot.filter((e) => e.source.table === 'par_nokey').length, 1200);
+    assert.equal(snapshot.at(-1)!.source.snapshot, 'last');
+    assert.equal(snapshot.filter((e) => e.source.snapshot === 'last').length, 1);
+    // Within a range, key order: each range's rows arrive ascending (ranges interleave).
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number; done: boolean; ranges?: Array<{ from?: string[]; to?: string[]; rows: number; done: boolean }> }> };
+    assert.equal(state.done, true);
+    const ranges = state.tables['public.par_big']!.ranges!;
+    assert.ok(ranges.length >= 4, `the large table was split: ${JSON.stringify(ranges)}`);
+    assert.equal(ranges[0]!.from, undefined);
+    assert.equal(ranges.at(-1)!.to, undefined);
+    assert.equal(ranges.reduce((n, r) => n + r.rows, 0), 20000);
+    assert.ok(ranges.every((r) => r.done && r.rows > 0));
+    for (const range of ranges) {
+      const inRange = snapshot.filter((e) => e.source.table === 'par_big' && (range.from === undefined || Number(e.after!.id) > Number(range.from[0])) && (range.to === undefined || Number(e.after!.id) <= Number(range.to[0])));
+      assert.equal(inRange.length, range.rows);
+      assert.deepEqual(inRange.map((e) => Number(e.after!.id)), inRange.map((e) => Number(e.after!.id)).sort((x, y) => x - y));
+    }
+    assert.equal(state.tables['public.par_big']!.rows, 20000);
+    assert.equal(state.tables['public.par_pair']!.ranges, undefined, 'a composite key is read whole');
+  });
+
   test('values in snapshot rows equal the same rows streamed; publication column lists and row filters apply', async () => {
     await server.query(`CREATE TABLE typed (id int PRIMARY KEY, amount numeric(12,2), at timestamptz, tags text[], doc jsonb, secret text, total int GENERATED ALWAYS AS (id * 2) STORED);
       CREATE PUBLICATION typed_pub FOR TABLE typed (id, amount, at, tags, doc) WHERE (id < 100);
@@ -104,7 +156,7 @@ describe('initial snapshot', () => {
     writeFileSync(config, `
 source: { url: "\${DATABASE_URL}", slot: big, publication: big_pub, statusInterval: 200ms }
 sink: { type: file, path: "${out}" }
-snapshot: { chunkSize: 1000 }
+snapshot: { chunkSize: 1000, parallelism: 3 }
 heartbeat: false
 `);
     const stateFile = join(dir, '.pgcdc', 'big.snapshot.json');
@@ -115,6 +167,9 @@ heartbeat: false
     await first.done;
     const confirmedAtKill = state()!.tables['public.big']!.rows;
     assert.ok(!state()!.done, 'killed before the snapshot finished');
+    assert.ok((state()!.tables['public.big'] as { ranges?: unknown[] }).ranges!.length >= 3, 'three readers read ranges of the table');
+    // Resumed by one reader: the saved ranges are read one after another.
+    writeFileSync(config, readFileSync(config, 'utf8').replace('parallelism: 3', 'parallelism: 1'));
     const linesAtKill = lines(out).length;
     assert.ok(linesAtKill >= confirmedAtKill);
     await server.query(`INSERT INTO big VALUES (${rows + 1}, 'after the kill')`);

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonText, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { jsonText, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -53,5 +53,36 @@ describe('json values keep their text (core/json.ts)', () => {
     const back = parseRoundTrip(stringifyRoundTrip(row)) as Record<string, JsonValue>;
     assert.equal(stringifyExact(back), '{"body":{"dup":1,"dup":2},"list":[[1e400]],"text":"x"}');
     assert.equal((back.body as { dup: number }).dup, 2);
+  });
+});
+
+describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', () => {
+  /**
+   * The reference, token by token: a number of 16+ digits, with an exponent, or a
+   * negative zero keeps its text when a double would change it; any other is the
+   * double's (so 1.50 is 1.5, as JSON.parse gives).
+   */
+  const exactly = (text: string) => stringifyExact(JSON.parse(text, (_k, v: unknown, context?: { source?: string }) => (
+    typeof v === 'number' && context?.source !== undefined && /\d{16}|[eE]|^-0(\.0+)?$/.test(context.source) && String(v) !== context.source
+      ? (JSON as unknown as { rawJSON(t: string): JsonValue }).rawJSON(context.source) : v)) as JsonValue);
+
+  test('every number form, in every position a number can take, serializes as the exact reference does', () => {
+    const numbers = ['0', '-0', '-0.0', '-0.000', '1', '-1', '1.5', '1.50', '123456789012345', '1234567890123456', '12345678901234567890',
+      '-12345678901234567890', '0.1234567890123456', '0.12345678901234567', '1e5', '1E5', '1e-5', '1.5e+300', '1e400', '-1E-400', '9007199254740993', '1e0', '-0e0', '2.50e2'];
+    const spaces = ['', ' ', '\n  ', '\t'];
+    for (const n of numbers) {
+      for (const ws of spaces) {
+        for (const text of [`${ws}${n}`, `[${ws}${n}]`, `[1,${ws}${n}]`, `{"k":${ws}${n}}`, `{"a": "x", "k":${ws}${n}, "z": [true,${ws}${n}]}`]) {
+          assert.equal(stringifyExact(parseJsonExact(text)), exactly(text), text);
+        }
+      }
+    }
+  });
+
+  test('digits and exponents inside strings (hex digests, dates, version strings) are not numbers: the fast path, same output', () => {
+    for (const text of ['{"h": "3e5a9c1234567890123456789abc"}', '{"d": "2024-01-02", "z": "-0"}', '["1e400", "-0.0", ":1e5"]', '{"note": "a,12345678901234567"}']) {
+      assert.equal(stringifyExact(parseJsonExact(text)), exactly(text), text);
+      assert.deepEqual(parseJsonExact(text), JSON.parse(text));
+    }
   });
 });
