@@ -6,11 +6,9 @@
  * last row. `pgcdc run` then streams on from the new slot. Reference: docs/cli.md.
  */
 import type { Command } from 'commander';
-import { loadConfig } from '../../config/load-config.ts';
 import type { PipelineConfig } from '../../config/schema.ts';
 import { CdcError } from '../../core/errors.ts';
 import { formatLsn, parseLsn } from '../../core/lsn.ts';
-import { createPipeline } from '../../pipeline/pipeline.ts';
 import { resolveConnection } from '../../source/connection-config.ts';
 import { findSlot } from '../../source/slots.ts';
 import { SqlConnection } from '../../source/sql-connection.ts';
@@ -34,6 +32,7 @@ async function lostBecause(config: PipelineConfig): Promise<string | undefined> 
 }
 
 async function recover(config: PipelineConfig): Promise<void> {
+  const { createPipeline } = await import('../../pipeline/pipeline.ts'); // not at the top: see run.ts
   const pipeline = createPipeline({ ...config, source: { ...config.source, onSlotLost: 'resnapshot' } });
   pipeline.on('notice', (message) => notice(message));
   let failure: Error | undefined;
@@ -59,7 +58,7 @@ export function registerSlotRecover(slot: Command): void {
     .requiredOption('-c, --config <file>', 'the pipelines\' config (as for pgcdc run)')
     .option('--pipeline <name>', 'only this pipeline (its name, or its slot)')
     .action(async (options: { config: string; pipeline?: string }) => {
-      const config = await loadConfig(options.config);
+      const config = await (await import('../../config/load-config.ts')).loadConfig(options.config);
       const chosen = config.pipelines.filter((p) => options.pipeline === undefined || p.name === options.pipeline || p.source.slot === options.pipeline);
       if (chosen.length === 0) throw new CdcError('PGCDC_BAD_ARGUMENT', `no pipeline named ${options.pipeline} in ${options.config}`);
       for (const pipeline of chosen) {

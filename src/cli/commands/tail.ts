@@ -6,8 +6,6 @@ import { lsnOption, list, positiveInteger, positiveSeconds } from '../options.ts
 import { notice, usageError } from '../output.ts';
 import { loadTransforms } from '../../transform/load-transforms.ts';
 import { openAppendWriter } from '../../sink/stdout-writer.ts';
-import { StreamMetrics } from '../../observe/metrics.ts';
-import { serveMetrics } from '../../observe/metrics-server.ts';
 import { printStream, type OutputFormat } from '../print-stream.ts';
 import { announceConnection } from '../connection.ts';
 import { parseOperations } from '../../transform/event-filter.ts';
@@ -134,8 +132,9 @@ async function runTail(url: string | undefined, options: TailOptions): Promise<v
     onNotice: say,
   });
   const deadLetters = options.deadLetterFile ? openAppendWriter(options.deadLetterFile) : undefined;
-  const metrics = options.metricsPort === undefined ? undefined : new StreamMetrics(stream.slot, () => stream.stats);
-  const metricsServer = metrics ? await serveMetrics(metrics.registry, options.metricsHost, options.metricsPort!) : undefined;
+  // prom-client is loaded only when asked for: it is a tenth of a second of start-up.
+  const metrics = options.metricsPort === undefined ? undefined : new (await import('../../observe/metrics.ts')).StreamMetrics(stream.slot, () => stream.stats);
+  const metricsServer = metrics ? await (await import('../../observe/metrics-server.ts')).serveMetrics(metrics.registry, options.metricsHost, options.metricsPort!) : undefined;
   let interrupted = false;
   const onSignal = () => {
     interrupted = true;
