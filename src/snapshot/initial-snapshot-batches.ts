@@ -100,10 +100,11 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
   }
 }
 
-/** Ends each reader's transaction and connection (once the snapshot was read, or on a stop). */
+/**
+ * Closes each reader's connection (once the snapshot was read, or on a stop;
+ * closing twice is harmless). No COMMIT first: the transactions are read-only,
+ * and the stop path may run while the snapshot's own end does.
+ */
 export async function closeSnapshotReaders(readers: SqlConnection[]): Promise<void> {
-  await Promise.all(readers.map(async (sql) => {
-    await sql.query('COMMIT').catch(() => undefined);
-    await sql.close();
-  }));
+  await Promise.all(readers.map((sql) => sql.close()));
 }
