@@ -76,11 +76,12 @@ if (process.env.UNIX_SOCKET !== '0') {
 // must not cost speed; the machine is too noisy to compare across runs).
 const baseline = process.env.PGCDC_BENCH_BASELINE;
 if (baseline) {
-  CONSUMERS.splice(1, 0, {
-    name: `pgcdc tail --format json > /dev/null (baseline ${baseline})`,
-    command: CONSUMERS[0]!.command.replace(`${root}bin/pgcdc.js`, `${baseline.replace(/\/$/, '')}/bin/pgcdc.js`),
-    count: CONSUMERS[0]!.count!,
+  const fromBaseline = (consumer: Consumer, name: string): Consumer => ({
+    name, command: consumer.command.replace(`${root}bin/pgcdc.js`, `${baseline.replace(/\/$/, '')}/bin/pgcdc.js`), count: consumer.count!,
   });
+  const socketRow = CONSUMERS.find((c) => c.name === 'pgcdc tail --format json > /dev/null, unix socket');
+  if (socketRow) CONSUMERS.push(fromBaseline(socketRow, `pgcdc tail --format json > /dev/null (baseline ${baseline}), unix socket`));
+  CONSUMERS.splice(1, 0, fromBaseline(CONSUMERS[0]!, `pgcdc tail --format json > /dev/null (baseline ${baseline})`));
 }
 
 interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string }

@@ -15,7 +15,7 @@
  *                 the moment each process answers /healthz (Node's start-up left out)
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
- * always 1,000,000), ONLY (a comma list of groups: columns,transaction,tables),
+ * always 1,000,000), ONLY (a comma list of groups: columns,transaction,messages,tables,pipelines),
  * SIZES (transaction sizes, default 1,100,10000,1000000), PGCDC_NODE_FLAGS
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
@@ -29,7 +29,7 @@ import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.t
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
-const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,tables,pipelines').split(','));
+const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,messages,tables,pipelines').split(','));
 const shebangFlags = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
 /** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
 const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
@@ -169,6 +169,24 @@ async function main(): Promise<void> {
           for (let done = 0; done < changes; done += size) {
             await db.query(`INSERT INTO tx_rows SELECT ${rowValues(6, 'g')} FROM generate_series(${first + done + 1}, ${first + Math.min(changes, done + size)}) g`);
           }
+        });
+      }
+    }
+    if (ONLY.has('messages')) {
+      // W2's shape (the outbox): each transaction one INSERT and one transactional
+      // logical message, against the same number of events as two INSERTs.
+      await db.query(`${tableDdl('msg_rows', 6)}; CREATE PUBLICATION pub_msg FOR TABLE msg_rows`);
+      const transactions = Math.min(N, 100_000) / 2;
+      let next = 0;
+      const outbox = (g: string) => `json_build_object('id', gen_random_uuid(), 'aggregate_type', 'order', 'aggregate_id', ${g}, 'payload', json_build_object('total', ${g} * 3, 'note', md5(${g}::text)))::text`;
+      for (const shape of ['2 rows per transaction', '1 row + 1 message per transaction (W2)']) {
+        await measure('messages', shape, 'pub_msg', transactions * 2, 6, async () => {
+          const first = next;
+          next += transactions * 2;
+          const second = shape.startsWith('2 rows')
+            ? `INSERT INTO msg_rows VALUES (${rowValues(6, 'g + 1')})`
+            : `PERFORM pg_logical_emit_message(true, 'outbox', ${outbox('g')})`;
+          await db.query(`DO $$ BEGIN FOR g IN ${first + 1}..${first + transactions * 2} BY 2 LOOP INSERT INTO msg_rows VALUES (${rowValues(6, 'g')}); ${second}; COMMIT; END LOOP; END $$`);
         });
       }
     }

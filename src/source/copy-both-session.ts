@@ -6,6 +6,13 @@
  * hardware, waking per message halves throughput: ../docs/benchmarks.md).
  * `pause()` stops reading the socket; TCP flow control then holds the server
  * back, which bounds memory whatever the WAL backlog.
+ *
+ * Over TCP, after a small read the socket is left unread for a millisecond
+ * (READ_LINGER_MS): a client faster than the walsender otherwise wakes for every
+ * few messages, and each wake costs the walsender a cross-CPU wake-up and pgcdc
+ * a batch (../shared/bench RESULTS, surprise 2: read batching). Not over a unix
+ * socket, whose small buffer soon blocks the walsender instead (measured:
+ * docs/benchmarks.md).
  */
 import type { Socket } from 'node:net';
 import { CdcError } from '../core/errors.ts';
@@ -45,8 +52,16 @@ const CODE = {
   ParameterStatus: 0x53, // 'S'
 } as const;
 
+/** A read smaller than this is followed by a linger (Node reads at most 64 KiB at once). */
+const SMALL_READ = 32 * 1024;
+const READ_LINGER_MS = 1;
+
 export class CopyBothSession {
   private readonly socket: Socket;
+  /** Paused by flow control (the consumer is behind), as opposed to a linger. */
+  private flowPaused = false;
+  private lingering = false;
+  private readonly lingers: boolean;
   private readonly handler: CopyBothHandler;
   private readonly context: ErrorContext;
   private readonly framer = new BackendFramer();
@@ -63,6 +78,7 @@ export class CopyBothSession {
     this.socket = socket;
     this.handler = handler;
     this.context = context;
+    this.lingers = socket.remoteFamily === 'IPv4' || socket.remoteFamily === 'IPv6';
   }
 
   start(sql: string): void {
@@ -78,15 +94,26 @@ export class CopyBothSession {
   }
 
   pause(): void {
+    this.flowPaused = true;
     this.socket.pause();
   }
 
   resume(): void {
-    if (!this.ended) this.socket.resume();
+    this.flowPaused = false;
+    if (!this.ended && !this.lingering) this.socket.resume();
   }
 
   get paused(): boolean {
-    return this.socket.isPaused();
+    return this.flowPaused;
+  }
+
+  private linger(): void {
+    this.lingering = true;
+    this.socket.pause();
+    setTimeout(() => {
+      this.lingering = false;
+      if (!this.flowPaused && !this.ended) this.socket.resume();
+    }, READ_LINGER_MS);
   }
 
   /** Sends a standby status update. `flushed` is the acknowledged position (docs/lsn-and-acks.md). */
@@ -126,7 +153,10 @@ export class CopyBothSession {
   private onData(chunk: Buffer): void {
     try {
       this.framer.push(chunk, this.onFrame);
-      if (this.streaming) this.handler.onChunkEnd();
+      if (this.streaming) {
+        this.handler.onChunkEnd();
+        if (this.lingers && chunk.length < SMALL_READ && !this.lingering && !this.ending) this.linger();
+      }
     } catch (error) {
       this.fail(error instanceof CdcError ? error : new CdcError('PGCDC_PROTOCOL', `replication stream failed: ${(error as Error).message}`, { cause: error }));
     }
