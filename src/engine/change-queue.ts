@@ -42,6 +42,10 @@ export interface ChangeQueueOptions {
   onReplyRequested: () => void;
 }
 
+/** Wake the consumer at once when this many items wait; otherwise after WAKE_DELAY_MS. */
+const WAKE_NOW_ITEMS = 1_000;
+const WAKE_DELAY_MS = 1;
+
 type HeldFrame = { header: XLogDataHeader; payload: Buffer } | { keepalive: PrimaryKeepalive };
 
 export class ChangeQueue {
@@ -49,6 +53,8 @@ export class ChangeQueue {
   private readonly entries: QueueEntry[] = [];
   private items = 0;
   private wake: (() => void) | undefined;
+  /** A wake-up due in WAKE_DELAY_MS (see push). */
+  private wakeTimer: NodeJS.Timeout | undefined;
   private ended = false;
   private untilLsn: Lsn | undefined;
   /** Frames held while the catalog is read (a schema message named something unknown). */
@@ -172,7 +178,12 @@ export class ChangeQueue {
     this.entries.push(entry);
     if (entry.kind === 'transaction') this.items += entry.transaction.buffer.count;
     else if (entry.kind === 'message') this.items += 1;
-    this.wakeConsumer();
+    // A consumer waiting for a small amount is woken a millisecond later, with
+    // what the reads in between added: one batch, one write and one round of
+    // acknowledgement bookkeeping per millisecond rather than per socket read
+    // (reads go on meanwhile, so the walsender is not held back).
+    if (this.items >= WAKE_NOW_ITEMS || entry.kind === 'end') this.wakeConsumer();
+    else this.wakeTimer ??= setTimeout(() => this.wakeConsumer(), WAKE_DELAY_MS);
   }
 
   // ---- drained by the consumer ----------------------------------------------------------------
@@ -194,6 +205,8 @@ export class ChangeQueue {
   }
 
   wakeConsumer(): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = undefined;
     const wake = this.wake;
     this.wake = undefined;
     wake?.();

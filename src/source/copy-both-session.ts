@@ -7,12 +7,16 @@
  * `pause()` stops reading the socket; TCP flow control then holds the server
  * back, which bounds memory whatever the WAL backlog.
  *
- * Over TCP, after a small read the socket is left unread for a millisecond
- * (READ_LINGER_MS): a client faster than the walsender otherwise wakes for every
- * few messages, and each wake costs the walsender a cross-CPU wake-up and pgcdc
- * a batch (../shared/bench RESULTS, surprise 2: read batching). Not over a unix
- * socket, whose small buffer soon blocks the walsender instead (measured:
- * docs/benchmarks.md).
+ * Over TCP, after a small read that left nothing else buffered, the socket is
+ * left unread for a millisecond (READ_LINGER_MS): a client faster than the
+ * walsender otherwise wakes for every few messages, and each wake costs the
+ * walsender a cross-CPU wake-up and pgcdc a round of work (../shared/bench
+ * RESULTS, surprise 2: read batching). Node keeps what arrives meanwhile in the
+ * socket's buffer, up to its high-water mark, and hands it over chunk by chunk
+ * when reading resumes: a linger starts only once those chunks are all handled
+ * (readableLength 0), or a burst of small chunks would be handled one per
+ * millisecond. Not over a unix socket, where it measured no better
+ * (docs/benchmarks.md).
  */
 import type { Socket } from 'node:net';
 import { CdcError } from '../core/errors.ts';
@@ -155,7 +159,7 @@ export class CopyBothSession {
       this.framer.push(chunk, this.onFrame);
       if (this.streaming) {
         this.handler.onChunkEnd();
-        if (this.lingers && chunk.length < SMALL_READ && !this.lingering && !this.ending) this.linger();
+        if (this.lingers && chunk.length < SMALL_READ && !this.lingering && !this.ending && this.socket.readableLength === 0) this.linger();
       }
     } catch (error) {
       this.fail(error instanceof CdcError ? error : new CdcError('PGCDC_PROTOCOL', `replication stream failed: ${(error as Error).message}`, { cause: error }));
