@@ -25,17 +25,21 @@ const SAMPLED_BLOCKS = 1_000;
 
 /** Ranges for one table, in key order; one open range when the table is not worth splitting. */
 export async function splitKeyRanges(sql: SqlConnection, table: SnapshotTable, parts: number, chunkSize: number): Promise<KeyRange[]> {
-  // A table read in fewer chunks than parts gains nothing from ranges.
-  if (parts < 2 || table.byPosition || table.key.length !== 1 || table.estimatedRows < parts * chunkSize) return [{}];
+  // A table read in fewer chunks than parts gains nothing from ranges. The
+  // planner's estimate says so when it has one (reltuples is unknown, 0 here,
+  // until the table was first vacuumed or analyzed: then the sample tells).
+  const enough = parts * chunkSize;
+  if (parts < 2 || table.byPosition || table.key.length !== 1 || (table.estimatedRows > 0 && table.estimatedRows < enough)) return [{}];
   const key = quoteIdent(table.key[0]!.name);
   const [size] = await sql.query<{ blocks: string }>(
     `SELECT (pg_relation_size($1::regclass) / current_setting('block_size')::int)::text AS blocks`, [table.sql]);
   const blocks = Number(size?.blocks ?? 0);
   const percent = blocks <= SAMPLED_BLOCKS ? 100 : (100 * SAMPLED_BLOCKS) / blocks;
   const fractions = Array.from({ length: parts - 1 }, (_, i) => (i + 1) / parts);
-  const [row] = await sql.query<{ bounds: Array<string | null> | null }>(
-    `SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY ${key}))::text[] AS bounds
+  const [row] = await sql.query<{ bounds: Array<string | null> | null; sampled: string }>(
+    `SELECT (percentile_disc($1::float8[]) WITHIN GROUP (ORDER BY ${key}))::text[] AS bounds, count(*)::text AS sampled
        FROM ${table.sql} TABLESAMPLE SYSTEM ($2) WHERE ${key} IS NOT NULL`, [fractions, percent]);
+  if (table.estimatedRows === 0 && (Number(row?.sampled ?? 0) * 100) / percent < enough) return [{}];
   // Equal quantiles (a skewed sample) would make empty ranges: keep each bound once.
   const bounds = [...new Set((row?.bounds ?? []).filter((b): b is string => b !== null))];
   if (bounds.length === 0) return [{}];

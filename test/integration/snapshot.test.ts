@@ -68,7 +68,9 @@ describe('initial snapshot', () => {
   test('parallel readers (snapshot.parallelism): tables and key ranges of a large table read side by side, all in the slot\'s snapshot: every row once, as it was when the slot was made', async () => {
     await server.query(`CREATE TABLE par_big (id bigint PRIMARY KEY, v text); CREATE TABLE par_small (id int PRIMARY KEY, v text);
       CREATE TABLE par_pair (a int, b text, v text, PRIMARY KEY (a, b)); CREATE TABLE par_nokey (v text);
-      CREATE PUBLICATION par_pub FOR TABLE par_big, par_small, par_pair, par_nokey;
+      CREATE TABLE par_fresh (id int PRIMARY KEY, v text);
+      CREATE PUBLICATION par_pub FOR TABLE par_big, par_small, par_pair, par_nokey, par_fresh;
+      INSERT INTO par_fresh SELECT g, 'old' FROM generate_series(1, 6000) g;
       INSERT INTO par_big SELECT g * 3, 'old' FROM generate_series(1, 20000) g;
       INSERT INTO par_small SELECT g, 'old' FROM generate_series(1, 700) g;
       INSERT INTO par_pair SELECT g % 50, 'k' || g, 'old' FROM generate_series(1, 1500) g;
@@ -82,11 +84,11 @@ describe('initial snapshot', () => {
     });
     // After the slot exists and its readers joined its snapshot: every reader must still see 'old'.
     await server.query(`UPDATE par_big SET v = 'new' WHERE id % 2 = 0; UPDATE par_small SET v = 'new'; UPDATE par_pair SET v = 'new'`);
-    const reads = 20000 + 700 + 1500 + 1200;
+    const reads = 20000 + 700 + 1500 + 1200 + 6000;
     const updates = 10000 + 700 + 1500; // par_nokey has no replica identity: its rows cannot be updated while published
     const events = await collectEvents(stream, reads + updates, 60_000);
     await stream.stop();
-    assert.ok(notices.some((m) => /initial snapshot of 4 table\(s\).*, 4 readers/.test(m)), notices.join('\n'));
+    assert.ok(notices.some((m) => /initial snapshot of 5 table\(s\).*, 4 readers/.test(m)), notices.join('\n'));
     const snapshot = events.slice(0, reads);
     assert.ok(snapshot.every((e) => e.op === 'r' && e.after!.v === 'old'), 'every reader read in the slot\'s snapshot');
     assert.ok(events.slice(reads).every((e) => e.op === 'u' && e.after!.v === 'new'), 'then the stream');
@@ -115,6 +117,10 @@ describe('initial snapshot', () => {
     }
     assert.equal(state.tables['public.par_big']!.rows, 20000);
     assert.equal(state.tables['public.par_pair']!.ranges, undefined, 'a composite key is read whole');
+    // Never analyzed (no planner estimate): the sample finds it large enough to split.
+    assert.ok((state.tables['public.par_fresh']!.ranges ?? []).length >= 2, JSON.stringify(state.tables['public.par_fresh']));
+    assert.equal(new Set(ids('par_fresh')).size, 6000);
+    assert.equal(ids('par_fresh').length, 6000);
   });
 
   test('values in snapshot rows equal the same rows streamed; publication column lists and row filters apply', async () => {
