@@ -75,11 +75,12 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
       const result = context.transforms(chunk.events, undefined);
       const confirmed = () => {
         // Confirms come in the order chunks were handed out, and one unit's chunks in key order.
+        // A range's rows count for its table too (the table's `rows` is their sum).
         const progress = chunk.progress;
         progress.after = chunk.lastKey;
         progress.rows += rows;
+        if (chunk.tableProgress !== progress) chunk.tableProgress.rows += rows;
         if (chunk.done) markDone(chunk);
-        else if (chunk.tableProgress !== progress) chunk.tableProgress.rows += rows;
         state.done = tablesDone() === plan.tables.length;
         plan.stateFile?.write(state);
         report(name, chunk.table.estimatedRows);

@@ -45,7 +45,7 @@ export interface SnapshotProgress {
 }
 
 interface ReadOptions {
-  /** One connection per reader, each in a transaction in the same snapshot (openSnapshotReaders). */
+  /** One connection per reader, each in a transaction in the same snapshot (prepare-source.ts, joinSnapshot). */
   readers: SqlConnection[];
   tables: SnapshotTable[];
   state: SnapshotState;
@@ -148,10 +148,7 @@ async function readUnit(sql: SqlConnection, unit: ReadUnit, options: ReadOptions
 export function markDone(unit: { tableProgress: TableProgress; progress: ReadProgress }): void {
   unit.progress.done = true;
   const ranges = unit.tableProgress.ranges;
-  if (ranges !== undefined) {
-    unit.tableProgress.rows = ranges.reduce((n, r) => n + r.rows, 0);
-    unit.tableProgress.done = ranges.every((r) => r.done);
-  }
+  if (ranges !== undefined) unit.tableProgress.done = ranges.every((r) => r.done);
 }
 
 async function readChunk(sql: SqlConnection, unit: ReadUnit, after: Array<string | null> | undefined, options: ReadOptions): Promise<SnapshotChunk | undefined> {

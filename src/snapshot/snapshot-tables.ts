@@ -116,7 +116,7 @@ export function chunkQuery(
   if (table.rowFilter) conditions.push(`(${table.rowFilter})`);
   if (extraWhere) conditions.push(`(${extraWhere})`);
   if (after !== undefined) {
-    const params = table.key.map((k, i) => { values.push(after[i]); return `$${i + 1}::${k.type}`; });
+    const params = table.key.map((k, i) => { values.push(after[i]); return `$${values.length}::${k.type}`; });
     conditions.push(`(${keyList}) > (${params.join(', ')})`);
   }
   if (upTo !== undefined) {
