@@ -15,7 +15,7 @@
  *                 the moment each process answers /healthz (Node's start-up left out)
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
- * always 1,000,000), ONLY (a comma list of groups: columns,transaction,messages,tables,pipelines),
+ * always 1,000,000, and larger SIZES are their size), ONLY (a comma list of groups: columns,transaction,messages,tables,pipelines),
  * SIZES (transaction sizes, default 1,100,10000,1000000), PGCDC_NODE_FLAGS
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
@@ -157,7 +157,7 @@ async function main(): Promise<void> {
       await db.query(`${tableDdl('tx_rows', 6)}; CREATE PUBLICATION pub_tx FOR TABLE tx_rows`);
       let next = 0;
       for (const size of (process.env.SIZES ?? '1,100,10000,1000000').split(',').map(Number)) {
-        const changes = size === 1_000_000 ? 1_000_000 : size === 1 ? Math.min(N, 50_000) : N;
+        const changes = size >= 1_000_000 ? size : size === 1 ? Math.min(N, 50_000) : N;
         await measure('transaction', `${size.toLocaleString('en-US')} rows per transaction`, 'pub_tx', changes, 6, async () => {
           const first = next;
           next += changes;

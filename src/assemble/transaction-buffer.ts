@@ -35,7 +35,7 @@ export class TransactionBuffer {
     this.count++;
     if (item.message !== undefined) this.messages.push(item);
     if (this.spill !== undefined) {
-      this.spill.append(materialize(item));
+      this.spill.append(item);
       return;
     }
     this.items.push(item);
@@ -46,7 +46,7 @@ export class TransactionBuffer {
 
   private spillToDisk(): void {
     const spill = new SpillFile(this.budget.spillDir);
-    for (const item of this.items) spill.append(materialize(item));
+    for (const item of this.items) spill.append(item);
     this.spill = spill;
     this.items = [];
     this.budget.used -= this.memoryBytes;
@@ -75,7 +75,10 @@ export class TransactionBuffer {
       return;
     }
     const aborted = this.abortedSubXids;
-    yield* this.spill.read(chunkSize, (item) => aborted.has(item.xid));
+    for await (const chunk of this.spill.read(chunkSize, (item) => aborted.has(item.xid))) {
+      for (const item of chunk) materialize(item);
+      yield chunk;
+    }
   }
 
   /** Frees memory and removes the spill file. Idempotent. */

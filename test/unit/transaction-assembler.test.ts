@@ -112,6 +112,55 @@ describe('transaction assembler', () => {
     assert.equal(readdirSync(dir).length, 0, 'the spill file is removed after delivery');
     assert.equal(assembler.memoryUsed, 0);
   });
+  test('a spilled transaction reads back exactly as the same transaction held in memory: every kind of item, rows larger than the write and read buffers, a mid-transaction ALTER, an aborted subtransaction', async () => {
+    const users2 = pgoutput.relation(16384, 'public', 'users', [{ name: 'id', type: 20, key: true }, { name: 'name', type: 25 }, { name: 'score', type: 701 }]);
+    const orders = pgoutput.relation(16390, 'shop', 'orders', [{ name: 'id', type: 23, key: true }, { name: 'doc', type: 3802 }], { identity: 'f' });
+    const big = (n: number) => 'é'.repeat(n / 2);
+    const plain: Buffer[] = [users, orders, pgoutput.begin(9000n, 1n, 800)];
+    for (let i = 1; i <= 3000; i++) plain.push(pgoutput.insert(16384, [String(i), `name ${i}`, i % 7 === 0 ? null : 'x'.repeat(i % 90)]));
+    plain.push(
+      pgoutput.insert(16384, ['9007199254740993', big(300 * 1024), 'bio']), // larger than the write buffer
+      pgoutput.message(true, 9001n, 'audit', Buffer.from([0xff, 0xfe, 0x00])), // not UTF-8: base64
+      pgoutput.insert(16390, ['1', '{"n": 12345678901234567890, "s": "ä"}']),
+      pgoutput.update(16390, ['1', 'toast'], { kind: 'O', columns: ['1', '{"a": 1}'] }),
+      users2, // ALTER TABLE inside the transaction: later rows read with the new columns
+      pgoutput.insert(16384, ['3001', big(1536 * 1024), 'NaN']), // larger than a read
+      pgoutput.update(16384, ['3001', 'toast', '-Infinity'], { kind: 'K', columns: ['3001', null, null] }),
+      pgoutput.delete(16384, 'K', ['2', null, null]),
+      pgoutput.truncate([16384, 16390], 1),
+      pgoutput.commit(9000n, 9100n, 1n),
+      pgoutput.streamStart(900, true), pgoutput.insert(16384, ['5001', 'kept', '1.5'], 900), pgoutput.insert(16384, ['5002', 'aborted', '2'], 901),
+      pgoutput.message(true, 9200n, 'outbox', '{"id":"m1"}', 901), pgoutput.streamStop(),
+      pgoutput.streamStart(900, false), pgoutput.insert(16384, ['5003', big(400 * 1024), '3'], 900), pgoutput.streamStop(),
+      pgoutput.streamAbort(900, 901), pgoutput.streamCommit(900, 9300n, 9400n, 2n),
+    );
+    const run = async (budget: number) => {
+      const spillDir = mkdtempSync(join(tmpdir(), 'pgcdc-spill-diff-'));
+      const registry = new TypeRegistry();
+      const relations = new RelationCache(new ValueConverter(registry), () => registry.version);
+      const stream = new PgOutputStreamDecoder(new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, spillDir }));
+      const outputs: AssemblerOutput[] = [];
+      let spilled = false;
+      plain.forEach((m, i) => {
+        const out = stream.push(m, 0, m.length, lsn(10_000n + BigInt(i)));
+        if (out) outputs.push(out);
+        spilled ||= readdirSync(spillDir).length > 0;
+      });
+      const all: string[] = [];
+      for (const output of outputs) for (const item of await items(output)) all.push(JSON.stringify({ ...item, lsn: String(item.lsn), columns: item.columns?.map((c) => c.name) }));
+      assert.equal(readdirSync(spillDir).length, 0, 'spill files are removed after delivery');
+      return { all, spilled };
+    };
+    const inMemory = await run(1 << 30);
+    assert.equal(inMemory.spilled, false);
+    assert.equal(inMemory.all.length, 3000 + 9 + 2, 'every item of both transactions, the aborted subtransaction dropped');
+    for (const budget of [1, 64 * 1024]) {
+      const spilled = await run(budget);
+      assert.equal(spilled.spilled, true, `budget ${budget} spills`);
+      assert.equal(spilled.all.length, inMemory.all.length);
+      for (let i = 0; i < inMemory.all.length; i++) assert.equal(spilled.all[i], inMemory.all[i], `item ${i}, budget ${budget}`);
+    }
+  });
   test('a change for an unknown relation is a protocol error', () => {
     const { feed } = setup();
     assert.throws(() => feed(pgoutput.begin(1n, 1n, 1), pgoutput.insert(999, ['1'])), /relation 999 arrived before its Relation message/);
