@@ -18,6 +18,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
@@ -84,7 +85,7 @@ if (baseline) {
   CONSUMERS.splice(1, 0, fromBaseline(CONSUMERS[0]!, `pgcdc tail --format json > /dev/null (baseline ${baseline})`));
 }
 
-interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string }
+interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string; serverCpu?: number }
 
 interface Target { url: string; socketUrl: string; socketConninfo: string }
 
@@ -105,6 +106,18 @@ function measure(consumer: Consumer, target: Target, slot: string, end: string, 
     checked = n === expected ? `ok (${n} lines)` : `MISMATCH (${n} of ${expected})`;
   }
   return { consumer: consumer.name, run, wall, cpu: Number(timeLine[2]) + Number(timeLine[3]), rssMb: Number(timeLine[4]) / 1024, changes: expected, checked };
+}
+
+/**
+ * CPU seconds of the server's exited child processes, from the postmaster's
+ * cutime + cstime: a walsender exits when its consumer disconnects and is reaped
+ * by the postmaster, so the difference around one drain is that walsender's CPU
+ * (decoding and sending), the server side of the machine's bound.
+ */
+function reapedChildrenCpu(dataDir: string /* embedded-postgres keeps the cluster in data/ */): number {
+  const postmaster = readFileSync(`${dataDir}/data/postmaster.pid`, 'utf8').split('\n')[0]!.trim();
+  const fields = readFileSync(`/proc/${postmaster}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
 }
 
 function median(values: number[]): number {
@@ -149,10 +162,14 @@ async function main(): Promise<void> {
           socketUrl: `postgresql://${server.user}:${encodeURIComponent(server.password)}@/postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}`,
           socketConninfo: `host=${server.dataDir} port=${server.port} dbname=postgres user=${server.user} password=${server.password}`,
         };
+        const serverBefore = reapedChildrenCpu(server.dataDir);
         const m = measure(CONSUMERS[i]!, target, slots[i]!, end, expected, run);
-        results.push(m);
-        console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB, ${m.checked}`);
+        // Dropping the slot waits for its walsender to let go of it; then it is reaped.
         await client.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
+        await new Promise((r) => setTimeout(r, 300));
+        m.serverCpu = reapedChildrenCpu(server.dataDir) - serverBefore;
+        results.push(m);
+        console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, walsender CPU ${m.serverCpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB, ${m.checked}`);
       }
     } finally {
       await client.end().catch(() => undefined);
@@ -161,19 +178,28 @@ async function main(): Promise<void> {
   }
   const rows = CONSUMERS.map((c) => {
     const mine = results.filter((r) => r.consumer === c.name);
-    return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu: median(mine.map((r) => r.cpu)), rss: Math.max(...mine.map((r) => r.rssMb)), checked: mine.map((r) => r.checked).join(', ') };
+    const changes = mine[0]!.changes;
+    const cpu = median(mine.map((r) => r.cpu));
+    const serverCpu = median(mine.map((r) => r.serverCpu ?? 0));
+    // The machine's bound for this consumer: the walsender is one process (at most
+    // one CPU), the consumer is one main thread, and both share the machine's CPUs.
+    const w = serverCpu / changes;
+    const k = cpu / changes;
+    const bound = Math.min(1 / w, 1 / k, availableParallelism() / (w + k));
+    return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu, rss: Math.max(...mine.map((r) => r.rssMb)), checked: mine.map((r) => r.checked).join(', '), w, bound };
   });
   const anchor = rows.find((r) => r.name.startsWith('pg_recvlogical') && !r.name.endsWith('unix socket'))!.rate;
   const library = rows.find((r) => r.name.startsWith('pg-logical-replication'))!.rate;
   const socketAnchor = rows.find((r) => r.name.startsWith('pg_recvlogical') && r.name.endsWith('unix socket'))?.rate;
   const version = execFileSync(RECVLOGICAL, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`\n## Drain-from-backlog, W1 N=${N} (${N * 8 / 5} changes), ${RUNS} run(s), medians; Node ${process.version}; ${version}\n`);
-  console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | peak RSS MB | check |');
-  console.log('|---|---:|---:|---:|---:|---:|---|');
+  console.log(`Bound: the most this consumer could drain on ${availableParallelism()} CPUs at the measured CPU per change, min(1/w, 1/c, CPUs/(w+c)), w = its walsender's, c = its own.\n`);
+  console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | client µs/change | walsender µs/change | bound changes/s | of bound | peak RSS MB | check |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     // Socket rows are compared with pg_recvlogical over the same socket.
     const against = r.name.endsWith('unix socket') && socketAnchor !== undefined ? socketAnchor : anchor;
-    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
+    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.cpu / (N * 8 / 5) * 1e6).toFixed(1)} | ${(r.w * 1e6).toFixed(1)} | ${Math.round(r.bound).toLocaleString('en-US')} | ${(r.rate / r.bound).toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
   }
 }
 
