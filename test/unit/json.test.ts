@@ -63,12 +63,13 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
    * double's (so 1.50 is 1.5, as JSON.parse gives).
    */
   const exactly = (text: string) => stringifyExact(JSON.parse(text, (_k, v: unknown, context?: { source?: string }) => (
-    typeof v === 'number' && context?.source !== undefined && /\d{16}|[eE]|^-0(\.0+)?$/.test(context.source) && String(v) !== context.source
+    typeof v === 'number' && context?.source !== undefined && (context.source.replace(/\D/g, '').length >= 16 || /[eE]|^-0(\.0+)?$/.test(context.source)) && String(v) !== context.source
       ? (JSON as unknown as { rawJSON(t: string): JsonValue }).rawJSON(context.source) : v)) as JsonValue);
 
   test('every number form, in every position a number can take, serializes as the exact reference does', () => {
     const numbers = ['0', '-0', '-0.0', '-0.000', '1', '-1', '1.5', '1.50', '123456789012345', '1234567890123456', '12345678901234567890',
-      '-12345678901234567890', '0.1234567890123456', '0.12345678901234567', '1e5', '1E5', '1e-5', '1.5e+300', '1e400', '-1E-400', '9007199254740993', '1e0', '-0e0', '2.50e2'];
+      '-12345678901234567890', '0.1234567890123456', '0.12345678901234567', '1e5', '1E5', '1e-5', '1.5e+300', '1e400', '-1E-400', '9007199254740993', '1e0', '-0e0', '2.50e2',
+      '31.181986179340492', '-4287109598.1251272', '1234567.891234567', '0.000123456789012345678', '123456789012345.6', '12345678901234.56'];
     const spaces = ['', ' ', '\n  ', '\t'];
     for (const n of numbers) {
       for (const ws of spaces) {
@@ -79,6 +80,21 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     }
   });
 
+  test('no number changes value: random numbers of 1 to 25 digits, the point anywhere, signs, leading zeros and exponents', () => {
+    let seed = 17;
+    const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    const digits = (n: number) => Array.from({ length: n }, (_, i) => String(i === 0 ? 1 + random(9) : random(10))).join('');
+    for (let i = 0; i < 20_000; i++) {
+      const d = digits(1 + random(25));
+      const at = random(d.length + 1);
+      let text = at === d.length ? d : `${at === 0 ? '0' : d.slice(0, at)}.${at === 0 ? '0'.repeat(random(4)) : ''}${d.slice(at)}`;
+      if (random(2)) text = `-${text}`;
+      if (random(5) === 0) text += `e${random(2) ? '-' : '+'}${random(40)}`;
+      const out = stringifyExact(parseJsonExact(`{"v": [${text}]}`)).slice('{"v":['.length, -2);
+      assert.equal(decimalValue(out), decimalValue(text), `${text} came out as ${out}`);
+    }
+  });
+
   test('digits and exponents inside strings (hex digests, dates, version strings) are not numbers: the fast path, same output', () => {
     for (const text of ['{"h": "3e5a9c1234567890123456789abc"}', '{"d": "2024-01-02", "z": "-0"}', '["1e400", "-0.0", ":1e5"]', '{"note": "a,12345678901234567"}']) {
       assert.equal(stringifyExact(parseJsonExact(text)), exactly(text), text);
@@ -86,3 +102,18 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     }
   });
 });
+
+/** A JSON number's exact decimal value, canonical: sign, significant digits, exponent (`-1.50e2` → `-15e1`). */
+function decimalValue(text: string): string {
+  const match = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  assert.ok(match, `not a JSON number: ${text}`);
+  const [, sign, whole, fraction = '', exponent = '0'] = match;
+  let all = whole! + fraction;
+  let power = Number(exponent) - fraction.length;
+  all = all.replace(/^0+/, '');
+  if (all === '') return '0';
+  const trailing = /0*$/.exec(all)![0].length;
+  all = all.slice(0, all.length - trailing);
+  power += trailing;
+  return `${sign}${all}e${power}`;
+}
