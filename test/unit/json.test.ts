@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonText, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { jsonText, parseJsonExact, parseJsonbExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -92,6 +92,28 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
       if (random(5) === 0) text += `e${random(2) ? '-' : '+'}${random(40)}`;
       const out = stringifyExact(parseJsonExact(`{"v": [${text}]}`)).slice('{"v":['.length, -2);
       assert.equal(decimalValue(out), decimalValue(text), `${text} came out as ${out}`);
+    }
+  });
+
+  test('jsonb as PostgreSQL writes it (parseJsonbExact): no number changes value, in any position, and digits in strings change nothing', () => {
+    let seed = 29;
+    const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
+    for (let i = 0; i < 20_000; i++) {
+      // numeric's output form: no exponent, no negative zero, the point anywhere, leading zeros before it
+      const d = Array.from({ length: 1 + random(25) }, (_, k) => String(k === 0 ? 1 + random(9) : random(10))).join('');
+      const at = random(d.length + 1);
+      let text = at === d.length ? d : `${at === 0 ? '0' : d.slice(0, at)}.${at === 0 ? '0'.repeat(random(4)) : ''}${d.slice(at)}`;
+      if (random(2)) text = `-${text}`;
+      const doc = [`${text}`, `[1, ${text}]`, `{"a": "x", "k": ${text}}`][random(3)]!;
+      const out = stringifyExact(parseJsonbExact(doc));
+      const number = /-?[\d.]+(?=\]|\}|$)/.exec(out)![0];
+      assert.equal(decimalValue(number), decimalValue(text), `${doc} came out as ${out}`);
+    }
+    for (const text of ['9007199254740993', '-9007199254740993', '900719925474099.3', '0.1000000000000001', '12345678901234567890', '1' + '0'.repeat(400)]) {
+      assert.equal(stringifyExact(parseJsonbExact(`[${text}]`)), `[${text}]`, text);
+    }
+    for (const doc of ['{"h": "3e5a9c1234567890123456789abc"}', '{"ip": "10.0.0.1.2.3.4.5.6.7.8", "v": [1, 2.5]}', '{"phone": "00441234567890123"}', '[]', '"text"', 'null']) {
+      assert.deepEqual(parseJsonbExact(doc), JSON.parse(doc), doc);
     }
   });
 

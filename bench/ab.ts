@@ -1,0 +1,66 @@
+/**
+ * npm run bench:ab: pgcdc tail's CPU for W1 in this tree against another built
+ * tree (PGCDC_BENCH_BASELINE), drained alternately in ABBA order from slots made
+ * before one workload. bench/run.ts's baseline rows are drained in a rotating
+ * order with the anchors, and the first drain after the workload is the slow
+ * one: that put 0.3-0.4 s (10%) on whichever tree went first. Here each tree
+ * goes first equally often, and only CPU per process is compared.
+ *
+ * Env: PGCDC_BENCH_BASELINE (required), N (default 200,000 → 320,000 changes),
+ * PAIRS (default 4: 2 × PAIRS drains).
+ */
+import pg from 'pg';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
+const baseline = process.env.PGCDC_BENCH_BASELINE?.replace(/\/$/, '');
+if (!baseline) {
+  console.error('bench:ab: set PGCDC_BENCH_BASELINE to another built pgcdc tree (git worktree add /tmp/before <rev>; npm run build there)');
+  process.exit(1);
+}
+const N = Number(process.env.N ?? 200_000);
+const PAIRS = Number(process.env.PAIRS ?? 4);
+const trees = [root, baseline];
+const flags = readFileSync(`${root}/bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
+
+execFileSync(`${root}/node_modules/.bin/tsc`, ['-p', `${root}/tsconfig.build.json`], { stdio: 'inherit' });
+const epg15 = ((await import('epg15')) as { default: never }).default;
+const server = await startEmbeddedPostgres(epg15, {
+  label: 'bench-ab',
+  extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h',
+    '-c', `max_replication_slots=${2 * PAIRS + 4}`, '-c', `max_wal_senders=${2 * PAIRS + 4}`],
+});
+const db = new pg.Client({ connectionString: server.url() });
+try {
+  await db.connect();
+  await db.query(readFileSync(`${root}/bench/workload.sql`, 'utf8'));
+  for (let i = 0; i < 2 * PAIRS; i++) await db.query(`SELECT pg_create_logical_replication_slot('ab_${i}', 'pgoutput')`);
+  const changes = N + Math.floor((N * 2) / 5) + Math.floor(N / 5);
+  await db.query(`CALL bench_w1(${N}, 100, ${Math.floor((N * 2) / 5)}, ${Math.floor(N / 5)})`);
+  const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
+  await db.query('CHECKPOINT');
+  const cpu: number[][] = [[], []];
+  for (let i = 0; i < 2 * PAIRS; i++) {
+    const t = (i + Math.floor(i / 2)) % 2; // A B B A A B B A ...
+    const command = `${process.execPath} ${flags} ${trees[t]}/bin/pgcdc.js tail '${server.url()}' --slot ab_${i} --publication bench_pub --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8' });
+    const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+    const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
+    if (result.status !== 0 || !time || seen !== changes) throw new Error(`drain ${i} failed (exit ${result.status}, ${seen} of ${changes} events): ${result.stderr.slice(-1000)}`);
+    const seconds = Number(time[2]) + Number(time[3]);
+    cpu[t]!.push(seconds);
+    console.error(`${t === 0 ? 'this    ' : 'baseline'}  CPU ${seconds.toFixed(2)} s (${(seconds / changes * 1e6).toFixed(2)} µs/change), wall ${time[1]} s, peak RSS ${Math.round(Number(time[4]) / 1024)} MB`);
+  }
+  const median = (values: number[]) => { const s = [...values].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
+  const [mine, theirs] = [median(cpu[0]!), median(cpu[1]!)];
+  console.log(`\n## A/B, W1 N=${N} (${changes} changes), ${PAIRS} pairs in ABBA order, median CPU\n`);
+  console.log('| tree | CPU s | µs per change | × baseline |\n|---|---:|---:|---:|');
+  console.log(`| this (${root}) | ${mine.toFixed(2)} | ${(mine / changes * 1e6).toFixed(2)} | ${(mine / theirs).toFixed(3)} |`);
+  console.log(`| baseline (${baseline}) | ${theirs.toFixed(2)} | ${(theirs / changes * 1e6).toFixed(2)} | 1.000 |`);
+} finally {
+  await db.end().catch(() => undefined);
+  await server.stop();
+}
