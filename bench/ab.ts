@@ -7,7 +7,7 @@
  * goes first equally often, and only CPU per process is compared.
  *
  * Env: PGCDC_BENCH_BASELINE (required), N (default 200,000 → 320,000 changes),
- * PAIRS (default 4: 2 × PAIRS drains).
+ * PAIRS (default 4: 2 × PAIRS drains), SOCKET=1 (over the server's unix socket).
  */
 import pg from 'pg';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -23,6 +23,7 @@ if (!baseline) {
 }
 const N = Number(process.env.N ?? 200_000);
 const PAIRS = Number(process.env.PAIRS ?? 4);
+const SOCKET = process.env.SOCKET === '1';
 const trees = [root, baseline];
 const flags = readFileSync(`${root}/bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
 
@@ -43,23 +44,27 @@ try {
   const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
   await db.query('CHECKPOINT');
   const cpu: number[][] = [[], []];
+  const wall: number[][] = [[], []];
+  const url = SOCKET ? `postgresql://${server.user}:${encodeURIComponent(server.password)}@/postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}` : server.url();
   for (let i = 0; i < 2 * PAIRS; i++) {
     const t = (i + Math.floor(i / 2)) % 2; // A B B A A B B A ...
-    const command = `${process.execPath} ${flags} ${trees[t]}/bin/pgcdc.js tail '${server.url()}' --slot ab_${i} --publication bench_pub --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const command = `${process.execPath} ${flags} ${trees[t]}/bin/pgcdc.js tail '${url}' --slot ab_${i} --publication bench_pub --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
     const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8' });
     const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
     const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
     if (result.status !== 0 || !time || seen !== changes) throw new Error(`drain ${i} failed (exit ${result.status}, ${seen} of ${changes} events): ${result.stderr.slice(-1000)}`);
     const seconds = Number(time[2]) + Number(time[3]);
     cpu[t]!.push(seconds);
+    wall[t]!.push(Number(time[1]));
     console.error(`${t === 0 ? 'this    ' : 'baseline'}  CPU ${seconds.toFixed(2)} s (${(seconds / changes * 1e6).toFixed(2)} µs/change), wall ${time[1]} s, peak RSS ${Math.round(Number(time[4]) / 1024)} MB`);
   }
   const median = (values: number[]) => { const s = [...values].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const [mine, theirs] = [median(cpu[0]!), median(cpu[1]!)];
-  console.log(`\n## A/B, W1 N=${N} (${changes} changes), ${PAIRS} pairs in ABBA order, median CPU\n`);
-  console.log('| tree | CPU s | µs per change | × baseline |\n|---|---:|---:|---:|');
-  console.log(`| this (${root}) | ${mine.toFixed(2)} | ${(mine / changes * 1e6).toFixed(2)} | ${(mine / theirs).toFixed(3)} |`);
-  console.log(`| baseline (${baseline}) | ${theirs.toFixed(2)} | ${(theirs / changes * 1e6).toFixed(2)} | 1.000 |`);
+  const [myRate, theirRate] = [changes / median(wall[0]!), changes / median(wall[1]!)];
+  console.log(`\n## A/B, W1 N=${N} (${changes} changes) over ${SOCKET ? 'the unix socket' : 'TCP'}, ${PAIRS} pairs in ABBA order, medians\n`);
+  console.log('| tree | CPU s | µs per change | CPU × baseline | changes/s | rate × baseline |\n|---|---:|---:|---:|---:|---:|');
+  console.log(`| this (${root}) | ${mine.toFixed(2)} | ${(mine / changes * 1e6).toFixed(2)} | ${(mine / theirs).toFixed(3)} | ${Math.round(myRate).toLocaleString('en-US')} | ${(myRate / theirRate).toFixed(3)} |`);
+  console.log(`| baseline (${baseline}) | ${theirs.toFixed(2)} | ${(theirs / changes * 1e6).toFixed(2)} | 1.000 | ${Math.round(theirRate).toLocaleString('en-US')} | 1.000 |`);
 } finally {
   await db.end().catch(() => undefined);
   await server.stop();
