@@ -59,21 +59,29 @@ export function parseJsonExact(text: string): JsonValue {
 }
 
 /**
- * `parseJsonExact` for a `jsonb` value as PostgreSQL writes it. Its numbers are
- * `numeric`, which PostgreSQL writes without an exponent and never as -0
- * (`1e400` comes out as 401 digits), so only the count of digits can make a
- * double inexact, and a plain scan for 16 digits or points in a row decides:
- * it costs about two thirds of LONG_DIGIT_RUN's test on W1's payloads. Digits
- * inside strings may match too; that only takes the slower exact path.
+ * `parseJsonExact` for a `jsonb` value as PostgreSQL writes it, with every
+ * number written back exactly as PostgreSQL wrote it (`1.50` stays `1.50`).
+ * Its numbers are `numeric`, which PostgreSQL writes without an exponent and
+ * never as -0, so a double changes a number's text in three cases only: 16 or
+ * more digits (precision), a fraction ending in 0 (`1.50` would be `1.5`), and
+ * below 10^-6 (`0.0000001` would be `1e-7`). A plain scan of the runs of digits
+ * and points finds them (about two thirds of LONG_DIGIT_RUN's cost on W1's
+ * payloads); a run inside a string may match too, which only takes the slower
+ * exact path. Without the last two cases a number's text depended on whether
+ * another number of the same document took the exact path.
  */
 export function parseJsonbExact(text: string): JsonValue {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+  let start = -1;
+  let point = false;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : -1;
     if ((c >= 0x30 && c <= 0x39) || c === 0x2e) {
-      if (++run === 16) return parseKeepingInexactNumbers(text);
-    } else {
-      run = 0;
+      if (start < 0) { start = i; point = false; }
+      if (c === 0x2e) point = true;
+      if (i - start === 15) return parseKeepingInexactNumbers(text);
+    } else if (start >= 0) {
+      if ((point && text.charCodeAt(i - 1) === 0x30) || (i - start > 8 && text.startsWith('0.000000', start))) return parseKeepingInexactNumbers(text);
+      start = -1;
     }
   }
   return JSON.parse(text) as JsonValue;

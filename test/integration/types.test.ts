@@ -59,6 +59,8 @@ const CASES: Array<[string, string, string]> = [
   ['jsonb', "'-0'", '0'], // numeric, inside jsonb, has no negative zero: PostgreSQL stores 0
   // 16+ digits with the point inside: no double holds them, so they keep their text
   ['jsonb', `'{"a": 31.181986179340492, "b": [-4287109598.1251272, 0.1, 1.50]}'`, '{"a":31.181986179340492,"b":[-4287109598.1251272,0.1,1.50]}'],
+  // every jsonb number as PostgreSQL writes it: the scale kept, tiny values in full, whatever else the document holds
+  ['jsonb', `'{"a": 1.50, "n": 100, "t": 0.0000001, "z": 0.0}'`, '{"a":1.50,"n":100,"t":0.0000001,"z":0.0}'],
   ['date', "'2024-02-29'", '"2024-02-29"'],
   ['date', "'infinity'", '"infinity"'],
   ['date', "'0044-03-15 BC'", '"-000043-03-15"'],
