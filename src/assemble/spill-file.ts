@@ -28,7 +28,7 @@ import { CdcError } from '../core/errors.ts';
 import { lsn, type Lsn } from '../core/lsn.ts';
 import { parseRoundTrip, stringifyRoundTrip, type JsonObject } from '../core/json.ts';
 import type { PendingItem } from './pending-item.ts';
-import type { DeferredRowChange } from './row-change.ts';
+import { materialize, type DeferredRowChange } from './row-change.ts';
 
 const KIND_ROW = 1;
 const KIND_JSON = 2;
@@ -73,6 +73,8 @@ export class SpillFile {
       this.appendRow(item, deferred, item.lsn);
       return;
     }
+    // Only a row still as bytes with no position would get here unconverted (the stream always gives one).
+    if (deferred !== undefined) materialize(item);
     let columns = this.columnSets.indexOf(item.columns);
     if (columns < 0) columns = this.columnSets.push(item.columns) - 1;
     const json = Buffer.from(stringifyRoundTrip({ ...item, deferred: undefined, lsn: item.lsn?.toString(), columns }), 'utf8');
