@@ -35,23 +35,26 @@ export function isRawJson(value: unknown): value is RawJson {
 }
 
 /**
- * A number token a double may not hold exactly: 16 or more digits, counted
+ * A number token whose text a double would change: 16 or more digits, counted
  * across the decimal point (`31.181986179340492` has 17 and no double holds it;
  * counting only digits in a row let it through as 31.18198617934049), an
- * exponent (`1e400` is Infinity as a double), or a negative zero. Fifteen
- * digits and a point also match: a false alarm only takes the slower exact path.
- * Only where a number can start (the text's start, or after `[`, `,` or `:` and
- * whitespace), so digits inside strings (an md5 hex like `3e5a...`) do not
- * match: the unanchored form took the slow path for 57% of W1's payloads. V8's
- * regex beats a hand loop here.
+ * exponent (`1e400` is Infinity as a double, `1e0` would be `1`), a fraction
+ * ending in 0 (`1.50` would be `1.5`), a value below 10^-6 written out
+ * (`0.0000001` would be `1e-7`), or a negative zero. Without the fraction and
+ * small-value cases a number's text depended on whether another number of the
+ * same document took the exact path. A false alarm (fifteen digits and a point)
+ * only takes the slower exact path. Only where a number can start (the text's
+ * start, or after `[`, `,` or `:` and whitespace), so digits inside strings (an
+ * md5 hex like `3e5a...`) do not match: the unanchored form took the slow path
+ * for 57% of W1's payloads. V8's regex beats a hand loop here.
  */
-const LONG_DIGIT_RUN = /(?:^|[[,:])\s*(?:-?(?:[\d.]{16}|[\d.]*\d[eE])|-0(?:\.0+)?(?![\d.eE]))/;
+const LONG_DIGIT_RUN = /(?:^|[[,:])\s*(?:-?(?:[\d.]{16}|[\d.]*\d[eE]|\d*\.\d*0(?![\d.])|0\.0{6})|-0(?:\.0+)?(?![\d.eE]))/;
 
 /**
- * Parses JSON text without losing numeric precision: numbers whose text does not
- * survive a round trip through a double (long, `1e400`, `-0`) stay verbatim
- * (`RawJson`). Takes the slower reviver path only when the text may hold one.
- * (Duplicate keys are not kept: the last one wins; `jsonText` keeps them.)
+ * Parses JSON text without losing a number's text: every number a double would
+ * write differently (long, `1e400`, `1.50`, `-0`) stays verbatim (`RawJson`), the
+ * rest are plain numbers. Takes the slower reviver path only when the text may
+ * hold one. (Duplicate keys are not kept: the last one wins; `jsonText` keeps them.)
  */
 export function parseJsonExact(text: string): JsonValue {
   if (!LONG_DIGIT_RUN.test(text)) return JSON.parse(text) as JsonValue;
@@ -59,16 +62,13 @@ export function parseJsonExact(text: string): JsonValue {
 }
 
 /**
- * `parseJsonExact` for a `jsonb` value as PostgreSQL writes it, with every
- * number written back exactly as PostgreSQL wrote it (`1.50` stays `1.50`).
- * Its numbers are `numeric`, which PostgreSQL writes without an exponent and
- * never as -0, so a double changes a number's text in three cases only: 16 or
- * more digits (precision), a fraction ending in 0 (`1.50` would be `1.5`), and
- * below 10^-6 (`0.0000001` would be `1e-7`). A plain scan of the runs of digits
- * and points finds them (about two thirds of LONG_DIGIT_RUN's cost on W1's
- * payloads); a run inside a string may match too, which only takes the slower
- * exact path. Without the last two cases a number's text depended on whether
- * another number of the same document took the exact path.
+ * `parseJsonExact` for a `jsonb` value as PostgreSQL writes it: the same
+ * result, found more cheaply. Its numbers are `numeric`, which PostgreSQL writes
+ * without an exponent and never as -0, so of LONG_DIGIT_RUN's cases only three
+ * can occur: 16 or more digits, a fraction ending in 0, a value below 10^-6. A
+ * plain scan of the runs of digits and points finds them (about two thirds of
+ * the regex's cost on W1's payloads); a run inside a string may match too,
+ * which only takes the slower exact path.
  */
 export function parseJsonbExact(text: string): JsonValue {
   let start = -1;

@@ -58,18 +58,19 @@ describe('json values keep their text (core/json.ts)', () => {
 
 describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', () => {
   /**
-   * The reference, token by token: a number of 16+ digits, with an exponent, or a
-   * negative zero keeps its text when a double would change it; any other is the
-   * double's (so 1.50 is 1.5, as JSON.parse gives).
+   * The reference, token by token: every number a double would write
+   * differently keeps its text (`1.50`, `1e0`, `-0`, 16+ digits); any other is
+   * the double's.
    */
   const exactly = (text: string) => stringifyExact(JSON.parse(text, (_k, v: unknown, context?: { source?: string }) => (
-    typeof v === 'number' && context?.source !== undefined && (context.source.replace(/\D/g, '').length >= 16 || /[eE]|^-0(\.0+)?$/.test(context.source)) && String(v) !== context.source
+    typeof v === 'number' && context?.source !== undefined && String(v) !== context.source
       ? (JSON as unknown as { rawJSON(t: string): JsonValue }).rawJSON(context.source) : v)) as JsonValue);
 
   test('every number form, in every position a number can take, serializes as the exact reference does', () => {
     const numbers = ['0', '-0', '-0.0', '-0.000', '1', '-1', '1.5', '1.50', '123456789012345', '1234567890123456', '12345678901234567890',
       '-12345678901234567890', '0.1234567890123456', '0.12345678901234567', '1e5', '1E5', '1e-5', '1.5e+300', '1e400', '-1E-400', '9007199254740993', '1e0', '-0e0', '2.50e2',
-      '31.181986179340492', '-4287109598.1251272', '1234567.891234567', '0.000123456789012345678', '123456789012345.6', '12345678901234.56'];
+      '31.181986179340492', '-4287109598.1251272', '1234567.891234567', '0.000123456789012345678', '123456789012345.6', '12345678901234.56',
+      '0.0000001', '-0.00000012300', '0.000001', '100.000', '0.0', '1.05', '10'];
     const spaces = ['', ' ', '\n  ', '\t'];
     for (const n of numbers) {
       for (const ws of spaces) {
@@ -95,7 +96,7 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     }
   });
 
-  test('jsonb as PostgreSQL writes it (parseJsonbExact): every number comes out as PostgreSQL wrote it, alone or beside one that takes the exact path, and digits in strings change nothing', () => {
+  test('jsonb as PostgreSQL writes it (parseJsonbExact, and parseJsonExact alike): every number comes out as PostgreSQL wrote it, alone or beside one that takes the exact path, and digits in strings change nothing', () => {
     let seed = 29;
     const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
     const someDigits = (n: number) => Array.from({ length: n }, () => String(random(10))).join('');
@@ -113,6 +114,7 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
       const doc = [`${text}`, `[${beside}, ${text}]`, `{"a": "x", "k": ${text}, "z": ${beside}}`][random(3)]!;
       const expected = doc.startsWith('[') ? `[${beside},${text}]` : doc.startsWith('{') ? `{"a":"x","k":${text},"z":${beside}}` : text;
       assert.equal(stringifyExact(parseJsonbExact(doc)), expected, doc);
+      assert.equal(stringifyExact(parseJsonExact(doc)), expected, `parseJsonExact: ${doc}`);
     }
     for (const text of ['9007199254740993', '-9007199254740993', '900719925474099.3', '0.1000000000000001', '12345678901234567890', '1' + '0'.repeat(400),
       '1.50', '0.0', '100.000', '0.0000001', '0.000001', '-0.00000012300']) {
