@@ -77,7 +77,7 @@ export class SpillFile {
     if (deferred !== undefined) materialize(item);
     let columns = this.columnSets.indexOf(item.columns);
     if (columns < 0) columns = this.columnSets.push(item.columns) - 1;
-    const json = Buffer.from(stringifyRoundTrip({ ...item, deferred: undefined, lsn: item.lsn?.toString(), columns }), 'utf8');
+    const json = Buffer.from(stringifyRoundTrip({ ...item, lsn: item.lsn?.toString(), columns }), 'utf8');
     this.reserve(RECORD_HEADER + json.length);
     this.writeBuffer.writeUInt8(KIND_JSON, this.written);
     this.writeBuffer.writeUInt32LE(json.length, this.written + 1);
