@@ -14,6 +14,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { binNodeFlags, median } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url)).replace(/\/$/, '');
 const baseline = process.env.PGCDC_BENCH_BASELINE?.replace(/\/$/, '');
@@ -25,7 +26,7 @@ const N = Number(process.env.N ?? 200_000);
 const PAIRS = Number(process.env.PAIRS ?? 4);
 const SOCKET = process.env.SOCKET === '1';
 const trees = [root, baseline];
-const flags = readFileSync(`${root}/bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
+const flags = binNodeFlags(root).join(' ');
 
 execFileSync(`${root}/node_modules/.bin/tsc`, ['-p', `${root}/tsconfig.build.json`], { stdio: 'inherit' });
 const epg15 = ((await import('epg15')) as { default: never }).default;
@@ -58,7 +59,6 @@ try {
     wall[t]!.push(Number(time[1]));
     console.error(`${t === 0 ? 'this    ' : 'baseline'}  CPU ${seconds.toFixed(2)} s (${(seconds / changes * 1e6).toFixed(2)} µs/change), wall ${time[1]} s, peak RSS ${Math.round(Number(time[4]) / 1024)} MB`);
   }
-  const median = (values: number[]) => { const s = [...values].sort((a, b) => a - b); const m = Math.floor(s.length / 2); return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2; };
   const [mine, theirs] = [median(cpu[0]!), median(cpu[1]!)];
   const [myRate, theirRate] = [changes / median(wall[0]!), changes / median(wall[1]!)];
   console.log(`\n## A/B, W1 N=${N} (${changes} changes) over ${SOCKET ? 'the unix socket' : 'TCP'}, ${PAIRS} pairs in ABBA order, medians\n`);

@@ -19,28 +19,23 @@
  * Env: N (default 1,000,000), RUNS (default 3).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { binNodeFlags, cpuSeconds } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 1_000_000);
 const RUNS = Number(process.env.RUNS ?? 3);
 const bin = `${root}bin/pgcdc.js`;
-const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
+const shebangFlags = binNodeFlags(root);
 const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-console-'));
 
 type Arm = 'console off' | 'unwatched' | 'live tail' | 'overview';
-
-/** The process's CPU time (user + system), in seconds, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
 
 async function delivered(port: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();

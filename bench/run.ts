@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { binNodeFlags, cpuSeconds, median } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 500_000);
@@ -29,11 +30,7 @@ const RUNS = Number(process.env.RUNS ?? 1);
 const RECVLOGICAL = process.env.PG_RECVLOGICAL ?? '/usr/lib/postgresql/15/bin/pg_recvlogical';
 const node = process.execPath;
 
-/** The node flags in bin/pgcdc.js's shebang, so the benchmark runs pgcdc as users do. */
-function binFlags(): string {
-  const shebang = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!;
-  return shebang.replace(/^#!\/usr\/bin\/env -S node\s*/, '').replace(/^#!.*node\s*/, '');
-}
+
 
 interface Consumer {
   name: string;
@@ -48,7 +45,7 @@ const CONSUMERS: Consumer[] = [
   {
     name: 'pgcdc tail --format json > /dev/null',
     // The built package, started as its bin starts it (same node flags as the shebang).
-    command: `${node} ${binFlags()} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}bin/pgcdc.js tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
+    command: `${node} ${binNodeFlags(root).join(' ')} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}bin/pgcdc.js tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
     count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
   },
   {
@@ -116,15 +113,9 @@ function measure(consumer: Consumer, target: Target, slot: string, end: string, 
  */
 function reapedChildrenCpu(dataDir: string /* embedded-postgres keeps the cluster in data/ */): number {
   const postmaster = readFileSync(`${dataDir}/data/postmaster.pid`, 'utf8').split('\n')[0]!.trim();
-  const fields = readFileSync(`/proc/${postmaster}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[13]) + Number(fields[14])) / 100;
+  return cpuSeconds(postmaster, true);
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
 
 async function main(): Promise<void> {
   if (!existsSync(RECVLOGICAL)) {

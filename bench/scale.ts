@@ -20,17 +20,18 @@
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { binNodeFlags, cpuSeconds } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
 const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,messages,tables,pipelines').split(','));
-const shebangFlags = readFileSync(`${root}bin/pgcdc.js`, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '');
+const shebangFlags = binNodeFlags(root).join(' ');
 /** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
 const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
 
@@ -44,12 +45,6 @@ function tableDdl(name: string, columns: number): string {
 
 function rowValues(columns: number, idExpr: string): string {
   return [idExpr, ...Array.from({ length: columns - 1 }, (_, i) => (i % 2 === 0 ? `(${idExpr}) % 1000` : `'v' || (${idExpr})`))].join(', ');
-}
-
-/** The process's CPU time (user + system), in seconds, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
 }
 
 async function recordsDelivered(port: number): Promise<number> {

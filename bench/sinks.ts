@@ -39,6 +39,7 @@ import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.t
 import { startKafkaMock } from '../test/support/kafka.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { startTcpProxy } from '../test/support/tcp-proxy.ts';
+import { binNodeFlags } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -51,7 +52,7 @@ const PGCDC_NODE_FLAGS = (process.env.PGCDC_NODE_FLAGS ?? '').split(' ').filter(
 const node = process.execPath;
 const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-sinks-'));
 const bin = `${root}bin/pgcdc.js`;
-const shebangFlags = readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' ').filter(Boolean);
+const shebangFlags = binNodeFlags(root);
 
 function startNats(port: number) {
   const child = spawn(existsSync('/usr/sbin/nats-server') ? '/usr/sbin/nats-server' : 'nats-server', ['-a', '127.0.0.1', '-p', String(port), '-js', '-sd', join(dir, 'nats')], { stdio: 'ignore' });

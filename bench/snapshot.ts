@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
+import { binNodeFlags } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
@@ -36,7 +37,7 @@ const node = process.execPath;
 const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-snapshot-'));
 const bin = `${root}bin/pgcdc.js`;
 const shebangFlags = [
-  ...readFileSync(bin, 'utf8').split('\n')[0]!.replace(/^#!\/usr\/bin\/env -S node\s*/, '').split(' '),
+  ...binNodeFlags(root),
   ...(process.env.PGCDC_NODE_FLAGS ?? '').split(' '),
 ].filter(Boolean);
 

@@ -1,0 +1,25 @@
+/** Helpers the benchmarks share. */
+import { readFileSync } from 'node:fs';
+
+/** The node flags in bin/pgcdc.js's shebang, so a benchmark starts pgcdc as users do. `root` ends with `/` or not. */
+export function binNodeFlags(root: string): string[] {
+  const shebang = readFileSync(`${root.replace(/\/$/, '')}/bin/pgcdc.js`, 'utf8').split('\n')[0]!;
+  return shebang.replace(/^#!\/usr\/bin\/env -S node\s*/, '').replace(/^#!.*node\s*/, '').split(' ').filter(Boolean);
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * A process's CPU time (user + system) in seconds, from /proc (clock ticks,
+ * USER_HZ = 100). `reapedChildren`: its exited and reaped children's instead
+ * (cutime + cstime), e.g. a postmaster's walsenders once they have ended.
+ */
+export function cpuSeconds(pid: number | string, reapedChildren = false): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  const at = reapedChildren ? 13 : 11;
+  return (Number(fields[at]) + Number(fields[at + 1])) / 100;
+}
