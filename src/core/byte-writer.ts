@@ -28,25 +28,10 @@ export class ByteWriter {
 
   /** Any text, as UTF-8. Returns the number of bytes written. */
   utf8(text: string): number {
-    const room = this.buffer.length - this.length;
-    // A UTF-16 unit takes at most 3 bytes (a surrogate pair, 2 units, takes 4).
-    if (room >= text.length * 3) {
-      const written = this.buffer.write(text, this.length);
-      this.length += written;
-      return written;
-    }
-    // Maybe too small. `write` stops before a character that does not fit, so
-    // with 4 bytes or more left over everything fitted; otherwise measure and retry.
-    let written = room === 0 ? 0 : this.buffer.write(text, this.length);
-    if (room - written < 4) {
-      const needed = Buffer.byteLength(text);
-      if (needed > written) {
-        this.grow(needed);
-        written = this.buffer.write(text, this.length);
-      }
-    }
-    this.length += written;
-    return written;
+    const bytes = Buffer.byteLength(text);
+    if (this.buffer.length - this.length < bytes) this.grow(bytes);
+    this.length += writeUtf8(this.buffer, text, this.length, bytes);
+    return bytes;
   }
 
   bytes(chunk: Uint8Array): void {
@@ -90,4 +75,15 @@ export class ByteWriter {
     this.buffer.copy(next, 0, 0, this.length);
     this.buffer = next;
   }
+}
+
+/**
+ * Writes `text` as UTF-8 at `offset` (`bytes`: its `Buffer.byteLength`, which
+ * the caller needed anyway to make room). ASCII text, the usual case for JSON
+ * events, is copied a byte per character: V8's UTF-8 encoder took 0.5 ns per
+ * byte, 5% of `tail`'s CPU; measuring first (simdutf) and copying costs a
+ * third of that. Returns the bytes written.
+ */
+export function writeUtf8(target: Buffer, text: string, offset: number, bytes: number): number {
+  return bytes === text.length ? target.write(text, offset, 'latin1') : target.write(text, offset, 'utf8');
 }

@@ -6,6 +6,7 @@
  */
 import { fsyncSync, openSync, writeSync } from 'node:fs';
 import { CdcError } from '../core/errors.ts';
+import { writeUtf8 } from '../core/byte-writer.ts';
 
 export class FdWriter {
   private readonly fd: number;
@@ -53,12 +54,12 @@ export class FdWriter {
     return true;
   }
 
-  /** `text` as UTF-8, in the scratch buffer when it fits (3 bytes per UTF-16 unit at most). */
+  /** `text` as UTF-8, in the scratch buffer when it fits. */
   private encode(text: string): Buffer {
-    const worst = text.length * 3;
-    if (worst > MAX_SCRATCH_BYTES) return Buffer.from(text, 'utf8');
-    if (this.scratch.length < worst) this.scratch = Buffer.allocUnsafe(Math.max(worst, 64 * 1024));
-    return this.scratch.subarray(0, this.scratch.write(text, 0, 'utf8'));
+    const bytes = Buffer.byteLength(text);
+    if (bytes > MAX_SCRATCH_BYTES) return Buffer.from(text, 'utf8');
+    if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, 64 * 1024));
+    return this.scratch.subarray(0, writeUtf8(this.scratch, text, 0, bytes));
   }
 }
 

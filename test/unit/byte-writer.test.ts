@@ -1,9 +1,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ByteWriter } from '../../src/core/byte-writer.ts';
+import { FdWriter } from '../../src/sink/stdout-writer.ts';
+
+/**
+ * Text at the edges of the ASCII copy path: Latin-1 characters (one UTF-16
+ * unit, two UTF-8 bytes), a lone surrogate (written as U+FFFD), NUL and
+ * control characters, DEL, and ASCII held in a two-byte string (cut from one
+ * that was not ASCII).
+ */
+const UNUSUAL = ['\u00ff\u0080', 'a\ud800b', '\udc00', '\u0000\u0001\t\u007f', `${'é'.repeat(3)}ascii only`.slice(3), '\u00e9'];
 
 test('strings of every width land as UTF-8 whatever room is left, growing the buffer when it is short', () => {
-  const samples = ['plain', 'Zoë', '✓ 日本', '😀 pair', 'x'.repeat(300), `${'é'.repeat(100)}😀`];
+  const samples = ['plain', 'Zoë', '✓ 日本', '😀 pair', 'x'.repeat(300), `${'é'.repeat(100)}😀`, ...UNUSUAL];
   // Every starting capacity from tiny to ample, so each string meets a buffer edge at every offset.
   for (let capacity = 1; capacity < 700; capacity += 7) {
     const out = new ByteWriter(capacity);
@@ -16,7 +28,7 @@ test('strings of every width land as UTF-8 whatever room is left, growing the bu
         expected += `${text}|`;
       }
     }
-    assert.equal(out.finish().toString('utf8'), expected);
+    assert.deepEqual(out.finish(), Buffer.from(expected, 'utf8'));
   }
 });
 
@@ -46,4 +58,19 @@ test('finish copies out of a backing buffer much larger than what was written', 
   const bytes = out.finish();
   assert.equal(bytes.toString(), 'small');
   assert.equal(bytes.buffer.byteLength < 1 << 20, true);
+});
+
+test('FdWriter writes every kind of text as its UTF-8 bytes, ASCII or not', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-fdwriter-'));
+  try {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    const writer = new FdWriter(fd);
+    const texts = ['{"a":1}\n', ...UNUSUAL, 'x'.repeat(70_000), `${'✓'.repeat(30_000)}\n`, 'plain again'];
+    for (const text of texts) assert.equal(writer.write(text), true);
+    closeSync(fd);
+    assert.deepEqual(readFileSync(path), Buffer.from(texts.join(''), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

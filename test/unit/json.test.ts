@@ -125,6 +125,24 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     }
   });
 
+  test('jsonb strings with escaped quotes and backslashes beside numbers: a string\'s end is found, so no number is skipped or taken from a string', () => {
+    let seed = 41;
+    // the high bits: the low bits of this generator repeat every few calls
+    const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return Math.floor(seed / 65536) % n; };
+    // no digits in the strings: a digit there only sends the document down the
+    // exact path, which would hide a string end found in the wrong place
+    const alphabet = ['"', '"', '\\', '\\', 'a', ' ', ',', ':', '[', '{', '}', 'é', '\n'];
+    const someString = () => Array.from({ length: random(8) }, () => alphabet[random(alphabet.length)]).join('');
+    const numbers = ['1', '1.5', '1.50', '0.0000001', '12345678901234567', '-2.10', '100'];
+    for (let i = 0; i < 5_000; i++) {
+      const pairs: [string, string][] = [];
+      // keys made unique (a repeated key would drop the number it follows)
+      for (let k = random(4) + 1; k > 0; k--) pairs.push([JSON.stringify(`${k}${someString()}`), numbers[random(numbers.length)]!], [JSON.stringify(`${k}${someString()}-`), JSON.stringify(someString())]);
+      const doc = random(2) === 0 ? `{${pairs.map(([key, value]) => `${key}: ${value}`).join(', ')}}` : `[${pairs.flat().join(', ')}]`;
+      assert.equal(stringifyExact(parseJsonbExact(doc)), exactly(doc), doc);
+    }
+  });
+
   test('digits and exponents inside strings (hex digests, dates, version strings) are not numbers: the fast path, same output', () => {
     for (const text of ['{"h": "3e5a9c1234567890123456789abc"}', '{"d": "2024-01-02", "z": "-0"}', '["1e400", "-0.0", ":1e5"]', '{"note": "a,12345678901234567"}']) {
       assert.equal(stringifyExact(parseJsonExact(text)), exactly(text), text);
