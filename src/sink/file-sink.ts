@@ -13,14 +13,14 @@
  * while the disk syncs, the pipeline prepares the next group (read-ahead), which
  * a blocking fsyncSync would stall.
  */
-import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, write } from 'node:fs';
+import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, writev } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
 
-const writeAsync = (fd: number, data: Buffer, offset: number, length: number): Promise<number> =>
-  new Promise((resolve, reject) => write(fd, data, offset, length, null, (error, written) => (error ? reject(error) : resolve(written))));
+const writevAsync = (fd: number, chunks: Buffer[]): Promise<number> =>
+  new Promise((resolve, reject) => writev(fd, chunks, null, (error, written) => (error ? reject(error) : resolve(written))));
 const fsyncAsync = promisify(fsync);
 
 const EMPTY = Buffer.alloc(0);
@@ -73,16 +73,23 @@ export class FileSink implements EncodingSink {
 
   async writeEncoded(batches: EncodedBatch[]): Promise<void> {
     if (!this.opened) throw new SinkError('file sink is not open', { retriable: false });
-    const data = batches.length === 1 ? batches[0]!.bytes : Buffer.concat(batches.map((b) => b.bytes));
-    if (data.length === 0) return;
+    // The group's batches go out in one writev, as they are: joining them first
+    // cost a copy of the whole group (up to megabytes) per write.
+    let chunks = batches.map((b) => b.bytes).filter((bytes) => bytes.length > 0);
+    let length = 0;
+    for (const chunk of chunks) length += chunk.length;
+    if (length === 0) return;
     try {
       if (this.fd === undefined) this.reopen();
-      if (this.options.rotateBytes > 0 && this.size > 0 && this.size + data.length > this.options.rotateBytes) this.rotate();
-      let offset = 0;
+      if (this.options.rotateBytes > 0 && this.size > 0 && this.size + length > this.options.rotateBytes) this.rotate();
       const fd = this.fd!;
-      while (offset < data.length) offset += await writeAsync(fd, data, offset, data.length - offset);
+      for (;;) {
+        const written = await writevAsync(fd, chunks);
+        chunks = afterWritten(chunks, written);
+        if (chunks.length === 0) break;
+      }
       if (this.options.fsync) await fsyncAsync(fd);
-      this.size += data.length;
+      this.size += length;
     } catch (error) {
       // A retry appends the whole group again: cut what part of it was written (a torn line otherwise).
       try { if (this.fd !== undefined) ftruncateSync(this.fd, this.size); } catch { /* the retry's open or write will report it */ }
@@ -157,4 +164,14 @@ export function repairTornTail(path: string): number {
   } finally {
     closeSync(fd);
   }
+}
+
+/** What is left of `chunks` once the first `written` bytes went out (a short write leaves a part of one). */
+export function afterWritten(chunks: Buffer[], written: number): Buffer[] {
+  let at = 0;
+  while (at < chunks.length && written >= chunks[at]!.length) written -= chunks[at++]!.length;
+  if (at === chunks.length) return [];
+  const rest = chunks.slice(at);
+  rest[0] = rest[0]!.subarray(written);
+  return rest;
 }

@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { FileSink, repairTornTail } from '../../src/sink/file-sink.ts';
+import { afterWritten, FileSink, repairTornTail } from '../../src/sink/file-sink.ts';
 import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 
@@ -21,6 +21,24 @@ describe('file sink', () => {
     await sink.write([record('{"n":3}'), record('{"n":4}')]);
     await sink.close();
     assert.equal(readFileSync(path, 'utf8'), '{"n":1}\n{"n":2}\n{"n":3}\n{"n":4}\n');
+  });
+
+  test('a group of batches is written whole, in order, in one call; a short write goes on where it stopped, at every byte', async () => {
+    const path = join(dir, 'group.jsonl');
+    const sink = new FileSink({ path, rotateBytes: 0, fsync: false });
+    await sink.open();
+    const batches = [['{"a":1}', '{"b":"é"}'], [], ['{"c":3}']].map((values) => sink.encode(values.map(record)));
+    await sink.writeEncoded(batches);
+    await sink.close();
+    assert.equal(readFileSync(path, 'utf8'), '{"a":1}\n{"b":"é"}\n{"c":3}\n');
+
+    const chunks = [Buffer.from('abc'), Buffer.from(''), Buffer.from('de'), Buffer.from('fghij')];
+    const all = Buffer.concat(chunks).toString();
+    for (let written = 0; written <= all.length; written++) {
+      assert.equal(Buffer.concat(afterWritten(chunks, written)).toString(), all.slice(written), `after ${written} bytes`);
+    }
+    assert.deepEqual(afterWritten(chunks, all.length), []);
+    assert.equal(chunks[0]!.toString(), 'abc', 'the chunks given are not changed');
   });
 
   test('files without a torn tail are untouched, whatever their size; a file of one torn line becomes empty', () => {
