@@ -16,8 +16,7 @@
  *   connection of pgcdc's own (nats-publisher.ts says why).
  * The official client is still used for what is not hot: stream lookup and creation.
  */
-import { connect, createInbox } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { randomBytes } from 'node:crypto';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
@@ -80,7 +79,8 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   private streamMissing = false;
   private maxPayload = 1024 * 1024;
   /** `<inbox>.`: the reply subjects' common part (the same across reconnects). */
-  private readonly replyPrefix = `${createInbox()}.`;
+  /** Unique to this sink, as the official client's inboxes are (`_INBOX.` and random characters). */
+  private readonly replyPrefix = `_INBOX.${randomBytes(12).toString('hex')}.`;
   private nextToken = 0;
   /** The writes in progress, by each reply token they await. */
   private readonly pendingByToken = new Map<number, PendingWrite>();
@@ -286,6 +286,8 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   /** The configured stream exists afterwards: looked up, created if missing (official client; not hot). */
   private async ensureStream(): Promise<void> {
     const name = this.options.stream!;
+    // The official client is loaded only here (not at start-up): see redis-sink.ts.
+    const [{ connect }, { jetstreamManager }] = await Promise.all([import('@nats-io/transport-node'), import('@nats-io/jetstream')]);
     let connection;
     try {
       connection = await connect({

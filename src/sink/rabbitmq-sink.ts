@@ -15,7 +15,6 @@
  * made room, confirms later ones; a row's later version must not be confirmed
  * before its nacked earlier one is retried.
  */
-import amqp from 'amqplib';
 import type { ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
@@ -60,6 +59,8 @@ export class RabbitMqSink implements Sink {
 
   async open(): Promise<void> {
     const o = this.options;
+    // Loaded here, not at start-up: see redis-sink.ts.
+    const amqp = (await import('amqplib')).default;
     let connection: ChannelModel;
     try {
       connection = await amqp.connect(o.url, { timeout: o.timeoutMs });

@@ -8,7 +8,7 @@
  * Fields: id, key, value, and each header as `h:<name>`. Events whose id carries
  * no LSN (text plugins without LSNs) get Redis-assigned IDs (`*`).
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { isLsnText, parseLsn } from '../core/lsn.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
@@ -51,6 +51,9 @@ export class RedisSink implements Sink {
   }
 
   async open(): Promise<void> {
+    // Loaded here, not at the top: `pgcdc run` builds only the sink it is given,
+    // and every client loaded at start-up cost every pipeline its CPU.
+    const { Redis } = await import('ioredis');
     this.client = new Redis(this.options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 2,
