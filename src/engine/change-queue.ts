@@ -42,6 +42,18 @@ export interface ChangeQueueOptions {
   onReplyRequested: () => void;
 }
 
+/**
+ * Items waiting before the socket is paused, unless the stream's options say
+ * otherwise. 2,000, not more: every queued item lives through young-generation
+ * collections and is promoted, so the collector's cost grows with the queue's
+ * depth. With a sink that makes the stream wait (fsync, a round trip) the
+ * queue sits near full: at 10,000, `pgcdc run` into a file spent 1.12x the CPU
+ * and 1.06x the time of 2,000 (docs/benchmarks.md). 2,000 changes still cover
+ * 20 ms of a sink's round trip at 100,000 changes/s, besides the group prepared
+ * ahead and the socket's own buffers.
+ */
+export const DEFAULT_MAX_QUEUED = 2_000;
+
 /** Wake the consumer at once when this many items wait; otherwise after WAKE_DELAY_MS. */
 const WAKE_NOW_ITEMS = 1_000;
 const WAKE_DELAY_MS = 1;

@@ -87,7 +87,7 @@ export interface ChangeStreamOptions {
   spillDir?: string;
   /** Events per batch (default 1000). */
   batchSize?: number;
-  /** Stop reading the socket while this many events wait for the consumer (default 2,000; see change-stream.ts). */
+  /** Stop reading the socket while this many events wait for the consumer (default 2,000; change-queue.ts says why). */
   maxQueuedEvents?: number;
   /** How often to send standby status updates (default 10 s). */
   statusIntervalMs?: number;

@@ -39,7 +39,7 @@ import { buildTransforms } from './build-transforms.ts';
 import type { ChangeStreamOptions, EventBatch, StreamStats } from './change-stream-types.ts';
 import { Heartbeat } from './heartbeat.ts';
 import { explainPublicationMissing, prepareSource, type PreparedSource } from './prepare-source.ts';
-import { ChangeQueue } from './change-queue.ts';
+import { ChangeQueue, DEFAULT_MAX_QUEUED } from './change-queue.ts';
 import { StatusFeedback } from '../source/feedback.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { closeSnapshotReaders, initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
@@ -143,14 +143,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       : new TextStreamDecoder(plugin, new TextAssembler({ converter, ...budget }));
     this.queue = new ChangeQueue({
       decoder: this.decoder,
-      // 2,000, not more: every queued item lives through young-generation
-      // collections and is promoted, so the collector's cost grows with the
-      // queue's depth. With a sink that makes the stream wait (fsync, a round
-      // trip) the queue sits near full: at 10,000, `pgcdc run` into a file spent
-      // 1.12x the CPU and 1.06x the time of 2,000 (docs/benchmarks.md). 2,000
-      // changes still cover 20 ms of a sink's round trip at 100,000 changes/s,
-      // besides the group prepared ahead and the socket's own buffers.
-      maxQueued: init.options.maxQueuedEvents ?? 2_000,
+      maxQueued: init.options.maxQueuedEvents ?? DEFAULT_MAX_QUEUED,
       acknowledgeKeepalives: init.options.acknowledgeKeepalives !== false,
       untilLsn: init.options.untilLsn,
       onReplyRequested: () => this.feedback.sendNow(),

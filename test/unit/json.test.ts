@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonText, parseJsonExact, parseJsonbExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { jsonText, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -96,7 +96,7 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     }
   });
 
-  test('jsonb as PostgreSQL writes it (parseJsonbExact, and parseJsonExact alike): every number comes out as PostgreSQL wrote it, alone or beside one that takes the exact path, and digits in strings change nothing', () => {
+  test('jsonb as PostgreSQL writes it: every number comes out as PostgreSQL wrote it, alone or beside one that takes the exact path, and digits in strings change nothing', () => {
     let seed = 29;
     const random = (n: number) => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed % n; };
     const someDigits = (n: number) => Array.from({ length: n }, () => String(random(10))).join('');
@@ -113,15 +113,14 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
       const beside = random(2) === 0 ? '1' : '12345678901234567890'; // the second forces the exact path for the document
       const doc = [`${text}`, `[${beside}, ${text}]`, `{"a": "x", "k": ${text}, "z": ${beside}}`][random(3)]!;
       const expected = doc.startsWith('[') ? `[${beside},${text}]` : doc.startsWith('{') ? `{"a":"x","k":${text},"z":${beside}}` : text;
-      assert.equal(stringifyExact(parseJsonbExact(doc)), expected, doc);
-      assert.equal(stringifyExact(parseJsonExact(doc)), expected, `parseJsonExact: ${doc}`);
+      assert.equal(stringifyExact(parseJsonExact(doc)), expected, doc);
     }
     for (const text of ['9007199254740993', '-9007199254740993', '900719925474099.3', '0.1000000000000001', '12345678901234567890', '1' + '0'.repeat(400),
       '1.50', '0.0', '100.000', '0.0000001', '0.000001', '-0.00000012300']) {
-      assert.equal(stringifyExact(parseJsonbExact(`[${text}]`)), `[${text}]`, text);
+      assert.equal(stringifyExact(parseJsonExact(`[${text}]`)), `[${text}]`, text);
     }
     for (const doc of ['{"h": "3e5a9c1234567890123456789abc"}', '{"ip": "10.0.0.1.2.3.4.5.6.7.8", "v": [1, 2.5]}', '{"phone": "00441234567890123"}', '{"v": "1.0"}', '[]', '"text"', 'null']) {
-      assert.deepEqual(parseJsonbExact(doc), JSON.parse(doc), doc);
+      assert.deepEqual(parseJsonExact(doc), JSON.parse(doc), doc);
     }
   });
 
@@ -133,13 +132,13 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
     // exact path, which would hide a string end found in the wrong place
     const alphabet = ['"', '"', '\\', '\\', 'a', ' ', ',', ':', '[', '{', '}', 'é', '\n'];
     const someString = () => Array.from({ length: random(8) }, () => alphabet[random(alphabet.length)]).join('');
-    const numbers = ['1', '1.5', '1.50', '0.0000001', '12345678901234567', '-2.10', '100'];
+    const numbers = ['1', '1.5', '1.50', '0.0000001', '12345678901234567', '-2.10', '100', '1e5', '-0', '-0.0', '2.5E-3', '-1', '0'];
     for (let i = 0; i < 5_000; i++) {
       const pairs: [string, string][] = [];
       // keys made unique (a repeated key would drop the number it follows)
       for (let k = random(4) + 1; k > 0; k--) pairs.push([JSON.stringify(`${k}${someString()}`), numbers[random(numbers.length)]!], [JSON.stringify(`${k}${someString()}-`), JSON.stringify(someString())]);
       const doc = random(2) === 0 ? `{${pairs.map(([key, value]) => `${key}: ${value}`).join(', ')}}` : `[${pairs.flat().join(', ')}]`;
-      assert.equal(stringifyExact(parseJsonbExact(doc)), exactly(doc), doc);
+      assert.equal(stringifyExact(parseJsonExact(doc)), exactly(doc), doc);
     }
   });
 
