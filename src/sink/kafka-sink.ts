@@ -15,6 +15,7 @@ import { connect as tcpConnect } from 'node:net';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { ByteWriter } from '../core/byte-writer.ts';
 import { loadKafkaClient, type KafkaLogger, type KafkaMessage, type KafkaProducer } from './kafka-client.ts';
 
 export interface KafkaSinkOptions {
@@ -94,17 +95,39 @@ export class KafkaSink implements Sink {
     if (this.producer === undefined) await this.open();
     const producer = this.producer!;
     const rejected: SinkResult['rejected'] = [];
+    // Every value is encoded into one Buffer and handed over as a view of it: the
+    // client otherwise made a Buffer of each string (V8's UTF-8 encoder, one
+    // allocation per record), about a tenth of this sink's CPU.
+    let estimate = 0;
+    for (const record of records) estimate += record.value.length;
+    const out = new ByteWriter(estimate);
+    /** Each record's bytes start at `starts[i]` and end where the next one's start; -1: refused (and cut back). */
+    const starts = new Array<number>(records.length + 1);
+    for (let i = 0; i < records.length; i++) {
+      const start = out.length;
+      const size = out.utf8(records[i]!.value);
+      if (size > this.options.maxMessageBytes) {
+        out.truncate(start);
+        starts[i] = -1;
+        rejected.push({ record: records[i]!, reason: `record of ${size} bytes is larger than sink.maxMessageBytes (${this.options.maxMessageBytes})` });
+      } else {
+        starts[i] = start;
+      }
+    }
+    starts[records.length] = out.length;
+    const bytes = out.finish();
     // One list per topic, in batch order: librdkafka keeps that order per partition.
     const byTopic = new Map<string, KafkaMessage[]>();
-    for (const record of records) {
-      const size = Buffer.byteLength(record.value);
-      if (size > this.options.maxMessageBytes) {
-        rejected.push({ record, reason: `record of ${size} bytes is larger than sink.maxMessageBytes (${this.options.maxMessageBytes})` });
-        continue;
-      }
+    for (let i = 0; i < records.length; i++) {
+      const start = starts[i]!;
+      if (start < 0) continue;
+      const record = records[i]!;
+      let next = i + 1;
+      while (starts[next]! < 0) next++;
+      const end = starts[next]!;
       let messages = byTopic.get(record.topic);
       if (messages === undefined) byTopic.set(record.topic, messages = []);
-      messages.push({ key: record.key, value: record.value, headers: record.headers });
+      messages.push({ key: record.key, value: bytes.subarray(start, end), headers: record.headers });
     }
     if (byTopic.size > 0) {
       try {
