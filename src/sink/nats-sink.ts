@@ -78,8 +78,11 @@ export class NatsSink implements EncodingSink<NatsBatch> {
   /** A write found no stream for its subject: create the configured stream before the next one. */
   private streamMissing = false;
   private maxPayload = 1024 * 1024;
-  /** `<inbox>.`: the reply subjects' common part (the same across reconnects). */
-  /** Unique to this sink, as the official client's inboxes are (`_INBOX.` and random characters). */
+  /**
+   * `<inbox>.`: the reply subjects' common part (the same across reconnects),
+   * unique to this sink as the official client's inboxes are (`_INBOX.` and
+   * random characters; made here so that the client loads only when needed).
+   */
   private readonly replyPrefix = `_INBOX.${randomBytes(12).toString('hex')}.`;
   private nextToken = 0;
   /** The writes in progress, by each reply token they await. */

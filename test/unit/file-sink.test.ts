@@ -32,6 +32,14 @@ describe('file sink', () => {
     await sink.close();
     assert.equal(readFileSync(path, 'utf8'), '{"a":1}\n{"b":"é"}\n{"c":3}\n');
 
+    // More batches than one writev takes (IOV_MAX is 1,024 on Linux): all of them, in order.
+    const many = join(dir, 'many.jsonl');
+    const manySink = new FileSink({ path: many, rotateBytes: 0, fsync: false });
+    await manySink.open();
+    await manySink.writeEncoded(Array.from({ length: 3000 }, (_, i) => manySink.encode([record(`{"n":${i}}`)])));
+    await manySink.close();
+    assert.equal(readFileSync(many, 'utf8'), Array.from({ length: 3000 }, (_, i) => `{"n":${i}}\n`).join(''));
+
     const chunks = [Buffer.from('abc'), Buffer.from(''), Buffer.from('de'), Buffer.from('fghij')];
     const all = Buffer.concat(chunks).toString();
     for (let written = 0; written <= all.length; written++) {
