@@ -7,6 +7,9 @@
  *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD) and
  *     run → Kafka (librdkafka's mock cluster hosted by kcat: a protocol peer, not a
  *     broker with disks). The clock stops when the sink holds every change.
+ *     CPU per change is also given without each pgcdc process's start-up (its
+ *     CPU until it streams, measured on a second, idle slot): a fixed cost that
+ *     is about 1 µs per change of this drain, and larger for `run` than `tail`.
  *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds (after
  *     WARMUP seconds of the same load that are not counted); for
  *     each change, (time it is readable in the sink) − (its commit time): p50, p99.
@@ -39,7 +42,7 @@ import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.t
 import { startKafkaMock } from '../test/support/kafka.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { startTcpProxy } from '../test/support/tcp-proxy.ts';
-import { binNodeFlags } from './measure.ts';
+import { binNodeFlags, cpuSeconds } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -266,6 +269,34 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
   return { latency, sent };
 }
 
+/**
+ * A pgcdc process's CPU from its start until it streams (`streaming slot` in its
+ * output), on a slot with nothing to drain: its start-up, which "CPU per change"
+ * of a drain also carries (0.3-0.6 s, about 1 µs per change at N=200,000).
+ */
+async function startupCpu(args: string[], cwd: string): Promise<number> {
+  const child = spawn(node, [...shebangFlags, bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'], cwd });
+  let output = '';
+  const seconds = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no 'streaming slot' from pgcdc ${args[0]} within 60 s: ${output.slice(-500)}`)), 60_000);
+    let streaming = false;
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString();
+      if (streaming || !/streaming slot/.test(output)) return;
+      streaming = true;
+      clearTimeout(timer);
+      resolve(cpuSeconds(child.pid!));
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`pgcdc ${args[0]} exited (${code}) before streaming: ${output.slice(-500)}`)); });
+  });
+  child.removeAllListeners('exit');
+  child.kill('SIGTERM');
+  await new Promise((r) => child.once('exit', r));
+  return seconds;
+}
+
 async function main(): Promise<void> {
   execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
   const epg15 = ((await import('epg15')) as { default: never }).default;
@@ -288,6 +319,9 @@ async function main(): Promise<void> {
     const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
     await db.query('CHECKPOINT');
     console.error(`backlog: ${expected} changes, end ${end}`);
+    // Made after the workload: nothing to drain, so their CPU to streaming is start-up alone.
+    for (const slot of ['s_tail', 's_file', 's_nats', 's_redis', 's_kafka']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    const startup: Record<string, number> = {};
 
     // 1. throughput
     const t0 = process.hrtime.bigint();
@@ -297,11 +331,16 @@ async function main(): Promise<void> {
     const cpu: Record<string, Map<string, number>> = {};
     const [tailUser, tailSystem] = readFileSync(`${dir}/tail.time`, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
     cpu.tail = new Map([['node', tailUser! + tailSystem!]]);
+    startup.tail = await startupCpu(['tail', server.url(), '--slot', 's_tail', '--publication', 'bench_pub', '--no-create-slot', '--no-heartbeat', '--format', 'json'], dir);
 
     const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>) => {
       if (!SINKS.has(name)) return;
       const config = join(dir, `${name}.yaml`);
-      writeFileSync(config, `source: { url: "${server.url()}", slot: b_${name}, publication: bench_pub, createSlot: false }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
+      const idleConfig = join(dir, `${name}-startup.yaml`);
+      for (const [path, slot] of [[config, `b_${name}`], [idleConfig, `s_${name}`]] as const) {
+        writeFileSync(path, `source: { url: "${server.url()}", slot: ${slot}, publication: bench_pub, createSlot: false }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
+      }
+      startup[name] = await startupCpu(['run', '--config', idleConfig, '--log-format', 'json'], dir);
       const started = process.hrtime.bigint();
       const cpuBefore = cpuByCommand();
       // Output kept beside the config (node flags such as --trace-gc print to stdout).
@@ -330,14 +369,16 @@ async function main(): Promise<void> {
       results.push(`| ${label} | ${Math.round(rates[name]!).toLocaleString('en-US')} | ${(rates[name]! / rates.tail!).toFixed(2)} |`);
     }
     // CPU per change, by process: pgcdc (node), PostgreSQL (walsender and the rest), the broker.
-    results.push('', 'CPU µs per change during each run (the machine has 2 CPUs):\n', '| run | pgcdc (node) | postgres | broker | total |', '|---|---:|---:|---:|---:|');
+    results.push('', 'CPU µs per change during each run (the machine has 2 CPUs; "without start-up": less the pgcdc process\'s CPU until it streams, measured on an idle slot):\n', '| run | pgcdc (node) | start-up s | pgcdc without start-up | × tail, without start-up | postgres | broker | total |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, broker] of [['tail', ''], ['file', ''], ['nats', 'nats-server'], ['redis', 'redis-server'], ['kafka', 'kcat']] as const) {
       const used = cpu[name];
       if (used === undefined) continue;
       const us = (command: string) => ((used.get(command) ?? 0) * 1e6) / expected;
       const pgcdcUs = us('MainThread') + us('node');
       const brokerUs = broker ? us(broker) : 0;
-      results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} |`);
+      const steadyUs = pgcdcUs - ((startup[name] ?? 0) * 1e6) / expected;
+      const tailSteadyUs = (((cpu.tail!.get('node') ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
+      results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${(startup[name] ?? 0).toFixed(2)} | ${steadyUs.toFixed(1)} | ${(steadyUs / tailSteadyUs).toFixed(2)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} |`);
     }
 
     // The drained backlog is not kept: brokers holding 250 MB from phase 1 measure slower.
