@@ -101,33 +101,28 @@ export class KafkaSink implements Sink {
     let estimate = 0;
     for (const record of records) estimate += record.value.length;
     const out = new ByteWriter(estimate);
-    /** Each record's bytes start at `starts[i]` and end where the next one's start; -1: refused (and cut back). */
-    const starts = new Array<number>(records.length + 1);
-    for (let i = 0; i < records.length; i++) {
+    // The records kept, and where each one's bytes end (each starts where the one before ended).
+    const kept: OutboundRecord[] = [];
+    const ends: number[] = [];
+    for (const record of records) {
       const start = out.length;
-      const size = out.utf8(records[i]!.value);
+      const size = out.utf8(record.value);
       if (size > this.options.maxMessageBytes) {
         out.truncate(start);
-        starts[i] = -1;
-        rejected.push({ record: records[i]!, reason: `record of ${size} bytes is larger than sink.maxMessageBytes (${this.options.maxMessageBytes})` });
-      } else {
-        starts[i] = start;
+        rejected.push({ record, reason: `record of ${size} bytes is larger than sink.maxMessageBytes (${this.options.maxMessageBytes})` });
+        continue;
       }
+      kept.push(record);
+      ends.push(out.length);
     }
-    starts[records.length] = out.length;
     const bytes = out.finish();
     // One list per topic, in batch order: librdkafka keeps that order per partition.
     const byTopic = new Map<string, KafkaMessage[]>();
-    for (let i = 0; i < records.length; i++) {
-      const start = starts[i]!;
-      if (start < 0) continue;
-      const record = records[i]!;
-      let next = i + 1;
-      while (starts[next]! < 0) next++;
-      const end = starts[next]!;
+    for (let i = 0; i < kept.length; i++) {
+      const record = kept[i]!;
       let messages = byTopic.get(record.topic);
       if (messages === undefined) byTopic.set(record.topic, messages = []);
-      messages.push({ key: record.key, value: bytes.subarray(start, end), headers: record.headers });
+      messages.push({ key: record.key, value: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), headers: record.headers });
     }
     if (byTopic.size > 0) {
       try {
