@@ -44,6 +44,7 @@ import { StatusFeedback } from '../source/feedback.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { closeSnapshotReaders, initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 import type { IncrementalSnapshot } from '../snapshot/incremental-snapshot.ts';
+import type { SnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import { incrementalSnapshotFor } from './incremental-snapshot-for.ts';
 import { SIGNAL_PREFIX, WATERMARK_PREFIX } from '../snapshot/snapshot-signal.ts';
 import { DEFAULT_RETAINED_WAL_WARN_BYTES, SlotHealthMonitor } from './slot-health.ts';
@@ -90,6 +91,8 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
   private readonly lifetime = new AbortController();
   private unlinkSignal: () => void = () => undefined;
   private snapshot: PlannedSnapshot | undefined;
+  /** The initial snapshot's progress file, flushed on stop (it is written at most once a second). */
+  private readonly snapshotStateFile: SnapshotStateFile | undefined;
   private snapshotProgress: SnapshotProgress | undefined;
   private readonly converter: ValueConverter;
   /** Incremental snapshots on signals (undefined when signals are off). */
@@ -110,6 +113,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.publicationNewerThanSlot = init.publicationNewerThanSlot;
     this.tracker = new AckTracker(init.startLsn);
     this.snapshot = init.snapshot;
+    this.snapshotStateFile = init.snapshot?.stateFile;
     this.delivered = init.delivered;
     this.batchSize = init.options.batchSize ?? 1000;
     this.transforms = composeTransforms(buildTransforms(init.options));
@@ -120,14 +124,9 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       ...((init.options.plugin ?? 'pgoutput') === 'pgoutput' ? { publication: init.publication } : {}),
     });
     const heartbeat = init.options.heartbeat;
-    if (heartbeat !== false) {
-      this.heartbeat = new Heartbeat(init.sql, heartbeat ?? {}, (error) => init.options.onNotice?.(`heartbeat failed: ${error.message}`));
-      this.heartbeatPrefix = this.heartbeat.prefix;
-      this.deliverHeartbeats = heartbeat?.deliver ?? false;
-    } else {
-      this.heartbeatPrefix = undefined;
-      this.deliverHeartbeats = false;
-    }
+    this.heartbeat = heartbeat === false ? undefined : new Heartbeat(init.sql, heartbeat ?? {}, (error) => init.options.onNotice?.(`heartbeat failed: ${error.message}`));
+    this.heartbeatPrefix = this.heartbeat?.prefix;
+    this.deliverHeartbeats = heartbeat !== false && (heartbeat?.deliver ?? false);
     this.identity = { version: PGCDC_VERSION, name: init.options.sourceName ?? 'pgcdc', db: init.server.database };
     const converter = this.converter = new ValueConverter(this.registry);
     const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
@@ -389,6 +388,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       this.queue.close();
       await this.sql.close();
       if (this.snapshot) await closeSnapshotReaders(this.snapshot.readers);
+      this.snapshotStateFile?.flush();
     })();
     return this.stopping;
   }

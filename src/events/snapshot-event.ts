@@ -15,9 +15,9 @@ export function buildSnapshotEvent(
   identity: SourceIdentity, schema: string, table: string, row: JsonObject, key: JsonObject,
   lsn: Lsn, readMs: number, kind: EventSource['snapshot'], columns?: readonly ColumnType[], byPosition = false,
 ): ChangeEvent {
-  const lsnText = Number.isSafeInteger(Number(lsn)) ? String(Number(lsn)) : lsn.toString();
+  const position = positionTexts(lsn);
   const event: ChangeEvent = {
-    id: `${formatLsn(lsn)}:r:${schema}.${table}:${JSON.stringify(key)}`,
+    id: `${position.formatted}:r:${schema}.${table}:${JSON.stringify(key)}`,
     op: 'r',
     before: null,
     after: row,
@@ -28,7 +28,7 @@ export function buildSnapshotEvent(
       ts_ms: readMs,
       snapshot: kind,
       db: identity.db,
-      sequence: `[null,"${lsnText}"]`,
+      sequence: position.sequence,
       schema,
       table,
       txId: null,
@@ -41,4 +41,15 @@ export function buildSnapshotEvent(
   // A row read by position (a table without a key) is identified by it, but has no key, as its streamed changes have none.
   attachEventMeta(event, { key: byPosition ? null : key, commitLsn: lsn, lsn, columns });
   return event;
+}
+
+/** A snapshot's rows share one position: its texts are made once, not per row. */
+let lastPosition: { lsn: Lsn; formatted: string; sequence: string } | undefined;
+
+function positionTexts(lsn: Lsn): { formatted: string; sequence: string } {
+  if (lastPosition?.lsn !== lsn) {
+    const decimal = Number.isSafeInteger(Number(lsn)) ? String(Number(lsn)) : lsn.toString();
+    lastPosition = { lsn, formatted: formatLsn(lsn), sequence: `[null,"${decimal}"]` };
+  }
+  return lastPosition;
 }

@@ -333,7 +333,7 @@ export class IncrementalSnapshot {
       this.chunk = chunk;
       await watermark('low');
       const read = await readKeysetChunk(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
-      const rows = read.rows.map((r) => ({ ...r, keyText: keyText(chunk.table, r.key)! }));
+      const rows = read.texts.map((_, i) => { const r = read.convert(i); return { ...r, keyText: keyText(chunk.table, r.key)! }; });
       chunk.read = { rows, columns: read.columns, lastKey: read.lastKey, tableDone: read.tableDone, snapshot: parseSnapshot(current!.snapshot) };
       await watermark('high');
       await sql.query('COMMIT');

@@ -12,14 +12,10 @@
  * consumer applying events in order (upserts and deletes by key) still ends
  * with the table's state. docs/snapshots.md says so.
  */
-import type { Lsn } from '../core/lsn.ts';
 import type { ValueConverter } from '../decode/values/convert.ts';
-import type { ChangeEvent } from '../events/change-event.ts';
-import type { SourceIdentity } from '../events/event-builder.ts';
-import { buildSnapshotEvent } from '../events/snapshot-event.ts';
 import { quoteLiteral } from '../core/sql-text.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
-import { readKeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
+import { readKeysetChunk, type KeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
 import type { ReadProgress, SnapshotState, TableProgress } from './snapshot-state.ts';
 import { splitKeyRanges } from './key-ranges.ts';
 
@@ -28,7 +24,12 @@ export interface SnapshotChunk {
   /** The table's progress, and the part of it this chunk advances (the table's own, or one key range's). */
   tableProgress: TableProgress;
   progress: ReadProgress;
-  events: ChangeEvent[];
+  /** The rows, as text: events are built from them in slices by the consumer (initial-snapshot-batches.ts). */
+  read: KeysetChunk;
+  /** When the chunk was read (the events' ts_ms). */
+  readMs: number;
+  /** The snapshot's final chunk: its final row is marked `snapshot: "last"`. */
+  final: boolean;
   /** Key of the chunk's last row (text), where the next chunk starts. */
   lastKey: Array<string | null>;
   /** No rows after this chunk in its table or key range. */
@@ -50,8 +51,6 @@ interface ReadOptions {
   tables: SnapshotTable[];
   state: SnapshotState;
   chunkSize: number;
-  lsn: Lsn;
-  identity: SourceIdentity;
   converter: ValueConverter;
 }
 
@@ -88,8 +87,7 @@ export async function* readSnapshotChunks(options: ReadOptions): AsyncGenerator<
       pending = chunk;
     }
     if (pending !== undefined) {
-      const final = pending.events[pending.events.length - 1];
-      if (final !== undefined) final.source.snapshot = 'last';
+      pending.final = true;
       yield pending;
     }
   } finally {
@@ -154,13 +152,14 @@ export function markDone(unit: { tableProgress: TableProgress; progress: ReadPro
 async function readChunk(sql: SqlConnection, unit: ReadUnit, after: Array<string | null> | undefined, options: ReadOptions): Promise<SnapshotChunk | undefined> {
   const table = unit.table;
   const chunk = await readKeysetChunk(sql, table, after, options.chunkSize, undefined, options.converter, unit.to);
-  if (chunk.rows.length === 0) return undefined;
-  const now = Date.now();
+  if (chunk.texts.length === 0) return undefined;
   return {
     table,
     tableProgress: unit.tableProgress,
     progress: unit.progress,
-    events: chunk.rows.map((r) => buildSnapshotEvent(options.identity, table.schema, table.table, r.row, r.key, options.lsn, now, 'true', chunk.columns, table.byPosition)),
+    read: chunk,
+    readMs: Date.now(),
+    final: false,
     lastKey: chunk.lastKey,
     done: chunk.tableDone,
   };

@@ -3,6 +3,12 @@
  * snapshot resumes from its last confirmed chunk. Written only after a chunk's
  * events were confirmed by the consumer (the sink), atomically (temporary file,
  * fsync, rename): a crash leaves the previous state or the new one, never half.
+ *
+ * Chunk progress is saved at most once a second (`saveSoon`): a write with its
+ * fsync cost 3 ms of CPU, 7-8% of a fast snapshot's, when it followed every
+ * 2,000-row chunk. A crash loses at most that second's progress, whose chunks
+ * are read again with the same event ids (snapshots are at-least-once anyway);
+ * a stop writes what was confirmed (`flush`).
  */
 import type { SlotGap } from '../events/gap-event.ts';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -43,6 +49,9 @@ export interface SnapshotState {
   gap?: SlotGap;
 }
 
+/** How often chunk progress is written at most (see the file's comment). */
+export const PROGRESS_SAVE_INTERVAL_MS = 1_000;
+
 /** `.pgcdc/<slot>.snapshot.json`, relative to `base` (the config file's folder) or the working directory. */
 export function defaultSnapshotStateFile(slot: string, base = '.'): string {
   return join(base, '.pgcdc', `${slot}.snapshot.json`);
@@ -56,6 +65,10 @@ export function incrementalStateFileFor(snapshotStateFile: string): string {
 /** A snapshot's state (initial: SnapshotState; incremental: IncrementalState) in a JSON file. */
 export class SnapshotStateFile<State = SnapshotState> {
   readonly path: string;
+  /** Progress confirmed but not yet written (saveSoon), and when the last write was. */
+  private unsaved: State | undefined;
+  private lastWriteMs = 0;
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(path: string) {
     this.path = path;
@@ -70,7 +83,28 @@ export class SnapshotStateFile<State = SnapshotState> {
     }
   }
 
+  /**
+   * Saves `state` within `intervalMs`: now when the last write is that old,
+   * else by a timer (the state object is written as it is then, which is
+   * confirmed progress only: it is changed only when chunks are confirmed).
+   */
+  saveSoon(state: State, intervalMs = PROGRESS_SAVE_INTERVAL_MS): void {
+    this.unsaved = state;
+    const wait = this.lastWriteMs + intervalMs - Date.now();
+    if (wait <= 0) this.flush();
+    else this.timer ??= setTimeout(() => this.flush(), wait).unref();
+  }
+
+  /** Writes progress that saveSoon has not written yet. */
+  flush(): void {
+    if (this.unsaved !== undefined) this.write(this.unsaved);
+  }
+
   write(state: State): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.unsaved = undefined;
+    this.lastWriteMs = Date.now();
     mkdirSync(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.tmp`;
     const fd = openSync(temporary, 'w');

@@ -132,8 +132,16 @@ export function chunkQuery(
 }
 
 export interface KeysetChunk {
-  /** Each row (the published columns) with its key (the key columns), converted as streamed rows are. */
-  rows: Array<{ row: JsonObject; key: JsonObject }>;
+  /**
+   * The rows as the server wrote them (text): the published columns, then any
+   * key columns the column list leaves out. Converted one at a time by
+   * `convert`, when its event is built: text is a fraction of the size of
+   * converted values and events, and what is converted just before it is
+   * serialized is still in the CPU's caches (docs/benchmarks.md).
+   */
+  texts: Array<Array<string | null>>;
+  /** Row `index` (the published columns) with its key (the key columns), converted as streamed rows are. */
+  convert(index: number): { row: JsonObject; key: JsonObject };
   /** The published columns with their types, as the query described them. */
   columns: ColumnType[];
   /** Key of the chunk's last row (text), where the next chunk starts; `after` again when empty. */
@@ -142,7 +150,7 @@ export interface KeysetChunk {
   tableDone: boolean;
 }
 
-/** Reads the chunk after `after` (up to `upTo`, inclusive), converting values with the stream's converters (one chunk in memory). */
+/** Reads the chunk after `after` (up to `upTo`, inclusive), as text to convert with the stream's converters (one chunk in memory). */
 export async function readKeysetChunk(
   sql: SqlConnection, table: SnapshotTable, after: Array<string | null> | undefined, limit: number, where: string | undefined, converter: ValueConverter,
   upTo?: Array<string | null>,
@@ -155,18 +163,25 @@ export async function readKeysetChunk(
   const converters = result.columns.map((c) => converter.converterFor(c.typeOid));
   const names = result.columns.map((c) => c.name);
   const keyIndexes = table.key.map((k) => names.indexOf(k.name));
-  const rows = result.rows.map((values) => {
-    const row: JsonObject = {};
-    for (let i = 0; i < visible; i++) row[names[i]!] = values[i] === null || values[i] === undefined ? null : converters[i]!(values[i]!);
-    const key: JsonObject = {};
-    keyIndexes.forEach((index, k) => { key[table.key[k]!.name] = values[index] === null || values[index] === undefined ? null : converters[index]!(values[index]!); });
-    return { row, key };
-  });
-  const last = result.rows[result.rows.length - 1];
+  const keyNames = table.key.map((k) => k.name);
+  const texts = result.rows;
+  const convertAt = (values: Array<string | null>, i: number) => {
+    const text = values[i];
+    return text === null || text === undefined ? null : converters[i]!(text);
+  };
+  const last = texts[texts.length - 1];
   return {
-    rows,
+    texts,
+    convert(index) {
+      const values = texts[index]!;
+      const row: JsonObject = {};
+      for (let i = 0; i < visible; i++) row[names[i]!] = convertAt(values, i);
+      const key: JsonObject = {};
+      for (let k = 0; k < keyIndexes.length; k++) key[keyNames[k]!] = convertAt(values, keyIndexes[k]!);
+      return { row, key };
+    },
     columns: result.columns.slice(0, visible),
     lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
-    tableDone: result.rows.length < limit,
+    tableDone: texts.length < limit,
   };
 }

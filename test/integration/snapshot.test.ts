@@ -154,7 +154,8 @@ describe('initial snapshot', () => {
   });
 
   test('pgcdc run: an interrupted snapshot (SIGKILL) resumes from its last confirmed chunk, not from the start; every row arrives', async () => {
-    const rows = 30_000;
+    // Large enough that the snapshot is still running when its progress is first saved (at most once a second).
+    const rows = 200_000;
     await server.query(`CREATE TABLE big (id int PRIMARY KEY, payload text); CREATE PUBLICATION big_pub FOR TABLE big;
       INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, ${rows}) g; ANALYZE big`);
     const out = join(dir, 'big.jsonl');
@@ -196,6 +197,43 @@ heartbeat: false
     const last = all.filter((e) => e.op === 'r').at(-1)!;
     assert.equal(last.source.snapshot, 'last');
     assert.equal(all.at(-1)!.op, 'c', 'the stream continues after the snapshot');
+  });
+
+  test('a chunk\'s rows go out in batches of a few hundred; the saved progress never passes a batch still in flight, even when a later batch was emptied by a transform and confirmed at once', async () => {
+    await server.query(`CREATE TABLE sliced (id int PRIMARY KEY); CREATE PUBLICATION sliced_pub FOR TABLE sliced; INSERT INTO sliced SELECT generate_series(1, 1200)`);
+    const stateFile = join(dir, 'sliced.snapshot.json');
+    const saved = () => (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number } | undefined> }) : undefined);
+    // Rows 251-500 (the second batch of the first 500-row chunk) are dropped: that batch is empty and confirmed at once.
+    const stream = await ChangeStream.open({
+      connection: server.url(), slot: 'sliced', publication: 'sliced_pub', heartbeat: false,
+      snapshot: { mode: 'initial', chunkSize: 500, stateFile },
+      transforms: [{ name: 'drop-251-500', transform: (event) => (Number(event.after?.id) > 250 && Number(event.after?.id) <= 500 ? null : event) }],
+    });
+    const batches = stream[Symbol.asyncIterator]();
+    try {
+      const first = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
+      assert.deepEqual([first.events[0]!.after!.id, first.events.at(-1)!.after!.id, first.events.length], [1, 250, 250]);
+      const second = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
+      assert.deepEqual([second.events[0]!.after!.id, second.events.length], [501, 250], 'the next chunk\'s first batch');
+      second.confirm();
+      // Progress is saved within a second of a confirm: wait longer, and the first chunk must still not count.
+      await new Promise((resolve) => setTimeout(resolve, 1_300));
+      assert.equal(saved()?.tables['public.sliced']?.rows ?? 0, 0, 'rows 1-250 are in flight: nothing of their chunk is saved');
+      first.confirm();
+      await eventually('the first chunk saved', async () => saved()?.tables['public.sliced']?.rows ?? 0, (rows) => rows === 500, 5_000);
+      const rest: ChangeEvent[] = [];
+      while (rest.length < 1200 - 750) {
+        const batch = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
+        rest.push(...batch.events);
+        batch.confirm();
+      }
+      assert.deepEqual(rest.map((e) => e.after!.id), Array.from({ length: 450 }, (_, i) => 751 + i));
+      assert.equal(rest.at(-1)!.source.snapshot, 'last');
+      assert.ok(rest.slice(0, -1).every((e) => e.source.snapshot === 'true'));
+      await eventually('the snapshot saved as done', async () => saved()?.done, (done) => done === true, 5_000);
+    } finally {
+      await stream.stop();
+    }
   });
 
   test('killed between creating the slot and reading the first row: the state file written before the slot makes the next start read every row', async () => {
