@@ -20,15 +20,36 @@ export class ByteWriter {
     this.buffer = Buffer.allocUnsafeSlow(Math.max(64, capacity));
   }
 
-  /** Text that is ASCII by construction (protocol words, digits): one byte per character. */
+  /**
+   * Text that is ASCII by construction (protocol words, digits): one byte per
+   * character. Short text is stored a byte at a time: a call into Buffer.write
+   * costs more than the loop for the few bytes of a protocol word, and the
+   * Redis sink writes a dozen of them per record.
+   */
   ascii(text: string): void {
     if (this.buffer.length - this.length < text.length) this.grow(text.length);
-    this.length += this.buffer.write(text, this.length, 'latin1');
+    if (text.length > 16) {
+      this.length += this.buffer.write(text, this.length, 'latin1');
+      return;
+    }
+    const buffer = this.buffer;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) buffer[at++] = text.charCodeAt(i);
+    this.length = at;
   }
 
-  /** Any text, as UTF-8. Returns the number of bytes written. */
-  utf8(text: string): number {
-    const bytes = Buffer.byteLength(text);
+  /** A non-negative integer in decimal digits. */
+  decimal(value: number): void {
+    if (value < 10) {
+      if (this.buffer.length === this.length) this.grow(1);
+      this.buffer[this.length++] = 0x30 + value;
+      return;
+    }
+    this.ascii(String(value));
+  }
+
+  /** Any text, as UTF-8 (`bytes`: its Buffer.byteLength, when the caller knows it). Returns the number of bytes written. */
+  utf8(text: string, bytes = Buffer.byteLength(text)): number {
     if (this.buffer.length - this.length < bytes) this.grow(bytes);
     this.length += writeUtf8(this.buffer, text, this.length, bytes);
     return bytes;

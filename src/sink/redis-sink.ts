@@ -8,10 +8,12 @@
  * Fields: id, key, value, and each header as `h:<name>`. Events whose id carries
  * no LSN (text plugins without LSNs) get Redis-assigned IDs (`*`).
  */
-import type { Redis } from 'ioredis';
+import { ByteWriter } from '../core/byte-writer.ts';
 import { isLsnText, parseLsn } from '../core/lsn.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink } from './sink.ts';
+import { parseRedisUrl, RedisConnection, type RedisAddress } from './redis-connection.ts';
+import { RespError, writeArrayHeader, writeBulk, writeCommand, type RespReply } from './resp.ts';
 
 export interface RedisSinkOptions {
   url: string;
@@ -35,85 +37,107 @@ const REDIS_ADVICE: Array<[RegExp, string]> = [
   [/^NOPERM/, "; give the sink's user the XADD command and the stream keys (ACL SETUSER … +xadd ~…); nothing was dead-lettered"],
   [/^WRONGTYPE/, '; a key the sink writes holds another type: choose other topics (sink topic names) or remove that key; nothing was dead-lettered'],
   [/^ERR syntax/, '; nothing was dead-lettered'],
+  [/^(NOAUTH|WRONGPASS)/, "; put the sink's user and password in sink.url (redis://user:password@host:6379); nothing was dead-lettered"],
 ];
 
 export class RedisSink implements Sink {
   readonly name: string;
   private readonly options: RedisSinkOptions;
-  private client: Redis | undefined;
+  private readonly address: RedisAddress;
+  private connection: RedisConnection | undefined;
+  private connecting: Promise<RedisConnection> | undefined;
+  private opened = false;
   /** Records Redis refused as already present (re-deliveries). */
   duplicates = 0;
 
   constructor(options: RedisSinkOptions) {
     this.options = options;
-    const url = new URL(options.url);
-    this.name = `redis ${url.hostname}:${url.port || 6379}`;
+    this.address = parseRedisUrl(options.url);
+    this.name = `redis ${this.address.host}:${this.address.port}`;
   }
 
   async open(): Promise<void> {
-    // Loaded here, not at the top: `pgcdc run` builds only the sink it is given,
-    // and every client loaded at start-up cost every pipeline its CPU.
-    const { Redis } = await import('ioredis');
-    this.client = new Redis(this.options.url, {
-      lazyConnect: true,
-      maxRetriesPerRequest: 2,
-      commandTimeout: this.options.timeoutMs,
-      connectTimeout: this.options.timeoutMs,
-      retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
-    });
-    this.client.on('error', () => undefined); // surfaced by the commands that fail
-    try {
-      await this.client.connect();
-    } catch (error) {
-      throw new SinkError(`cannot reach Redis at ${this.name.slice(6)}: ${(error as Error).message}; check sink.url`, { retriable: true, cause: error });
-    }
+    this.opened = true;
+    await this.connected();
+  }
+
+  /** The connection, opened again when it was lost (a write after an outage connects anew). */
+  private async connected(): Promise<RedisConnection> {
+    if (this.connection?.open) return this.connection;
+    this.connecting ??= RedisConnection.open(this.address, this.options.timeoutMs).then(
+      (connection) => { this.connection = connection; return connection; },
+      (error: unknown) => { throw connectError(error as Error, this.name.slice(6)); },
+    ).finally(() => { this.connecting = undefined; });
+    return this.connecting;
   }
 
   async write(records: OutboundRecord[]): Promise<void> {
-    const client = this.client;
-    if (client === undefined) throw new SinkError('Redis sink is not open', { retriable: true });
+    if (!this.opened) throw new SinkError('Redis sink is not open', { retriable: true });
     if (records.length === 0) return;
+    const connection = await this.connected();
     // MULTI/EXEC: a command Redis refuses while queueing (OOM, NOPERM) discards the
     // whole write. Without it, an entry refused for memory while a later one is
     // stored (memory freed in between) would be retried below the stream's top
     // entry id, refused as a "duplicate", and lost; and a row's versions could
     // land out of order. Duplicates of a re-delivery are refused at EXEC, one by one.
-    const pipeline = client.multi();
+    let estimate = 64;
+    for (const record of records) estimate += record.value.length + record.id.length * 2 + (record.key?.length ?? 0) + 160;
+    const out = new ByteWriter(estimate);
+    writeCommand(out, ['MULTI']);
+    const cap = this.options.maxLen === undefined ? undefined : String(this.options.maxLen);
     for (const record of records) {
-      const fields = ['id', record.id, 'key', record.key ?? '', 'value', record.value];
-      for (const [name, value] of Object.entries(record.headers)) fields.push(`h:${name}`, value);
-      const cap = this.options.maxLen === undefined ? [] : ['MAXLEN', '~', String(this.options.maxLen)];
-      pipeline.xadd(record.topic, ...cap, streamEntryId(record.id) ?? '*', ...fields);
+      const headers = Object.keys(record.headers);
+      writeArrayHeader(out, 9 + (cap === undefined ? 0 : 3) + headers.length * 2);
+      writeBulk(out, 'XADD');
+      writeBulk(out, record.topic);
+      if (cap !== undefined) { writeBulk(out, 'MAXLEN'); writeBulk(out, '~'); writeBulk(out, cap); }
+      writeBulk(out, streamEntryId(record.id) ?? '*');
+      writeBulk(out, 'id'); writeBulk(out, record.id);
+      writeBulk(out, 'key'); writeBulk(out, record.key ?? '');
+      writeBulk(out, 'value'); writeBulk(out, record.value);
+      for (const name of headers) { writeBulk(out, `h:${name}`); writeBulk(out, record.headers[name]!); }
     }
-    let results: Array<[Error | null, unknown]> | null;
+    writeCommand(out, ['EXEC']);
+    let replies: RespReply[];
     try {
-      results = await pipeline.exec();
+      replies = await connection.send(out.finish(), records.length + 2);
     } catch (error) {
-      // EXECABORT names the refusal that discarded the write among its previous errors.
-      const cause = (error as { previousErrors?: Error[] }).previousErrors?.[0] ?? (error as Error);
-      throw redisError(cause);
+      throw new SinkError(`Redis XADD failed: ${(error as Error).message}; retrying`, { retriable: true, cause: error });
     }
-    for (const [error] of results ?? []) {
-      if (error === null) continue;
-      if (DUPLICATE.test(error.message)) { this.duplicates++; continue; }
-      throw redisError(error);
+    if (replies[0] instanceof RespError) throw redisError(replies[0]);
+    const results = replies[replies.length - 1]!;
+    if (results instanceof RespError) {
+      // EXECABORT: the refusal that discarded the write is among the replies to the queued commands.
+      const refusal = replies.slice(1, -1).find((reply) => reply instanceof RespError);
+      throw redisError(refusal instanceof RespError ? refusal : results);
+    }
+    if (!Array.isArray(results)) throw new SinkError(`Redis EXEC answered ${JSON.stringify(results)}, not the results of the write; retrying`, { retriable: true });
+    for (const result of results) {
+      if (!(result instanceof RespError)) continue;
+      if (DUPLICATE.test(result.message)) { this.duplicates++; continue; }
+      throw redisError(result);
     }
   }
 
   async close(): Promise<void> {
-    const client = this.client;
-    this.client = undefined;
-    if (client === undefined) return;
-    await Promise.race([client.quit().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]);
-    client.disconnect();
+    this.opened = false;
+    const connection = this.connection ?? await this.connecting?.catch(() => undefined);
+    this.connection = undefined;
+    connection?.close();
   }
+}
+
+/** Connecting failed: credentials Redis refused will not fix themselves; an unreachable server may. */
+function connectError(error: Error, where: string): SinkError {
+  const refused = /^(WRONGPASS|NOAUTH|NOPERM|ERR)/.test(error.message);
+  return new SinkError(`cannot reach Redis at ${where}: ${error.message}; check sink.url${refused ? ' (its user, password and database)' : ''}`, { retriable: !refused, cause: error });
 }
 
 /**
  * WRONGTYPE, NOPERM and similar will not fix themselves (configuration: the
  * pipeline stops, nothing is dead-lettered); connection trouble and OOM will.
  */
-function redisError(error: Error): SinkError {
+function redisError(error: RespError): SinkError {
   const advice = REDIS_ADVICE.find(([pattern]) => pattern.test(error.message));
   return new SinkError(`Redis XADD failed: ${error.message}${advice?.[1] ?? ''}`, { retriable: advice === undefined, cause: error });
 }

@@ -1,5 +1,9 @@
 /** The Redis Streams sink against a real redis-server, through a pipeline on a real PostgreSQL. */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../../src/config/load-config.ts';
@@ -9,6 +13,9 @@ import { RedisSink, streamEntryId } from '../../src/sink/redis-sink.ts';
 import { eventually } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { startRedis, type TestRedis } from '../support/redis.ts';
+import { ServerProcess } from '../support/server-process.ts';
+import { configWriter, errorLines, runCli, startCli, stopGracefully, waitForStreaming } from '../support/cli.ts';
+import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { assertEveryVersionOnceInOrder, fastRetryPipeline } from '../support/versions.ts';
 
 let server: TestPostgres;
@@ -98,5 +105,45 @@ test('Redis out of memory mid-load (maxmemory, noeviction), then given more: eve
     await admin.call('CONFIG', 'SET', 'maxmemory', '0');
     admin.disconnect();
     await pipeline.stop();
+  }
+});
+
+test('rediss:// with a password and a database: TLS checked against the trusted CA, AUTH, SELECT; a wrong password is one line that stops the pipeline', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-redis-tls-'));
+  // A CA and a server certificate for "localhost", as a real deployment has.
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=pgcdc test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
+  const port = await freePort();
+  const tlsRedis = new ServerProcess('redis-server', ['--port', '0', '--tls-port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir,
+    '--tls-cert-file', join(dir, 'server.pem'), '--tls-key-file', join(dir, 'server.key'), '--tls-ca-cert-file', join(dir, 'ca.pem'), '--tls-auth-clients', 'no', '--requirepass', 'se:cret'], port);
+  await tlsRedis.start();
+  await server.query('CREATE TABLE tls_orders (id int PRIMARY KEY); CREATE PUBLICATION tls_pub FOR TABLE tls_orders');
+  const write = configWriter(dir);
+  const pipelineConfig = (slot: string, password: string) => write(`${slot}.yaml`, `source: { url: "${server.url()}", slot: ${slot}, publication: tls_pub }\nsink: { type: redis, url: "rediss://:${encodeURIComponent(password)}@localhost:${port}/3", timeout: 2s }\nheartbeat: false\n`);
+  const running = startCli(['run', '--config', pipelineConfig('tls_ok', 'se:cret')], { NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') });
+  try {
+    await waitForStreaming(running);
+    await server.query('INSERT INTO tls_orders VALUES (1), (2)');
+    const reader = new Redis({ port, host: 'localhost', password: 'se:cret', db: 3, tls: { ca: readFileSync(join(dir, 'ca.pem')) } });
+    try {
+      const entries = await eventually('both rows in database 3', async () => reader.xrange('pgcdc.public.tls_orders', '-', '+'), (e) => e.length === 2);
+      assert.deepEqual(entries.map(([, fields]) => JSON.parse(fields[fields.indexOf('value') + 1]!).after.id), [1, 2]);
+      await reader.select(0);
+      assert.equal(await reader.exists('pgcdc.public.tls_orders'), 0, 'nothing in database 0');
+    } finally {
+      reader.disconnect();
+    }
+  } finally {
+    await stopGracefully(running);
+    const refused = await runCli(['run', '--config', pipelineConfig('tls_bad', 'wrong')], { NODE_EXTRA_CA_CERTS: join(dir, 'ca.pem') }, 20_000);
+    await tlsRedis.stop();
+    rmSync(dir, { recursive: true, force: true });
+    assert.notEqual(refused.code, 0);
+    const errors = errorLines(refused.stderr);
+    assert.equal(errors.length, 1, refused.stderr);
+    assert.match(errors[0]!, /cannot reach Redis at localhost:\d+: WRONGPASS.*; check sink\.url \(its user, password and database\)/);
   }
 });
