@@ -4,9 +4,13 @@
  *
  *  1. Throughput: drain a W1 backlog (bench/workload.sql, N inserts + 0.4N updates +
  *     0.2N deletes) with tail → /dev/null (reference), run → file (fsync per batch),
- *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD) and
+ *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD),
  *     run → Kafka (librdkafka's mock cluster hosted by kcat: a protocol peer, not a
- *     broker with disks). The clock stops when the sink holds every change.
+ *     broker with disks), run → RabbitMQ (a real rabbitmq-server, publisher
+ *     confirms, one durable queue bound to the exchange) and run → PostgreSQL
+ *     (the audit table, in another database of the same server). The clock stops
+ *     when the sink holds every change (for PostgreSQL: when the slot's confirmed
+ *     position, acknowledged every 200 ms, reaches the workload's end).
  *     CPU per change is also given without each pgcdc process's start-up (its
  *     CPU until it streams, measured on a second, idle slot): a fixed cost that
  *     is about 1 µs per change of this drain, and larger for `run` than `tail`.
@@ -16,7 +20,7 @@
  *
  * Env: N (default 200000 → 320,000 changes), DURATION (default 10), WARMUP
  * (seconds of the same load before the measured DURATION, default 2), SINKS (which
- * sinks to run, default "file,nats,redis,kafka"), LATENCY_GROUPS (which sinks run
+ * sinks to run, default "file,nats,redis,kafka,rabbitmq,postgres"), LATENCY_GROUPS (which sinks run
  * their latency phase together, default "file,nats,nats-remote,redis+kafka": each group is
  * measured on its own, so the pipelines of one group do not compete with the
  * others for the two CPUs. File and NATS are measured alone: beside each other,
@@ -41,6 +45,7 @@ import { Redis } from 'ioredis';
 import { startEmbeddedPostgres, freePort } from '../src/demo/embedded-postgres.ts';
 import { startKafkaMock } from '../test/support/kafka.ts';
 import { startRedis } from '../test/support/redis.ts';
+import { startRabbitMq, type TestRabbitMq } from '../test/support/rabbitmq.ts';
 import { startTcpProxy } from '../test/support/tcp-proxy.ts';
 import { binNodeFlags, cpuSeconds } from './measure.ts';
 
@@ -48,7 +53,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
-const SINKS = new Set((process.env.SINKS ?? 'file,nats,redis,kafka').split(',').map((s) => s.trim()).filter(Boolean));
+const SINKS = new Set((process.env.SINKS ?? 'file,nats,redis,kafka,rabbitmq,postgres').split(',').map((s) => s.trim()).filter(Boolean));
 const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file,nats,nats-remote,redis+kafka').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s.replace(/-remote$/, '')))).filter((g) => g.length > 0);
 const REMOTE_DELAY_MS = Number(process.env.REMOTE_DELAY_MS ?? 2);
 const PGCDC_NODE_FLAGS = (process.env.PGCDC_NODE_FLAGS ?? '').split(' ').filter(Boolean);
@@ -304,14 +309,14 @@ async function main(): Promise<void> {
   const natsPort = await freePort();
   const nats = startNats(natsPort);
   const remoteNats = await startTcpProxy(natsPort, { delayMs: REMOTE_DELAY_MS });
-  const [redisServer, kafka] = await Promise.all([startRedis(), startKafkaMock()]);
+  const [redisServer, kafka, rabbit] = await Promise.all([startRedis(), startKafkaMock(), SINKS.has('rabbitmq') ? startRabbitMq() : Promise.resolve(undefined as TestRabbitMq | undefined)]);
   const redis = new Redis(redisServer.url);
   const db = new pg.Client({ connectionString: server.url() });
   const results: string[] = [];
   try {
     await db.connect();
     await db.query(readFileSync(`${root}bench/workload.sql`, 'utf8'));
-    for (const slot of ['b_tail', 'b_file', 'b_nats', 'b_redis', 'b_kafka']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    for (const slot of ['b_tail', 'b_file', 'b_nats', 'b_redis', 'b_kafka', 'b_rabbitmq', 'b_postgres']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const nUpdate = Math.floor((N * 2) / 5);
     const nDelete = Math.floor(N / 5);
     const expected = N + nUpdate + nDelete;
@@ -320,7 +325,7 @@ async function main(): Promise<void> {
     await db.query('CHECKPOINT');
     console.error(`backlog: ${expected} changes, end ${end}`);
     // Made after the workload: nothing to drain, so their CPU to streaming is start-up alone.
-    for (const slot of ['s_tail', 's_file', 's_nats', 's_redis', 's_kafka']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    for (const slot of ['s_tail', 's_file', 's_nats', 's_redis', 's_kafka', 's_rabbitmq', 's_postgres']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const startup: Record<string, number> = {};
 
     // 1. throughput
@@ -333,12 +338,12 @@ async function main(): Promise<void> {
     cpu.tail = new Map([['node', tailUser! + tailSystem!]]);
     startup.tail = await startupCpu(['tail', server.url(), '--slot', 's_tail', '--publication', 'bench_pub', '--no-create-slot', '--no-heartbeat', '--format', 'json'], dir);
 
-    const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>) => {
+    const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>, statusInterval?: string) => {
       if (!SINKS.has(name)) return;
       const config = join(dir, `${name}.yaml`);
       const idleConfig = join(dir, `${name}-startup.yaml`);
       for (const [path, slot] of [[config, `b_${name}`], [idleConfig, `s_${name}`]] as const) {
-        writeFileSync(path, `source: { url: "${server.url()}", slot: ${slot}, publication: bench_pub, createSlot: false }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
+        writeFileSync(path, `source: { url: "${server.url()}", slot: ${slot}, publication: bench_pub, createSlot: false${statusInterval ? `, statusInterval: ${statusInterval}` : ''} }\nsink: ${sinkYaml}\nheartbeat: false\noutbox: false\naudit: false\n`);
       }
       startup[name] = await startupCpu(['run', '--config', idleConfig, '--log-format', 'json'], dir);
       const started = process.hrtime.bigint();
@@ -362,15 +367,34 @@ async function main(): Promise<void> {
     await runOnce('nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"] }`, async () => (await jsm.streams.info('BENCH')).state.messages >= expected);
     await runOnce('redis', `{ type: redis, url: "${redisServer.url}" }`, async () => (await redis.xlen('pgcdc.public.bench_items')) >= expected);
     await runOnce('kafka', `{ type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"] }`, async () => kafkaEndOffsets(kafka.bootstrap, 'pgcdc.public.bench_items') >= expected);
+    if (rabbit !== undefined) {
+      // A durable queue bound to the sink's exchange holds every message; its depth is the count.
+      const amqp = (await import('amqplib')).default;
+      const connection = await amqp.connect(rabbit.url);
+      const channel = await connection.createChannel();
+      await channel.assertExchange('pgcdc', 'topic', { durable: true });
+      await channel.assertQueue('bench', { durable: true });
+      await channel.bindQueue('bench', 'pgcdc', '#');
+      await runOnce('rabbitmq', `{ type: rabbitmq, url: "${rabbit.url}" }`, async () => (await channel.checkQueue('bench')).messageCount >= expected);
+      await channel.deleteQueue('bench');
+      await connection.close();
+    }
+    // The events table grows by one row per change; counting it every 100 ms would
+    // cost the server more than the sink does. The slot's confirmed position
+    // (acknowledged every 200 ms, only for what the sink committed) reaching the
+    // end of the workload says the same.
+    await db.query('CREATE DATABASE bench_sink');
+    const sinkUrl = server.url().replace(/\/postgres$/, '/bench_sink');
+    await runOnce('postgres', `{ type: postgres, url: "${sinkUrl}" }`, async () => (await db.query<{ done: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'b_postgres'`, [end])).rows[0]?.done === true, '200ms');
     results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
     results.push('| consumer | changes/s | vs tail > /dev/null |', '|---|---:|---:|');
-    for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)'], ['redis', 'pgcdc run → Redis Streams (XADD)'], ['kafka', 'pgcdc run → Kafka mock cluster (acks=all)']] as const) {
+    for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)'], ['redis', 'pgcdc run → Redis Streams (XADD)'], ['kafka', 'pgcdc run → Kafka mock cluster (acks=all)'], ['rabbitmq', 'pgcdc run → RabbitMQ (publisher confirms, durable queue)'], ['postgres', 'pgcdc run → PostgreSQL (audit table, same server)']] as const) {
       if (rates[name] === undefined) continue;
       results.push(`| ${label} | ${Math.round(rates[name]!).toLocaleString('en-US')} | ${(rates[name]! / rates.tail!).toFixed(2)} |`);
     }
     // CPU per change, by process: pgcdc (node), PostgreSQL (walsender and the rest), the broker.
     results.push('', 'CPU µs per change during each run (the machine has 2 CPUs; "without start-up": less the pgcdc process\'s CPU until it streams, measured on an idle slot):\n', '| run | pgcdc (node) | start-up s | pgcdc without start-up | × tail, without start-up | postgres | broker | total |', '|---|---:|---:|---:|---:|---:|---:|---:|');
-    for (const [name, broker] of [['tail', ''], ['file', ''], ['nats', 'nats-server'], ['redis', 'redis-server'], ['kafka', 'kcat']] as const) {
+    for (const [name, broker] of [['tail', ''], ['file', ''], ['nats', 'nats-server'], ['redis', 'redis-server'], ['kafka', 'kcat'], ['rabbitmq', 'beam.smp'], ['postgres', '']] as const) {
       const used = cpu[name];
       if (used === undefined) continue;
       const us = (command: string) => ((used.get(command) ?? 0) * 1e6) / expected;
@@ -417,6 +441,7 @@ async function main(): Promise<void> {
     redis.disconnect();
     await redisServer.dispose();
     await kafka.dispose();
+    await rabbit?.dispose();
     await server.stop();
   }
   console.log(results.join('\n'));
