@@ -88,7 +88,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     super();
     this.config = config;
     this.name = config.name ?? config.source.slot;
-    const { sink, naming } = createSink(config.sink, config.source.name, config.audit === false ? undefined : config.audit.field);
+    const { sink, naming } = createSink(config.sink, config.source.name, config.audit === false ? undefined : config.audit.field, config.envelope);
     this.sink = sink;
     this.encoder = isEncodingSink(sink) ? sink : undefined;
     this.naming = naming;

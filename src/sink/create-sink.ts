@@ -1,5 +1,5 @@
 /** Builds the sink a pipeline's config names. */
-import { durationMs, type SinkConfig } from '../config/schema.ts';
+import { durationMs, type PipelineConfig, type SinkConfig } from '../config/schema.ts';
 import { FileSink } from './file-sink.ts';
 import { NatsSink } from './nats-sink.ts';
 import { KafkaSink } from './kafka-sink.ts';
@@ -11,7 +11,7 @@ import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
 import { DEBEZIUM_TOPICS, type TopicNaming } from './outbound-record.ts';
 
-export function createSink(config: SinkConfig, prefix: string, auditField = 'auditData'): { sink: Sink; naming: TopicNaming } {
+export function createSink(config: SinkConfig, prefix: string, auditField = 'auditData', envelope: PipelineConfig['envelope'] = 'debezium'): { sink: Sink; naming: TopicNaming } {
   switch (config.type) {
     case 'file':
       return { sink: new FileSink({ path: config.path, rotateBytes: config.rotateBytes, fsync: config.fsync }), naming: { ...DEBEZIUM_TOPICS, prefix } };
@@ -24,7 +24,7 @@ export function createSink(config: SinkConfig, prefix: string, auditField = 'aud
       };
     case 'postgres':
       return {
-        sink: new PostgresSink({ url: config.url, mode: config.mode, table: config.table, targetSchema: config.targetSchema, auditField }),
+        sink: new PostgresSink({ url: config.url, mode: config.mode, table: config.table, targetSchema: config.targetSchema, auditField, valueIsEvent: envelope === 'debezium' || envelope === 'cloudevents-binary' }),
         naming: { ...DEBEZIUM_TOPICS, prefix },
       };
     case 'redis':

@@ -14,8 +14,8 @@
  * missing table, column or privilege stops the pipeline (nothing dead-lettered).
  */
 import pg from 'pg';
-import type { ChangeEvent } from '../events/change-event.ts';
 import { eventMeta } from '../events/event-builder.ts';
+import { stringifyExact } from '../core/json.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
@@ -32,6 +32,12 @@ export interface PostgresSinkOptions {
   targetSchema: string | undefined;
   /** audit: the event field holding audit context. */
   auditField: string;
+  /**
+   * A record's value is its event as JSON (the Debezium envelope, not CloudEvents
+   * or Connect's): the audit table's `event` column takes that text as it is
+   * rather than serializing the event a second time.
+   */
+  valueIsEvent?: boolean;
 }
 
 function qualified(name: string): string {
@@ -95,14 +101,14 @@ export class PostgresSink implements Sink {
     const events = records.map((r) => r.event);
     try {
       await client.query('BEGIN');
-      const refused = this.options.mode === 'audit' ? await this.appendAudit(client, events) : await this.mirror.apply(client, events);
+      const refused = this.options.mode === 'audit' ? await this.appendAudit(client, records) : await this.mirror.apply(client, events);
       await client.query('COMMIT');
       return { rejected: rejectedRecords(records, refused) };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       if (!isDataProblem(error)) throw sqlSinkError(error, 'PostgreSQL sink');
     }
-    return { rejected: rejectedRecords(records, await this.isolate(client, events)) };
+    return { rejected: rejectedRecords(records, await this.isolate(client, records)) };
   }
 
   /**
@@ -111,14 +117,15 @@ export class PostgresSink implements Sink {
    * so only the refused ones become dead letters (with the database's reason)
    * and the others are applied, in order, in one transaction.
    */
-  private async isolate(client: pg.Client, events: ChangeEvent[]): Promise<MirrorRefusal[]> {
+  private async isolate(client: pg.Client, records: OutboundRecord[]): Promise<MirrorRefusal[]> {
     const refused: MirrorRefusal[] = [];
     try {
       await client.query('BEGIN');
-      for (const event of events) {
+      for (const record of records) {
+        const event = record.event;
         await client.query('SAVEPOINT pgcdc_event');
         try {
-          refused.push(...(this.options.mode === 'audit' ? await this.appendAudit(client, [event]) : await this.mirror.applyOne(client, event)));
+          refused.push(...(this.options.mode === 'audit' ? await this.appendAudit(client, [record]) : await this.mirror.applyOne(client, event)));
           await client.query('RELEASE SAVEPOINT pgcdc_event');
         } catch (error) {
           await client.query('ROLLBACK TO SAVEPOINT pgcdc_event');
@@ -134,25 +141,34 @@ export class PostgresSink implements Sink {
     }
   }
 
-  private async appendAudit(client: pg.Client, events: ChangeEvent[]): Promise<MirrorRefusal[]> {
-    const rows = events.map((e) => ({
-      id: e.id,
-      source_schema: e.source.schema,
-      source_table: e.op === 'm' ? `message:${e.message!.prefix}` : e.source.table,
-      op: e.op,
-      key: eventMeta(e)?.key ?? null,
-      commit_time: e.source.ts_ms === null ? null : new Date(e.source.ts_ms).toISOString(),
-      tx_id: e.source.txId,
-      audit: e[this.options.auditField] ?? null,
-      event: e,
-    }));
+  private async appendAudit(client: pg.Client, records: OutboundRecord[]): Promise<MirrorRefusal[]> {
+    // The rows as one JSON array, each row's event spliced in as text: the
+    // record's value when it is the event (most records), else serialized here.
+    let rows = '[';
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const e = record.event;
+      const eventJson = this.options.valueIsEvent === true && eventMeta(e)?.route === undefined ? record.value : stringifyExact(e);
+      const head = JSON.stringify({
+        id: e.id,
+        source_schema: e.source.schema,
+        source_table: e.op === 'm' ? `message:${e.message!.prefix}` : e.source.table,
+        op: e.op,
+        key: eventMeta(e)?.key ?? null,
+        commit_time: e.source.ts_ms === null ? null : new Date(e.source.ts_ms).toISOString(),
+        tx_id: e.source.txId,
+        audit: e[this.options.auditField] ?? null,
+      });
+      rows += `${i === 0 ? '' : ','}${head.slice(0, -1)},"event":${eventJson}}`;
+    }
+    rows += ']';
     await client.query(
       `INSERT INTO ${qualified(this.options.table)} (id, source_schema, source_table, op, key, commit_time, tx_id, audit, event)
        SELECT r.id, r.source_schema, r.source_table, r.op, r.key, r.commit_time, r.tx_id, r.audit, r.event
          FROM jsonb_to_recordset($1::jsonb) AS r(id text, source_schema text, source_table text, op text, key jsonb,
               commit_time timestamptz, tx_id bigint, audit jsonb, event jsonb)
        ON CONFLICT (id) DO NOTHING`,
-      [JSON.stringify(rows)],
+      [rows],
     );
     return [];
   }

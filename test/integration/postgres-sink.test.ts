@@ -9,6 +9,7 @@ import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { PostgresSink } from '../../src/sink/postgres-sink.ts';
 import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
+import { setRoute } from '../../src/events/event-builder.ts';
 import { eventually } from '../support/collect.ts';
 import { startTogether } from '../support/servers.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -53,6 +54,25 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     await sink.write(rows.map((r) => toRecord(r.event, DEBEZIUM_TOPICS)));
     await sink.close();
     assert.equal(((await target.query('SELECT count(*)::int AS n FROM change_log'))[0] as { n: number }).n, 3, 're-delivered events change nothing');
+    assert.deepEqual([rows[0]!.event.op, rows[0]!.event.after?.id, rows[0]!.event.after?.name], ['c', 1, 'apple'], 'the event column holds the event');
+
+    // The event column holds the event whatever the record's value is: the event's JSON
+    // itself (taken as it is), an outbox payload, or a CloudEvents wrapper.
+    const events = rows.map((r) => ({ ...r.event, id: `${r.event.id}:again` }));
+    const plain = toRecord(events[0]!, DEBEZIUM_TOPICS);
+    const routed = events[1]!;
+    setRoute(routed, { topic: 'orders', key: '1', headers: {}, value: { payload: 'not the event' } });
+    const wrapped = toRecord(events[2]!, DEBEZIUM_TOPICS);
+    const asIs = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log_2', targetSchema: undefined, auditField: 'auditData', valueIsEvent: true });
+    await asIs.open();
+    await asIs.write([plain, toRecord(routed, DEBEZIUM_TOPICS)]);
+    await asIs.close();
+    const cloudEvents = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log_2', targetSchema: undefined, auditField: 'auditData', valueIsEvent: false });
+    await cloudEvents.open();
+    await cloudEvents.write([{ ...wrapped, value: `{"specversion":"1.0","data":${wrapped.value}}` }]);
+    await cloudEvents.close();
+    const stored = await target.query<{ event: ChangeEvent }>('SELECT event FROM change_log_2 ORDER BY id');
+    assert.deepEqual(stored.map((r) => r.event), events.map((e) => JSON.parse(JSON.stringify(e)) as ChangeEvent));
   } finally {
     await pipeline.stop();
   }
