@@ -21,7 +21,7 @@
  * Env: N (default 200000 → 320,000 changes), DURATION (default 10), WARMUP
  * (seconds of the same load before the measured DURATION, default 2), SINKS (which
  * sinks to run, default "file,nats,redis,kafka,rabbitmq,postgres"), LATENCY_GROUPS (which sinks run
- * their latency phase together, default "file,nats,nats-remote,redis+kafka": each group is
+ * their latency phase together, default "file,nats,nats-remote,redis+kafka,rabbitmq,postgres": each group is
  * measured on its own, so the pipelines of one group do not compete with the
  * others for the two CPUs. File and NATS are measured alone: beside each other,
  * the file sink's fsyncs (hundreds a second at this load) and nats-server's
@@ -54,7 +54,7 @@ const N = Number(process.env.N ?? 200_000);
 const DURATION = Number(process.env.DURATION ?? 10);
 const WARMUP = Number(process.env.WARMUP ?? 2);
 const SINKS = new Set((process.env.SINKS ?? 'file,nats,redis,kafka,rabbitmq,postgres').split(',').map((s) => s.trim()).filter(Boolean));
-const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file,nats,nats-remote,redis+kafka').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s.replace(/-remote$/, '')))).filter((g) => g.length > 0);
+const LATENCY_GROUPS = (process.env.LATENCY_GROUPS ?? 'file,nats,nats-remote,redis+kafka,rabbitmq,postgres').split(',').map((g) => g.split('+').filter((s) => SINKS.has(s.replace(/-remote$/, '')))).filter((g) => g.length > 0);
 const REMOTE_DELAY_MS = Number(process.env.REMOTE_DELAY_MS ?? 2);
 const PGCDC_NODE_FLAGS = (process.env.PGCDC_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const node = process.execPath;
@@ -142,6 +142,9 @@ interface LatencyContext {
   nc: Awaited<ReturnType<typeof connect>>;
   redisUrl: string;
   kafkaBootstrap: string;
+  rabbitUrl: string | undefined;
+  /** A database of the same server for the PostgreSQL sink's audit table. */
+  sinkDbUrl: string;
 }
 
 const slotName = (sink: string) => `lat_${sink.replace('-', '_')}`;
@@ -162,6 +165,8 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
     'nats-remote': `{ type: nats, servers: ["127.0.0.1:${ctx.remoteNatsPort}"], subject: "latr.{schema}.{table}", stream: LATR, streamSubjects: ["latr.>"] }`,
     redis: `{ type: redis, url: "${redisUrl}", key: "lat.{schema}.{table}" }`,
     kafka: `{ type: kafka, brokers: ["${kafkaBootstrap.split(',')[0]}"], topic: "lat.{schema}.{table}" }`,
+    rabbitmq: `{ type: rabbitmq, url: "${ctx.rabbitUrl}", exchange: lat }`,
+    postgres: `{ type: postgres, url: "${ctx.sinkDbUrl}", table: public.lat_events }`,
   };
   const children = group.map((name) => {
     const config = join(dir, `lat-${name}.yaml`);
@@ -211,6 +216,30 @@ async function measureLatency(group: string[], ctx: LatencyContext): Promise<{ l
       for (const line of lines) if (line) record('kafka', now, line);
     });
     stops.push(async () => { kcat.kill('SIGTERM'); });
+  }
+  if (group.includes('rabbitmq')) {
+    // A queue bound to the sink's exchange, consumed without acks.
+    const amqp = (await import('amqplib')).default;
+    const connection = await amqp.connect(ctx.rabbitUrl!);
+    const channel = await connection.createChannel();
+    await channel.assertExchange('lat', 'topic', { durable: true });
+    const { queue } = await channel.assertQueue('', { exclusive: true });
+    await channel.bindQueue(queue, 'lat', '#');
+    await channel.consume(queue, (message) => { if (message) record('rabbitmq', Date.now(), message.content.toString()); }, { noAck: true });
+    stops.push(async () => { await connection.close(); });
+  }
+  if (group.includes('postgres')) {
+    // The audit table made ahead (the sink's own CREATE is IF NOT EXISTS), with a
+    // trigger that sends each row's event on commit: seen when it is visible.
+    const listener = new pg.Client({ connectionString: ctx.sinkDbUrl });
+    await listener.connect();
+    await listener.query(`CREATE TABLE IF NOT EXISTS public.lat_events (id text PRIMARY KEY, source_schema text, source_table text, op text NOT NULL,
+        key jsonb, commit_time timestamptz, tx_id bigint, audit jsonb, event jsonb NOT NULL, received_at timestamptz NOT NULL DEFAULT now());
+      CREATE OR REPLACE FUNCTION lat_notify() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('lat', NEW.event::text); RETURN NULL; END $$;
+      CREATE OR REPLACE TRIGGER lat_notify AFTER INSERT ON public.lat_events FOR EACH ROW EXECUTE FUNCTION lat_notify()`);
+    listener.on('notification', (message) => { if (message.payload) record('postgres', Date.now(), message.payload); });
+    await listener.query('LISTEN lat');
+    stops.push(async () => { await listener.end(); });
   }
   if (group.includes('nats')) {
     const subscription = nc.subscribe('lat.>', { callback: (_error, message) => record('nats', Date.now(), message.string()) });
@@ -324,6 +353,8 @@ async function main(): Promise<void> {
     const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
     await db.query('CHECKPOINT');
     console.error(`backlog: ${expected} changes, end ${end}`);
+    await db.query('CREATE DATABASE bench_sink');
+    const sinkDbUrl = server.url().replace(/\/postgres$/, '/bench_sink');
     // Made after the workload: nothing to drain, so their CPU to streaming is start-up alone.
     for (const slot of ['s_tail', 's_file', 's_nats', 's_redis', 's_kafka', 's_rabbitmq', 's_postgres']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const startup: Record<string, number> = {};
@@ -383,9 +414,7 @@ async function main(): Promise<void> {
     // cost the server more than the sink does. The slot's confirmed position
     // (acknowledged every 200 ms, only for what the sink committed) reaching the
     // end of the workload says the same.
-    await db.query('CREATE DATABASE bench_sink');
-    const sinkUrl = server.url().replace(/\/postgres$/, '/bench_sink');
-    await runOnce('postgres', `{ type: postgres, url: "${sinkUrl}" }`, async () => (await db.query<{ done: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'b_postgres'`, [end])).rows[0]?.done === true, '200ms');
+    await runOnce('postgres', `{ type: postgres, url: "${sinkDbUrl}" }`, async () => (await db.query<{ done: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'b_postgres'`, [end])).rows[0]?.done === true, '200ms');
     results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
     results.push('| consumer | changes/s | vs tail > /dev/null |', '|---|---:|---:|');
     for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)'], ['redis', 'pgcdc run → Redis Streams (XADD)'], ['kafka', 'pgcdc run → Kafka mock cluster (acks=all)'], ['rabbitmq', 'pgcdc run → RabbitMQ (publisher confirms, durable queue)'], ['postgres', 'pgcdc run → PostgreSQL (audit table, same server)']] as const) {
@@ -421,7 +450,7 @@ async function main(): Promise<void> {
     for (const group of LATENCY_GROUPS) {
       const cpuBefore = cpuByCommand();
       const started = Date.now();
-      const measured = await measureLatency(group, { db, serverUrl: server.url(), natsPort, remoteNatsPort: remoteNats.port, nc, redisUrl: redisServer.url, kafkaBootstrap: kafka.bootstrap });
+      const measured = await measureLatency(group, { db, serverUrl: server.url(), natsPort, remoteNatsPort: remoteNats.port, nc, redisUrl: redisServer.url, kafkaBootstrap: kafka.bootstrap, rabbitUrl: rabbit?.url, sinkDbUrl });
       const seconds = (Date.now() - started) / 1000;
       for (const name of group) {
         const values = measured.latency[name]!;

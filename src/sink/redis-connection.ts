@@ -13,6 +13,7 @@
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ByteWriter } from '../core/byte-writer.ts';
+import { CdcError } from '../core/errors.ts';
 import { RespError, RespReader, writeCommand, type RespReply } from './resp.ts';
 
 interface InFlight {
@@ -35,9 +36,9 @@ export interface RedisAddress {
 
 export function parseRedisUrl(url: string): RedisAddress {
   const parsed = new URL(url);
-  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new Error(`expected a redis:// or rediss:// URL, got ${parsed.protocol}`);
+  if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') throw new CdcError('PGCDC_CONFIG', `expected a redis:// or rediss:// URL, got ${parsed.protocol}`);
   const database = parsed.pathname.length > 1 ? Number(parsed.pathname.slice(1)) : 0;
-  if (!Number.isInteger(database) || database < 0) throw new Error(`the database in the URL's path must be a number (redis://host:6379/0), got ${parsed.pathname.slice(1)}`);
+  if (!Number.isInteger(database) || database < 0) throw new CdcError('PGCDC_CONFIG', `the database in the URL's path must be a number (redis://host:6379/0), got ${parsed.pathname.slice(1)}`);
   return {
     host: parsed.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1',
     port: parsed.port ? Number(parsed.port) : 6379,
@@ -86,7 +87,7 @@ export class RedisConnection {
       try {
         const replies = await connection.send(out.finish(), setup.length);
         const refused = replies.find((reply) => reply instanceof RespError);
-        if (refused !== undefined) throw new Error((refused as RespError).message);
+        if (refused !== undefined) throw new CdcError('PGCDC_SINK', (refused as RespError).message);
       } catch (error) {
         connection.close();
         throw error;

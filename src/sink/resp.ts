@@ -13,6 +13,7 @@
  * its replies are counted as they arrive.
  */
 import type { ByteWriter } from '../core/byte-writer.ts';
+import { CdcError } from '../core/errors.ts';
 
 /** An error reply (`-ERR ...`, `-NOPERM ...`): a value among the replies, not a thrown error. */
 export class RespError {
@@ -107,12 +108,12 @@ function parseReply(buffer: Buffer, offset: number): { reply: RespReply; end: nu
       return { reply: items, end: at };
     }
     default:
-      throw new Error(`not a Redis reply (it began with ${JSON.stringify(String.fromCharCode(type))})`);
+      throw new CdcError('PGCDC_SINK', `not a Redis reply (it began with ${JSON.stringify(String.fromCharCode(type))})`);
   }
 }
 
 function lengthOf(text: string): number {
   const value = Number(text);
-  if (!Number.isInteger(value)) throw new Error(`not a Redis reply (length ${JSON.stringify(text)})`);
+  if (!Number.isInteger(value)) throw new CdcError('PGCDC_SINK', `not a Redis reply (length ${JSON.stringify(text)})`);
   return value;
 }
