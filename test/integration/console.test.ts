@@ -232,11 +232,14 @@ describe('the console, in Chromium, against pgcdc run', () => {
       await eventually('both pipelines streaming', async () => (running.stderr().match(/streaming slot two_/g) ?? []).length, (n) => n === 2, 30_000);
       await server.query(`INSERT INTO orders VALUES (400001, 'both')`);
       await eventually('the insert in both files', async () => ['two_a', 'two_b'].map((s) => jsonLines<ChangeEvent>(join(dir, `${s}.jsonl`)).filter((e) => e.after?.id === 400001).length).join(), (n) => n === '1,1');
-      const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-      assert.equal(response.status, 200, 'prom-client alone answered 500 here');
-      const text = await response.text();
+      // A line is in the file a moment before its group is confirmed and counted: read /metrics until both count it.
+      const counted = (text: string, slot: string) => new RegExp(`^pgcdc_sink_records_total\\{slot="${slot}",sink="file",table="public\\.orders"\\} [1-9]`, 'm').test(text);
+      const text = await eventually('both slots counted in /metrics', async () => {
+        const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+        assert.equal(response.status, 200, 'prom-client alone answered 500 here');
+        return response.text();
+      }, (t) => counted(t, 'two_a') && counted(t, 'two_b'), 5_000);
       assert.equal(text.split('\n').filter((l) => l.startsWith('# HELP pgcdc_events_total ')).length, 1);
-      for (const slot of ['two_a', 'two_b']) assert.match(text, new RegExp(`^pgcdc_sink_records_total\\{slot="${slot}",sink="file",table="public\\.orders"\\} [1-9]`, 'm'));
       const overview = await (await fetch(`http://127.0.0.1:${port}/api/overview`)).json() as { pipelines: Array<{ name: string; events: number }> };
       assert.deepEqual(overview.pipelines.map((p) => p.name), ['two_a', 'two_b']);
     } finally {
