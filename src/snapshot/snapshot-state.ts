@@ -69,6 +69,7 @@ export class SnapshotStateFile<State = SnapshotState> {
   private unsaved: State | undefined;
   private lastWriteMs = 0;
   private timer: NodeJS.Timeout | undefined;
+  private timedWriteError: unknown;
 
   constructor(path: string) {
     this.path = path;
@@ -92,19 +93,34 @@ export class SnapshotStateFile<State = SnapshotState> {
     this.unsaved = state;
     const wait = this.lastWriteMs + intervalMs - Date.now();
     if (wait <= 0) this.flush();
-    else this.timer ??= setTimeout(() => this.flush(), wait).unref();
+    else this.timer ??= setTimeout(() => this.timedFlush(), wait).unref();
   }
 
-  /** Writes progress that saveSoon has not written yet. */
+  /** Writes progress that saveSoon has not written yet; throws a failed timed write's error (full disk, say). */
   flush(): void {
+    const failed = this.timedWriteError;
+    this.timedWriteError = undefined;
     if (this.unsaved !== undefined) this.write(this.unsaved);
+    else if (failed !== undefined) throw failed;
+  }
+
+  /**
+   * The timer's write. Its error must not escape a timer (an uncaught exception
+   * ends the process with a stack trace): it is kept, the state stays unsaved,
+   * and the next saveSoon or flush, called where errors are handled, writes again.
+   */
+  private timedFlush(): void {
+    this.timer = undefined;
+    try {
+      this.flush();
+    } catch (error) {
+      this.timedWriteError = error;
+    }
   }
 
   write(state: State): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    this.unsaved = undefined;
-    this.lastWriteMs = Date.now();
     mkdirSync(dirname(this.path), { recursive: true });
     const temporary = `${this.path}.tmp`;
     const fd = openSync(temporary, 'w');
@@ -115,5 +131,8 @@ export class SnapshotStateFile<State = SnapshotState> {
       closeSync(fd);
     }
     renameSync(temporary, this.path);
+    // Only once written: a failed write leaves the progress unsaved, for the next one.
+    this.unsaved = undefined;
+    this.lastWriteMs = Date.now();
   }
 }

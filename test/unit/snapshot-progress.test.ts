@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfirmInOrder } from '../../src/snapshot/confirm-in-order.ts';
@@ -58,4 +58,20 @@ test('SnapshotStateFile.saveSoon: at most one write per interval, the latest sta
   await new Promise((resolve) => setTimeout(resolve, 50));
   file.flush();
   assert.equal(read(), 7, 'a direct write (the snapshot is done) drops the held-back state');
+});
+
+test('SnapshotStateFile.saveSoon: a timed write that fails does not escape its timer; flush reports it, and a later save writes the progress', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-state-'));
+  const folder = join(dir, 'state');
+  const file = new SnapshotStateFile<{ n: number }>(join(folder, 's.json'));
+  file.saveSoon({ n: 1 }, 100);
+  // Its folder becomes a file: every write fails from here (as with a full or read-only disk).
+  rmSync(folder, { recursive: true });
+  writeFileSync(folder, '');
+  file.saveSoon({ n: 2 }, 100);
+  await new Promise((resolve) => setTimeout(resolve, 250)); // the timer's write fails; the process goes on
+  assert.throws(() => file.flush(), /ENOTDIR|EEXIST/, 'the failure is reported where errors are handled');
+  rmSync(folder);
+  file.saveSoon({ n: 3 }, 100);
+  assert.equal(JSON.parse(readFileSync(file.path, 'utf8')).n, 3, 'written at once: the failed write did not count as one');
 });
