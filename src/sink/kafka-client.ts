@@ -1,54 +1,62 @@
 /**
- * The part of @confluentinc/kafka-javascript's KafkaJS-compatible API that the
- * Kafka sink uses, typed here and loaded at run time.
+ * The part of @confluentinc/kafka-javascript that the Kafka sink uses: its
+ * librdkafka-level producer (the node-rdkafka API), typed here and loaded at run
+ * time.
+ *
+ * Not its KafkaJS-compatible layer: that layer makes a promise, a closure and a
+ * result object for every message and deletes a property of every delivery
+ * report, which cost pgcdc 3-4 µs per record (docs/benchmarks.md). The sink
+ * counts a batch's delivery reports itself.
  *
  * The client is an optional peer (a native addon, docs/decisions/0008): pgcdc's
  * type check and build must not depend on it having built, so these types are
- * pgcdc's own, written from the client's `types/kafkajs.d.ts`, and the module is
+ * pgcdc's own, written from the client's `index.d.ts`, and the module is
  * imported only when a pipeline has a Kafka sink.
  */
 import { SinkError } from './sink.ts';
 
-export interface KafkaLogger {
-  info(message: string): void;
-  debug(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-  namespace(): KafkaLogger;
-  setLogLevel(level: number): void;
+/** librdkafka's error: `code` is its error code (negative: raised by the client, positive: by a broker). */
+export interface LibrdKafkaError extends Error {
+  code: number;
+  /** The producer cannot go on (an idempotence failure): it must be replaced. */
+  isFatal?: boolean;
 }
 
-export interface KafkaMessage {
-  key: string | Buffer | null;
-  value: string | Buffer;
-  headers?: Record<string, string>;
+export interface DeliveryReport {
+  topic: string;
+  partition: number;
+  /** What `produce` was given for this message. */
+  opaque: unknown;
 }
 
-export interface KafkaProducer {
-  connect(): Promise<void>;
-  disconnect(): Promise<void>;
-  sendBatch(batch: { topicMessages: Array<{ topic: string; messages: KafkaMessage[] }> }): Promise<unknown>;
+/** librdkafka's log line, emitted when its level is at or below `log_level`. */
+export interface KafkaLog {
+  severity: number;
+  fac: string;
+  message: string;
 }
 
-export interface KafkaClientConfig {
-  kafkaJS: {
-    brokers: string[];
-    clientId: string;
-    ssl: boolean;
-    sasl?: { mechanism: string; username: string; password: string };
-    logger: KafkaLogger;
-    logLevel: number;
-  };
+/** One header per entry, as librdkafka takes them. */
+export type KafkaHeaders = Array<Record<string, string>>;
+
+export interface RdKafkaProducer {
+  connect(metadataOptions: null, callback: (error: LibrdKafkaError | null) => void): void;
+  /** Flushes for up to `timeoutMs`, then disconnects. */
+  disconnect(timeoutMs: number, callback: (error?: unknown) => void): void;
+  /** Delivery reports and events are polled by a librdkafka thread, not a JS timer. */
+  setPollInBackground(enabled: boolean): void;
+  /** Queues one message; `partition` null uses the configured partitioner. Throws when librdkafka refuses it at once (queue full, too large). */
+  produce(topic: string, partition: null, value: Buffer, key: string | null, timestamp: number, opaque: unknown, headers: KafkaHeaders | undefined): void;
+  on(event: 'delivery-report', listener: (error: LibrdKafkaError | null, report: DeliveryReport) => void): void;
+  on(event: 'event.error', listener: (error: LibrdKafkaError) => void): void;
+  on(event: 'event.log', listener: (log: KafkaLog) => void): void;
 }
 
-/** `kafkaJS` holds the KafkaJS-style settings; the other keys are librdkafka properties. */
-export type KafkaProducerConfig = { kafkaJS: { idempotent: boolean; acks: number; compression: string } } & Record<string, unknown>;
+/** librdkafka configuration properties (https://github.com/confluentinc/librdkafka/blob/master/CONFIGURATION.md). */
+export type RdKafkaConfig = Record<string, string | number | boolean>;
 
 export interface KafkaClientModule {
-  KafkaJS: {
-    Kafka: new (config: KafkaClientConfig) => { producer(config: KafkaProducerConfig): KafkaProducer };
-    logLevel: { WARN: number };
-  };
+  Producer: new (config: RdKafkaConfig) => RdKafkaProducer;
 }
 
 const MODULE = '@confluentinc/kafka-javascript';
@@ -57,7 +65,7 @@ export async function loadKafkaClient(): Promise<KafkaClientModule> {
   try {
     // A variable specifier: TypeScript does not resolve it, so pgcdc builds without the client installed.
     const loaded = await import(MODULE) as KafkaClientModule & { default?: KafkaClientModule };
-    return loaded.KafkaJS ? loaded : loaded.default!;
+    return loaded.Producer ? loaded : loaded.default!;
   } catch (error) {
     throw new SinkError(`the Kafka sink needs ${MODULE}, which is not installed or did not load (${(error as Error).message.split('\n')[0]}); run 'npm install ${MODULE}'`, { retriable: false, cause: error });
   }

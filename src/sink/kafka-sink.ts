@@ -16,7 +16,7 @@ import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
-import { loadKafkaClient, type KafkaLogger, type KafkaMessage, type KafkaProducer } from './kafka-client.ts';
+import { loadKafkaClient, type KafkaHeaders, type LibrdKafkaError, type RdKafkaConfig, type RdKafkaProducer } from './kafka-client.ts';
 
 export interface KafkaSinkOptions {
   brokers: string[];
@@ -35,7 +35,7 @@ export interface KafkaSinkOptions {
 export class KafkaSink implements Sink {
   readonly name: string;
   private readonly options: KafkaSinkOptions;
-  private producer: KafkaProducer | undefined;
+  private producer: RdKafkaProducer | undefined;
   /** The last error librdkafka logged (a broker that refuses connections, say): added to timeouts so they say why. */
   private lastClientError = '';
 
@@ -45,7 +45,7 @@ export class KafkaSink implements Sink {
   }
 
   async open(): Promise<void> {
-    const { KafkaJS: kafkajs } = await loadKafkaClient();
+    const { Producer } = await loadKafkaClient();
     const o = this.options;
     // Probe the bootstrap brokers over TCP first: a librdkafka client that never
     // reaches a broker blocks its own teardown (and process exit) for 30 s.
@@ -53,40 +53,35 @@ export class KafkaSink implements Sink {
     if (unreachable !== undefined) {
       throw new SinkError(`cannot reach Kafka (${unreachable}); check sink.brokers and that the brokers are up`, { retriable: true });
     }
-    const remember = (message: string) => { this.lastClientError = message; };
-    const logger: KafkaLogger = {
-      info: () => undefined,
-      debug: () => undefined,
-      warn: remember,
-      error: remember,
-      namespace: () => logger,
-      setLogLevel: () => undefined,
-    };
-    const kafka = new kafkajs.Kafka({
-      kafkaJS: {
-        brokers: o.brokers,
-        clientId: o.clientId,
-        ssl: o.ssl,
-        ...(o.sasl ? { sasl: o.sasl } : {}),
-        logger,
-        logLevel: kafkajs.logLevel.WARN,
-      },
-    });
-    const producer = kafka.producer({
-      kafkaJS: { idempotent: true, acks: -1, compression: o.compression },
+    const producer = new Producer({
+      ...connectionProperties(o),
+      // What the KafkaJS-compatible layer set before (pgcdc 0.1 used it): murmur2 on the key as Java's client, so a key lands where Debezium puts it.
+      partitioner: 'murmur2_random',
+      'enable.idempotence': true,
+      acks: -1,
+      'compression.codec': o.compression,
+      retries: 5,
       'message.timeout.ms': o.timeoutMs,
       'message.max.bytes': Math.max(o.maxMessageBytes + 1024, 1_000_000),
       'linger.ms': 2,
+      log_level: 4, // warnings and errors: kept to say why a delivery timed out
+      dr_cb: true,
       ...o.librdkafka,
     });
+    const remember = (message: string) => { this.lastClientError = message; };
+    producer.on('event.error', (error) => remember(error.message));
+    producer.on('event.log', (log) => remember(log.message));
+    // Each message's opaque is its batch's tally: one report settles one message.
+    producer.on('delivery-report', (error, report) => (report.opaque as DeliveryTally).settle(error));
     try {
-      await withTimeout(producer.connect(), o.timeoutMs);
+      await withTimeout(new Promise<void>((resolve, reject) => producer.connect(null, (error) => (error ? reject(error) : resolve()))), o.timeoutMs);
     } catch (error) {
       // Not awaited for long: a producer that never connected can take 30 s to disconnect.
-      await withTimeout(producer.disconnect(), 1000).catch(() => undefined);
+      await withTimeout(disconnect(producer, 0), 1000).catch(() => undefined);
       const why = this.lastClientError ? `${(error as Error).message}; last client error: ${this.lastClientError}` : (error as Error).message;
       throw new SinkError(`cannot reach Kafka at ${o.brokers.join(', ')}: ${why}; check sink.brokers and that the brokers are up`, { retriable: true, cause: error });
     }
+    producer.setPollInBackground(true);
     this.producer = producer;
   }
 
@@ -115,35 +110,40 @@ export class KafkaSink implements Sink {
       kept.push(record);
       ends.push(out.length);
     }
+    if (kept.length === 0) return { rejected };
     const bytes = out.finish();
-    // One list per topic, in batch order: librdkafka keeps that order per partition.
-    const byTopic = new Map<string, KafkaMessage[]>();
+    // In batch order: librdkafka keeps that order per partition (idempotence keeps it across its retries).
+    const tally = new DeliveryTally();
+    let failure: unknown;
     for (let i = 0; i < kept.length; i++) {
       const record = kept[i]!;
-      let messages = byTopic.get(record.topic);
-      if (messages === undefined) byTopic.set(record.topic, messages = []);
-      messages.push({ key: record.key, value: bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), headers: record.headers });
-    }
-    if (byTopic.size > 0) {
       try {
-        await producer.sendBatch({ topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        producer.produce(record.topic, null, bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), record.key, 0, tally, kafkaHeaders(record.headers));
       } catch (error) {
-        const fatal = (error as { fatal?: boolean }).fatal === true;
-        if (fatal) {
-          // A fatal idempotence error ends this producer; the next attempt starts a new one.
-          this.producer = undefined;
-          await withTimeout(producer.disconnect(), 5000).catch(() => undefined);
-        }
-        // Refused credentials or ACLs repeat on every attempt: configuration, not events.
-        // (librdkafka's mock cluster has no ACLs, so this branch is not exercised by the tests.)
-        const denied = AUTHORIZATION.test(`${(error as Error).message} ${(error as { type?: string }).type ?? ''}`);
-        if (denied) {
-          throw new SinkError(`Kafka refuses pgcdc: ${this.describe(error)}; grant the sink's principal Write (and IdempotentWrite on the cluster) on these topics, or fix sink.sasl; nothing was dead-lettered`, { retriable: false, cause: error });
-        }
-        throw new SinkError(`Kafka did not acknowledge the batch: ${this.describe(error)}`, { retriable: true, cause: error });
+        // Refused at once (its queue is full, say): the batch fails once what was queued settles.
+        failure = error;
+        break;
       }
+      tally.queued++;
     }
+    const error = await tally.settled() ?? failure;
+    if (error !== undefined) throw await this.failed(producer, error);
     return { rejected };
+  }
+
+  /** The error a failed batch is reported with; a fatal one also ends this producer (the next attempt starts a new one). */
+  private async failed(producer: RdKafkaProducer, error: unknown): Promise<SinkError> {
+    const code = (error as LibrdKafkaError).code;
+    if ((error as LibrdKafkaError).isFatal === true || code === ERR_FATAL) {
+      if (this.producer === producer) this.producer = undefined;
+      await withTimeout(disconnect(producer, 0), 5000).catch(() => undefined);
+    }
+    // Refused credentials or ACLs repeat on every attempt: configuration, not events.
+    // (librdkafka's mock cluster has no ACLs, so this branch is not exercised by the tests.)
+    if (AUTHORIZATION.test((error as Error).message)) {
+      return new SinkError(`Kafka refuses pgcdc: ${this.describe(error)}; grant the sink's principal Write (and IdempotentWrite on the cluster) on these topics, or fix sink.sasl; nothing was dead-lettered`, { retriable: false, cause: error });
+    }
+    return new SinkError(`Kafka did not acknowledge the batch: ${this.describe(error)}`, { retriable: true, cause: error });
   }
 
   private describe(error: unknown): string {
@@ -157,8 +157,73 @@ export class KafkaSink implements Sink {
     const producer = this.producer;
     this.producer = undefined;
     if (producer === undefined) return;
-    await withTimeout(producer.disconnect(), 5000).catch(() => undefined);
+    await withTimeout(disconnect(producer, 5000), 6000).catch(() => undefined);
   }
+}
+
+/** librdkafka's RD_KAFKA_RESP_ERR__FATAL: a delivery failed because the producer had a fatal error. */
+const ERR_FATAL = -150;
+
+/**
+ * The delivery reports of one batch: `settled` resolves once every queued
+ * message has its report, with the first failure (if any). Counted by hand
+ * rather than a promise per message: this is the sink's per-record cost.
+ */
+class DeliveryTally {
+  queued = 0;
+  private reported = 0;
+  private failure: LibrdKafkaError | undefined;
+  private resolve: ((failure: LibrdKafkaError | undefined) => void) | undefined;
+
+  settle(error: LibrdKafkaError | null): void {
+    if (error !== null && this.failure === undefined) this.failure = error;
+    if (++this.reported === this.queued && this.resolve !== undefined) this.resolve(this.failure);
+  }
+
+  /** Called once everything is queued. */
+  settled(): Promise<LibrdKafkaError | undefined> {
+    if (this.reported === this.queued) return Promise.resolve(this.failure);
+    return new Promise((resolve) => { this.resolve = resolve; });
+  }
+}
+
+/** The record's headers as librdkafka takes them (undefined when there are none: no work in the addon). */
+function kafkaHeaders(headers: Record<string, string>): KafkaHeaders | undefined {
+  let list: KafkaHeaders | undefined;
+  for (const name in headers) (list ??= []).push({ [name]: headers[name]! });
+  return list;
+}
+
+/** Bootstrap, client id and security, as the KafkaJS-compatible layer translated them for pgcdc 0.1. */
+function connectionProperties(o: KafkaSinkOptions): RdKafkaConfig {
+  const properties: RdKafkaConfig = {
+    'bootstrap.servers': o.brokers.join(','),
+    'client.id': o.clientId,
+    'socket.timeout.ms': 30_000,
+    'socket.connection.setup.timeout.ms': 11_000,
+    'retry.backoff.ms': 300,
+    'retry.backoff.max.ms': 30_000,
+  };
+  if (o.sasl !== undefined) {
+    properties['sasl.mechanism'] = o.sasl.mechanism.toUpperCase();
+    properties['sasl.username'] = o.sasl.username;
+    properties['sasl.password'] = o.sasl.password;
+    properties['security.protocol'] = o.ssl ? 'sasl_ssl' : 'sasl_plaintext';
+  } else if (o.ssl) {
+    properties['security.protocol'] = 'ssl';
+  }
+  return properties;
+}
+
+/** Flushes for up to `timeoutMs` and disconnects; never throws (a producer that never connected refuses to flush). */
+function disconnect(producer: RdKafkaProducer, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    try {
+      producer.disconnect(timeoutMs, () => resolve());
+    } catch {
+      resolve();
+    }
+  });
 }
 
 /** librdkafka's authorization and authentication failures (TOPIC_/CLUSTER_AUTHORIZATION_FAILED, SASL_AUTHENTICATION_FAILED). */

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configWriter, runCli, startCli, stopGracefully } from '../support/cli.ts';
+import { parseConfig } from '../../src/config/load-config.ts';
+import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { eventually } from '../support/collect.ts';
 import { parseLsn } from '../../src/core/lsn.ts';
 import { startKafkaMock, type TestKafka } from '../support/kafka.ts';
@@ -125,6 +127,47 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       assert.equal(letter.event.after.id, 2001);
     } finally {
       assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+  });
+
+  test('Kafka hangs mid-stream: the batch times out and is retried, nothing is acknowledged past it, and once Kafka answers again every change arrives in order', async () => {
+    const hung = await startKafkaMock(1);
+    const config = parseConfig({
+      source: { url: server.url(), slot: 'kafka_hang', publication: 'app', statusInterval: '100ms' },
+      sink: { type: 'kafka', brokers: [hung.bootstrap], topic: 'hang.{table}', timeout: '2s' },
+      heartbeat: false,
+      snapshot: { mode: 'never' },
+      retry: { initialDelay: '100ms', maxDelay: '500ms' },
+    });
+    const pipeline = createPipeline(config.pipelines[0]!);
+    await pipeline.start();
+    try {
+      await server.query(`INSERT INTO orders VALUES (3000, 'before')`);
+      await eventually('the first record', () => hung.consume('hang.orders', '%s\\n'), (o) => o.includes('"before"'));
+      const beforeHang = await currentWalLsn(server);
+      await eventually('the slot past the first record', async () => parseLsn((await confirmed('kafka_hang'))!), (lsn) => lsn >= parseLsn(beforeHang));
+
+      hung.pause();
+      await server.query(`INSERT INTO orders VALUES (3001, 'while hung')`);
+      await server.query(`UPDATE orders SET status = 'still hung' WHERE id = 3001`);
+      const written = await currentWalLsn(server);
+      await eventually('a failed delivery (message timeout) and a retry', async () => pipeline.health, (h) => h === 'degraded', 20_000);
+      // Several status intervals while the batch is failing: the slot must stay before the changes.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      assert.ok(parseLsn((await confirmed('kafka_hang'))!) < parseLsn(written), 'the slot was acknowledged past changes Kafka never confirmed');
+
+      hung.resume();
+      const out = await eventually('the changes made while Kafka hung', () => hung.consume('hang.orders', '%s\\n'), (o) => o.includes('"still hung"'), 30_000);
+      // At least once, in order: a retry may repeat what the hung broker had taken, never reorder it.
+      const statuses = out.trim().split('\n').map((l) => JSON.parse(l).after.status as string).filter((s) => s !== 'before');
+      assert.equal(statuses.at(-1), 'still hung', statuses.join(', '));
+      assert.ok(statuses.includes('while hung'), statuses.join(', '));
+      assert.ok(statuses.indexOf('while hung') < statuses.lastIndexOf('still hung'), statuses.join(', '));
+      await eventually('healthy again', async () => pipeline.health, (h) => h === 'running', 20_000);
+      await eventually('the slot past the changes', async () => parseLsn((await confirmed('kafka_hang'))!), (lsn) => lsn >= parseLsn(written));
+    } finally {
+      await pipeline.stop();
+      await hung.dispose();
     }
   });
 

@@ -16,6 +16,10 @@ export interface TestKafka {
   bootstrap: string;
   /** Consumes a topic from the beginning with kcat, formatted by `format` (kcat -f). */
   consume(topic: string, format: string, options?: { count?: number }): Promise<string>;
+  /** Freezes the mock's process (SIGSTOP): every broker stops answering, connections stay open, as a hung broker host. */
+  pause(): void;
+  /** Lets it run again (SIGCONT). */
+  resume(): void;
   dispose(): Promise<void>;
 }
 
@@ -49,6 +53,8 @@ export async function startKafkaMock(brokers = 3): Promise<TestKafka> {
       const { stdout } = await run('kcat', args, { timeout: 30_000, maxBuffer: 256 * 1024 * 1024 });
       return stdout;
     },
-    dispose: stop,
+    pause: () => { child.kill('SIGSTOP'); },
+    resume: () => { child.kill('SIGCONT'); },
+    dispose: async () => { child.kill('SIGCONT'); await stop(); },
   };
 }
