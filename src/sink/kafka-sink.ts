@@ -70,7 +70,8 @@ export class KafkaSink implements Sink {
     });
     const remember = (message: string) => { this.lastClientError = message; };
     producer.on('event.error', (error) => remember(error.message));
-    producer.on('event.log', (log) => remember(log.message));
+    // Only warnings and errors (syslog severities up to 4): a `debug` set in sink.librdkafka must not hide them.
+    producer.on('event.log', (log) => { if (log.severity <= 4) remember(log.message); });
     // Each message's opaque is its batch's tally: one report settles one message.
     producer.on('delivery-report', (error, report) => (report.opaque as DeliveryTally).settle(error));
     try {
@@ -115,16 +116,24 @@ export class KafkaSink implements Sink {
     // In batch order: librdkafka keeps that order per partition (idempotence keeps it across its retries).
     const tally = new DeliveryTally();
     let failure: unknown;
-    for (let i = 0; i < kept.length; i++) {
+    // A delivery that already failed fails the batch: nothing more is queued for it.
+    for (let i = 0; i < kept.length && !tally.failed;) {
       const record = kept[i]!;
       try {
         producer.produce(record.topic, null, bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), record.key, 0, tally, kafkaHeaders(record.headers));
       } catch (error) {
-        // Refused at once (its queue is full, say): the batch fails once what was queued settles.
+        // librdkafka's queue is full (queue.buffering.max.messages or .kbytes, smaller than
+        // this write): the next delivery report makes room, then this record is queued again.
+        if ((error as LibrdKafkaError).code === ERR_QUEUE_FULL && tally.outstanding > 0) {
+          await tally.nextReport();
+          continue;
+        }
+        // Refused otherwise: the batch fails once what was queued settles.
         failure = error;
         break;
       }
       tally.queued++;
+      i++;
     }
     const error = await tally.settled() ?? failure;
     if (error !== undefined) throw await this.failed(producer, error);
@@ -163,6 +172,8 @@ export class KafkaSink implements Sink {
 
 /** librdkafka's RD_KAFKA_RESP_ERR__FATAL: a delivery failed because the producer had a fatal error. */
 const ERR_FATAL = -150;
+/** RD_KAFKA_RESP_ERR__QUEUE_FULL: `produce` refused a message because the producer's queue is full. */
+const ERR_QUEUE_FULL = -184;
 
 /**
  * The delivery reports of one batch: `settled` resolves once every queued
@@ -174,10 +185,29 @@ class DeliveryTally {
   private reported = 0;
   private failure: LibrdKafkaError | undefined;
   private resolve: ((failure: LibrdKafkaError | undefined) => void) | undefined;
+  private reportWaiter: (() => void) | undefined;
+
+  get failed(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** Queued and not yet reported. */
+  get outstanding(): number {
+    return this.queued - this.reported;
+  }
 
   settle(error: LibrdKafkaError | null): void {
     if (error !== null && this.failure === undefined) this.failure = error;
-    if (++this.reported === this.queued && this.resolve !== undefined) this.resolve(this.failure);
+    this.reported++;
+    const waiter = this.reportWaiter;
+    this.reportWaiter = undefined;
+    waiter?.();
+    if (this.reported === this.queued && this.resolve !== undefined) this.resolve(this.failure);
+  }
+
+  /** Resolves at the next delivery report (room in librdkafka's queue). */
+  nextReport(): Promise<void> {
+    return new Promise((resolve) => { this.reportWaiter = resolve; });
   }
 
   /** Called once everything is queued. */

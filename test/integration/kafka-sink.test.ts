@@ -171,6 +171,27 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     }
   });
 
+  test("a write larger than librdkafka's queue (queue.buffering.max.messages: 10) waits for room: 60 versions of a row in one transaction arrive once each, in order", async () => {
+    const config = writeConfig('small-queue.yaml', `
+source: { url: "\${DATABASE_URL}", slot: kafka_small_queue, publication: app, statusInterval: 200ms }
+sink: { type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"], topic: "smallq.{table}", librdkafka: { "queue.buffering.max.messages": 10 } }
+heartbeat: false
+snapshot: { mode: never }   # the shared table has earlier tests' rows
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('kafka_small_queue'), (lsn) => lsn !== undefined);
+      const updates = Array.from({ length: 59 }, (_, v) => `UPDATE orders SET status = 'v${v + 1}' WHERE id = 4000;`).join('\n');
+      await server.query(`BEGIN; INSERT INTO orders VALUES (4000, 'v0'); ${updates} COMMIT;`);
+      const end = await currentWalLsn(server);
+      const out = await eventually('60 records', () => kafka.consume('smallq.orders', '%s\\n'), (o) => o.trim().split('\n').length >= 60);
+      assert.deepEqual(out.trim().split('\n').map((l) => JSON.parse(l).after.status), Array.from({ length: 60 }, (_, v) => `v${v}`));
+      await eventually('the slot past the transaction', async () => parseLsn((await confirmed('kafka_small_queue'))!), (lsn) => lsn >= parseLsn(end));
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+    }
+  });
+
   test('unreachable brokers: one line that says what to check, exit 8, no slot created', async () => {
     const config = writeConfig('unreachable.yaml', `
 source: { url: "\${DATABASE_URL}", slot: kafka_unreachable, publication: app }
