@@ -39,14 +39,36 @@ export function isRawJson(value: unknown): value is RawJson {
  * write differently (long, `1e400`, `1.50`, `-0`) stays verbatim (`RawJson`), the
  * rest are plain numbers. Takes the slower reviver path only when the text may
  * hold one. (Duplicate keys are not kept: the last one wins; `jsonText` keeps them.)
- * Used for `json` and `jsonb` columns and for logical messages' JSON content.
+ * Used for `json` values (under `jsonText`), `jsonb` (under `parseJsonb`) and logical messages' JSON content.
  */
 export function parseJsonExact(text: string): JsonValue {
-  return mayHoldInexactNumber(text) ? parseKeepingInexactNumbers(text) : JSON.parse(text) as JsonValue;
+  return scanJson(text, INEXACT) !== 0 ? parseKeepingInexactNumbers(text) : JSON.parse(text) as JsonValue;
 }
 
 /**
- * Whether `text` holds a number whose text a double would change: 16 or more
+ * A `jsonb` column's value, from PostgreSQL's own text. Parsed as by
+ * `parseJsonExact`, unless an object key is an array index (`"10"`): a
+ * JavaScript object lists such keys first, in numeric order, wherever
+ * PostgreSQL put them (`{"a": 1, "10": 2}` would be written `{"10":2,"a":1}`).
+ * Such a document keeps its text, compacted, as a `jsonText` value: written
+ * verbatim, in PostgreSQL's key order, and frozen for transforms, as `json`
+ * values are. Finding out costs nothing extra: the scan for inexact numbers
+ * already visits every string's end.
+ */
+export function parseJsonb(text: string): JsonValue {
+  const found = scanJson(text, INEXACT | INDEX_KEY);
+  if ((found & INDEX_KEY) !== 0) return jsonText(compactJson(text));
+  return (found & INEXACT) !== 0 ? parseKeepingInexactNumbers(text) : JSON.parse(text) as JsonValue;
+}
+
+/** What `scanJson` looks for: a number whose text a double would change; an object key that is an array index. */
+const INEXACT = 1;
+const INDEX_KEY = 2;
+
+/**
+ * Which of `wanted` `text` holds (it stops once it found them all).
+ *
+ * INEXACT: a number whose text a double would change: 16 or more
  * digits, counted across the decimal point (`31.181986179340492` has 17 and no
  * double holds it), an exponent (`1e400` is Infinity as a double, `1e0` would
  * be `1`), a fraction ending in 0 (`1.50` would be `1.5`), a value below 10^-6
@@ -54,6 +76,9 @@ export function parseJsonExact(text: string): JsonValue {
  * fraction and small-value cases a number's text would depend on whether
  * another number of the same document took the exact path. A false alarm
  * (fifteen digits and a point) only takes the slower exact path.
+ *
+ * INDEX_KEY: a string followed at once by `:` (a key, as PostgreSQL writes
+ * jsonb) that JavaScript treats as an array index.
  *
  * Hand-written because it is on the hot path (every jsonb value of every row,
  * every outbox message): strings are skipped with `indexOf` (numbers never
@@ -63,30 +88,70 @@ export function parseJsonExact(text: string): JsonValue {
  * that cost a half more again; and an md5 in a string is never mistaken for a
  * number.
  */
-function mayHoldInexactNumber(text: string): boolean {
+function scanJson(text: string, wanted: number): number {
   const n = text.length;
+  let found = 0;
   let run = 0;
   let point = false;
   let last = 0;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
     if (c === 0x22) {
-      i = closingQuote(text, i);
-      if (i < 0) return true; // not JSON: JSON.parse's error will say so
+      const close = closingQuote(text, i);
+      if (close < 0) return wanted; // not JSON: JSON.parse's error will say so
+      if ((wanted & INDEX_KEY) !== 0 && text.charCodeAt(close + 1) === 0x3a && isArrayIndex(text, i + 1, close)) {
+        found |= INDEX_KEY;
+        if (found === wanted) return found;
+      }
+      i = close;
       continue;
     }
     if (c - 0x30 >>> 0 <= 9 || c === 0x2e) {
       if (run === 0) point = false;
       if (c === 0x2e) point = true;
-      if (++run === 16) return true;
+      if (++run === 16) {
+        found |= INEXACT;
+        if (found === wanted) return found;
+      }
       last = c;
     } else if (run !== 0) {
       // outside strings, a letter right after a number is its exponent
-      if (c === 0x65 || c === 0x45 || inexactRun(text, i - run, run, point, last)) return true;
+      if (c === 0x65 || c === 0x45 || inexactRun(text, i - run, run, point, last)) {
+        found |= INEXACT;
+        if (found === wanted) return found;
+      }
       run = 0;
     }
   }
-  return run !== 0 && inexactRun(text, n - run, run, point, last);
+  if (run !== 0 && inexactRun(text, n - run, run, point, last)) found |= INEXACT;
+  return found & wanted;
+}
+
+/** Whether `text[start, end)` is an array index to JavaScript: a canonical integer from 0 to 2^32 - 2. */
+function isArrayIndex(text: string, start: number, end: number): boolean {
+  const length = end - start;
+  if (length < 1 || length > 10) return false;
+  if (length > 1 && text.charCodeAt(start) === 0x30) return false;
+  for (let i = start; i < end; i++) if (text.charCodeAt(i) - 0x30 >>> 0 > 9) return false;
+  return length < 10 || text.slice(start, end) <= '4294967294';
+}
+
+/** JSON text without the whitespace between its tokens (strings untouched). */
+function compactJson(text: string): string {
+  let out = '';
+  let from = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const close = closingQuote(text, i);
+      if (close < 0) break;
+      i = close;
+    } else if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+      out += text.slice(from, i);
+      from = i + 1;
+    }
+  }
+  return out + text.slice(from);
 }
 
 /** A run of digits and points (a number of fewer than 16, no exponent) that a double would write differently: `1.50`, `0.0000001`, `-0`. */

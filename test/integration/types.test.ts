@@ -61,6 +61,10 @@ const CASES: Array<[string, string, string]> = [
   ['jsonb', `'{"a": 31.181986179340492, "b": [-4287109598.1251272, 0.1, 1.50]}'`, '{"a":31.181986179340492,"b":[-4287109598.1251272,0.1,1.50]}'],
   // every jsonb number as PostgreSQL writes it: the scale kept, tiny values in full, whatever else the document holds
   ['jsonb', `'{"a": 1.50, "n": 100, "t": 0.0000001, "z": 0.0}'`, '{"a":1.50,"n":100,"t":0.0000001,"z":0.0}'],
+  // PostgreSQL's key order (shorter keys first), also for keys a JavaScript object would move first (array indexes)
+  ['jsonb', `'{"a": 1, "10": 2, "9": [3], "note": "x, y: z"}'`, '{"9":[3],"a":1,"10":2,"note":"x, y: z"}'],
+  ['jsonb', `'{"x": {"b": 1, "10": 2}, "arr": [{"k": true, "20": null}]}'`, '{"x":{"b":1,"10":2},"arr":[{"k":true,"20":null}]}'],
+  ['jsonb', `'{"b": 1.50, "10": 31.181986179340492, "01": 0}'`, '{"b":1.50,"01":0,"10":31.181986179340492}'],
   ['date', "'2024-02-29'", '"2024-02-29"'],
   ['date', "'infinity'", '"infinity"'],
   ['date', "'0044-03-15 BC'", '"-000043-03-15"'],
@@ -80,6 +84,7 @@ const CASES: Array<[string, string, string]> = [
   ['boolean[]', "'{t,f}'", '[true,false]'],
   ['timestamptz[]', `'{"2024-01-02 03:04:05+00"}'`, '["2024-01-02T03:04:05Z"]'],
   ['jsonb[]', `ARRAY['{"a":1}'::jsonb]`, '[{"a":1}]'],
+  ['jsonb[]', `ARRAY['{"a": 1, "10": 2}'::jsonb, '[]'::jsonb]`, '[{"a":1,"10":2},[]]'],
   ['integer[]', "'[0:1]={7,8}'", '[7,8]'],
   ['mood', "'happy'", '"happy"'],
   ['mood[]', "'{sad,happy}'", '["sad","happy"]'],

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonText, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { jsonText, parseJsonb, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -147,6 +147,35 @@ describe('jsonb values: numbers exact, fast when they can be (parseJsonExact)', 
       assert.equal(stringifyExact(parseJsonExact(text)), exactly(text), text);
       assert.deepEqual(parseJsonExact(text), JSON.parse(text));
     }
+  });
+});
+
+describe('jsonb values keep PostgreSQL\'s key order (parseJsonb)', () => {
+  test('a document with an array-index key keeps its text, compacted, frozen; strings are left as they are', () => {
+    const cases: Array<[string, string]> = [
+      ['{"a": 1, "10": 2}', '{"a":1,"10":2}'],
+      ['{"note": "x, y: z", "0": [1, 2.50]}', '{"note":"x, y: z","0":[1,2.50]}'],
+      ['[{"k": "\\"quoted\\": 1", "7": {}}]', '[{"k":"\\"quoted\\": 1","7":{}}]'],
+      ['{"b": {"c": 1, "4294967294": true}}', '{"b":{"c":1,"4294967294":true}}'],
+    ];
+    for (const [text, expected] of cases) {
+      const value = parseJsonb(text);
+      assert.equal(stringifyExact(value), expected, text);
+      assert.equal(Object.isFrozen(value), true, text);
+      assert.equal(stringifyExact({ after: { doc: value } }), `{"after":{"doc":${expected}}}`);
+      // What transforms see is the parsed value.
+      assert.deepEqual(JSON.parse(JSON.stringify(value)), JSON.parse(text));
+    }
+  });
+
+  test('without such a key (none, "01", 4294967295, a digit string that is a value) it is parsed as parseJsonExact parses it', () => {
+    for (const text of ['{"a": 1, "b": [1.50, 31.181986179340492]}', '{"a": 1, "01": 2}', '{"a": 1, "4294967295": 2}', '{"a": "10", "b": ["10"]}', '"10"', '[]', '12']) {
+      const value = parseJsonb(text);
+      assert.equal(stringifyExact(value), stringifyExact(parseJsonExact(text)), text);
+      assert.equal(Object.isFrozen(value) && typeof value === 'object' && value !== null && Object.keys(value).length > 0, false, text);
+    }
+    // The key order a JavaScript object would have given the first case above: why the text is kept.
+    assert.equal(stringifyExact(parseJsonExact('{"a": 1, "10": 2}')), '{"10":2,"a":1}');
   });
 });
 

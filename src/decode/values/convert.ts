@@ -7,7 +7,7 @@
  * the per-value cost is one function call and, for most types, no allocation
  * beyond the result.
  */
-import { jsonText, parseJsonExact, rawJsonNumber, type JsonValue } from '../../core/json.ts';
+import { jsonText, parseJsonb, rawJsonNumber, type JsonValue } from '../../core/json.ts';
 import { BUILTIN_ARRAY_ELEMENTS, BUILTIN_RANGES, Oid } from './builtin-types.ts';
 import { floatValue, isoDate, isoTimestamp, isoZone, parseArrayText, parseGeometric, parseRecordText, type TextArray } from './text-parsers.ts';
 import type { TypeRegistry } from './type-registry.ts';
@@ -56,7 +56,7 @@ const BUILTIN: ReadonlyMap<number, TextConverter> = new Map<number, TextConverte
   [Oid.money, identity],
   [Oid.bytea, toBytea],
   [Oid.json, jsonText],
-  [Oid.jsonb, parseJsonExact],
+  [Oid.jsonb, parseJsonb],
   [Oid.date, toDate],
   [Oid.time, identity],
   [Oid.timetz, isoZone],
