@@ -77,8 +77,8 @@ const INDEX_KEY = 2;
  * another number of the same document took the exact path. A false alarm
  * (fifteen digits and a point) only takes the slower exact path.
  *
- * INDEX_KEY: a string followed at once by `:` (a key, as PostgreSQL writes
- * jsonb) that JavaScript treats as an array index.
+ * INDEX_KEY: a key (a string followed by `:`) that JavaScript treats as an
+ * array index.
  *
  * Hand-written because it is on the hot path (every jsonb value of every row,
  * every outbox message): strings are skipped with `indexOf` (numbers never
@@ -99,7 +99,7 @@ function scanJson(text: string, wanted: number): number {
     if (c === 0x22) {
       const close = closingQuote(text, i);
       if (close < 0) return wanted; // not JSON: JSON.parse's error will say so
-      if ((wanted & INDEX_KEY) !== 0 && text.charCodeAt(close + 1) === 0x3a && isArrayIndex(text, i + 1, close)) {
+      if ((wanted & INDEX_KEY) !== 0 && isArrayIndex(text, i + 1, close) && followedByColon(text, close + 1)) {
         found |= INDEX_KEY;
         if (found === wanted) return found;
       }
@@ -127,6 +127,17 @@ function scanJson(text: string, wanted: number): number {
   return found & wanted;
 }
 
+/** Whether an object key of `text` is an array index to JavaScript (`"10"`), which a parsed object would list first. */
+export function hasIndexKey(text: string): boolean {
+  return scanJson(text, INDEX_KEY) !== 0;
+}
+
+function followedByColon(text: string, at: number): boolean {
+  let c = text.charCodeAt(at);
+  while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++at);
+  return c === 0x3a;
+}
+
 /** Whether `text[start, end)` is an array index to JavaScript: a canonical integer from 0 to 2^32 - 2. */
 function isArrayIndex(text: string, start: number, end: number): boolean {
   const length = end - start;
@@ -136,8 +147,54 @@ function isArrayIndex(text: string, start: number, end: number): boolean {
   return length < 10 || text.slice(start, end) <= '4294967294';
 }
 
+/**
+ * The text of member `key` of the JSON object `text` (its last, as JSON.parse
+ * keeps the last of duplicate keys), compacted; undefined when it has none.
+ * For a value inside a document that must keep its text (an outbox message's
+ * payload), found without parsing it again.
+ */
+export function memberText(text: string, key: string): string | undefined {
+  let depth = 0;
+  let found: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      const close = closingQuote(text, i);
+      if (close < 0) return undefined;
+      if (depth === 1 && followedByColon(text, close + 1) && (JSON.parse(text.slice(i, close + 1)) as string) === key) {
+        const start = text.indexOf(':', close + 1) + 1;
+        const end = valueEnd(text, start);
+        found = compactJson(text.slice(start, end).trim());
+        i = end - 1;
+        continue;
+      }
+      i = close;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return found;
+}
+
+/** Where the JSON value starting at `start` (after whitespace) ends: past its closing bracket or quote, or at the `,`/`}` after a scalar. */
+function valueEnd(text: string, start: number): number {
+  let depth = 0;
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      i = closingQuote(text, i);
+      if (i < 0) return text.length;
+      if (depth === 0) return i + 1;
+    } else if (c === 0x7b || c === 0x5b) depth++;
+    else if (c === 0x7d || c === 0x5d) {
+      if (depth === 0) return i; // a scalar's end: the object's closing brace
+      if (--depth === 0) return i + 1;
+    } else if (c === 0x2c && depth === 0) return i;
+  }
+  return text.length;
+}
+
 /** JSON text without the whitespace between its tokens (strings untouched). */
-function compactJson(text: string): string {
+export function compactJson(text: string): string {
   let out = '';
   let from = 0;
   for (let i = 0; i < text.length; i++) {

@@ -12,7 +12,7 @@
  * when present, value = the payload. Consumers cannot tell which kind produced it.
  * Malformed content is dead-lettered with the reason; the rest flows on.
  */
-import { parseJsonExact, type JsonObject, type JsonValue } from '../core/json.ts';
+import { hasIndexKey, jsonText, memberText, parseJsonExact, type JsonObject, type JsonValue } from '../core/json.ts';
 import type { ChangeEvent, Route } from '../events/change-event.ts';
 import { setRoute } from '../events/event-builder.ts';
 import type { Transform } from './transform.ts';
@@ -77,7 +77,14 @@ export function outboxRouter(options: OutboxOptions = {}): Transform {
         return null;
       }
       const o = content as JsonObject;
-      return routed(event, outboxRoute({ id: o.id, aggregateType: o.aggregate_type, aggregateId: o.aggregate_id, type: o.type, payload: o.payload }, template), context.deadLetter);
+      let payload = o.payload;
+      // A payload with a key like "10" would be re-ordered by a parsed object (such keys
+      // first): it keeps the text the application wrote, compacted, as a json value does.
+      if (payload !== null && typeof payload === 'object' && hasIndexKey(message.content)) {
+        const text = memberText(message.content, 'payload');
+        if (text !== undefined) payload = jsonText(text);
+      }
+      return routed(event, outboxRoute({ id: o.id, aggregateType: o.aggregate_type, aggregateId: o.aggregate_id, type: o.type, payload }, template), context.deadLetter);
     }
     if (tables.size === 0 || !tables.has(`${event.source.schema}.${event.source.table}`)) return event;
     if (event.op === 'd' || event.op === 't') return null; // clearing the outbox table is housekeeping, not an event

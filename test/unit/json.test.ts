@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { jsonText, parseJsonb, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { hasIndexKey, jsonText, memberText, parseJsonb, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -176,6 +176,26 @@ describe('jsonb values keep PostgreSQL\'s key order (parseJsonb)', () => {
     }
     // The key order a JavaScript object would have given the first case above: why the text is kept.
     assert.equal(stringifyExact(parseJsonExact('{"a": 1, "10": 2}')), '{"10":2,"a":1}');
+  });
+});
+
+describe('a member of a JSON object as its text (memberText), array-index keys (hasIndexKey)', () => {
+  test('the member is found at the top level only, whatever its kind and the spacing; the last of duplicates; undefined when absent', () => {
+    const text = '{ "x": {"payload": 0}, "s": "\\"payload\\": 1", "payload" : { "a" : [1, {"b": "}, ]"}] , "c": null } , "n": 1 }';
+    assert.equal(memberText(text, 'payload'), '{"a":[1,{"b":"}, ]"}],"c":null}');
+    assert.equal(memberText('{"payload": [1, 2] }', 'payload'), '[1,2]');
+    assert.equal(memberText('{"payload": "a, b"}', 'payload'), '"a, b"');
+    assert.equal(memberText('{"payload": 12.50, "z": 1}', 'payload'), '12.50');
+    assert.equal(memberText('{"payload": true}', 'payload'), 'true');
+    assert.equal(memberText('{"payload": 1, "payload": {"k": 2}}', 'payload'), '{"k":2}');
+    assert.equal(memberText('{"other": {"payload": 1}}', 'payload'), undefined);
+  });
+
+  test('keys, not values, with spacing before the colon', () => {
+    assert.equal(hasIndexKey('{"a": "10"}'), false);
+    assert.equal(hasIndexKey('{"a": {"10" : 1}}'), true);
+    assert.equal(hasIndexKey('{"a": ["0", {"0"\n:1}]}'), true);
+    assert.equal(hasIndexKey('{"00": 1, "-1": 2, "1.5": 3, "4294967295": 4}'), false);
   });
 });
 

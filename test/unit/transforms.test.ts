@@ -5,6 +5,7 @@ import { eventMeta } from '../../src/events/event-builder.ts';
 import { auditEnricher } from '../../src/transform/audit-enricher.ts';
 import { composeTransforms } from '../../src/transform/transform-chain.ts';
 import { outboxRouter } from '../../src/transform/outbox-router.ts';
+import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 import type { DeadLetter, TransactionScope } from '../../src/transform/transform.ts';
 
 const source = (table = '', schema = ''): ChangeEvent['source'] => ({
@@ -54,6 +55,18 @@ describe('outbox router', () => {
     assert.equal(eventMeta(events[1]!)?.route, undefined);
     assert.equal(deadLetters.length, 1);
     assert.match(deadLetters[0]!.reason, /must only be inserted/);
+  });
+  test('a payload with keys like "10" keeps the order the application wrote (compacted), where a parsed object would move them first', () => {
+    const run = composeTransforms([{ name: 'outbox', transform: outboxRouter() }]);
+    const content = '{"id": "a", "payload": {"sku": "x", "quantities": {"b-7": 1, "1001": 2, "17": 3}, "note": "a, b: c"}, "aggregate_type": "order", "aggregate_id": 5}';
+    const { events } = run([message('outbox', content)], undefined);
+    const record = toRecord(events[0]!, DEBEZIUM_TOPICS);
+    assert.equal(record.value, '{"sku":"x","quantities":{"b-7":1,"1001":2,"17":3},"note":"a, b: c"}');
+    assert.equal(record.topic, 'order');
+    // Without such keys the payload is the parsed value, as before.
+    const plain = run([message('outbox', '{"id":"b","aggregate_type":"order","aggregate_id":6,"payload":{"z": 1, "a": [1.50]}}')], undefined);
+    assert.equal(toRecord(plain.events[0]!, DEBEZIUM_TOPICS).value, '{"z":1,"a":[1.50]}');
+    assert.equal(Object.isFrozen(eventMeta(plain.events[0]!)!.route!.value), false);
   });
   test('content that is not JSON, or lacks fields, goes to the dead letters with the reason; the rest flows on', () => {
     const run = composeTransforms([{ name: 'outbox', transform: outboxRouter() }]);
