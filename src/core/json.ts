@@ -132,6 +132,13 @@ export function hasIndexKey(text: string): boolean {
   return scanJson(text, INDEX_KEY) !== 0;
 }
 
+/** `parseJsonExact`, saying too whether an object key is an array index (`hasIndexKey`): one scan for both. */
+export function parseJsonExactNotingIndexKeys(text: string): { value: JsonValue; indexKey: boolean } {
+  const found = scanJson(text, INEXACT | INDEX_KEY);
+  const value = (found & INEXACT) !== 0 ? parseKeepingInexactNumbers(text) : JSON.parse(text) as JsonValue;
+  return { value, indexKey: (found & INDEX_KEY) !== 0 };
+}
+
 function followedByColon(text: string, at: number): boolean {
   let c = text.charCodeAt(at);
   while (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) c = text.charCodeAt(++at);

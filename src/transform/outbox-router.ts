@@ -12,7 +12,7 @@
  * when present, value = the payload. Consumers cannot tell which kind produced it.
  * Malformed content is dead-lettered with the reason; the rest flows on.
  */
-import { hasIndexKey, jsonText, memberText, parseJsonExact, type JsonObject, type JsonValue } from '../core/json.ts';
+import { jsonText, memberText, parseJsonExact, parseJsonExactNotingIndexKeys, type JsonObject, type JsonValue } from '../core/json.ts';
 import type { ChangeEvent, Route } from '../events/change-event.ts';
 import { setRoute } from '../events/event-builder.ts';
 import type { Transform } from './transform.ts';
@@ -66,8 +66,9 @@ export function outboxRouter(options: OutboxOptions = {}): Transform {
         return null;
       }
       let content: JsonValue;
+      let indexKey: boolean;
       try {
-        content = parseJsonExact(message.content);
+        ({ value: content, indexKey } = parseJsonExactNotingIndexKeys(message.content));
       } catch (error) {
         context.deadLetter(event, `outbox message content is not JSON: ${(error as Error).message}`);
         return null;
@@ -80,7 +81,7 @@ export function outboxRouter(options: OutboxOptions = {}): Transform {
       let payload = o.payload;
       // A payload with a key like "10" would be re-ordered by a parsed object (such keys
       // first): it keeps the text the application wrote, compacted, as a json value does.
-      if (payload !== null && typeof payload === 'object' && hasIndexKey(message.content)) {
+      if (indexKey && payload !== null && typeof payload === 'object') {
         const text = memberText(message.content, 'payload');
         if (text !== undefined) payload = jsonText(text);
       }
