@@ -9,7 +9,7 @@
  * Transactions without one pass unchanged, except for tables listed in
  * `requireFor`: their changes are dead-lettered, so unaudited writes are seen.
  */
-import { parseJsonExact, type JsonObject, type JsonValue } from '../core/json.ts';
+import { compactJson, jsonText, parseJsonExactNotingIndexKeys, type JsonObject, type JsonValue } from '../core/json.ts';
 import type { Transform, TransactionScope } from './transform.ts';
 
 export interface AuditOptions {
@@ -35,7 +35,7 @@ export function auditEnricher(options: AuditOptions = {}): Transform {
     for (const message of scope.messages) {
       if (message.prefix !== prefix) continue;
       try {
-        const value = message.encoding === 'utf8' ? parseJsonExact(message.content) : message.content;
+        const value = message.encoding === 'utf8' ? auditContent(message.content) : message.content;
         const previous = state && 'data' in state ? state.data : undefined;
         state = { data: isObject(previous) && isObject(value) ? { ...previous, ...value } : value };
       } catch (error) {
@@ -63,6 +63,12 @@ export function auditEnricher(options: AuditOptions = {}): Transform {
     }
     return event;
   };
+}
+
+/** The audit message's JSON; with a key like "10" (which a parsed object would move first) its text, compacted, as a json value. */
+function auditContent(text: string): JsonValue {
+  const { value, indexKey } = parseJsonExactNotingIndexKeys(text);
+  return indexKey ? jsonText(compactJson(text)) : value;
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {
