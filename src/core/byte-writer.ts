@@ -79,6 +79,42 @@ export class ByteWriter {
     } while (value > 0 && at >= offset);
   }
 
+  /** One byte (binary protocols: AMQP). */
+  uint8(value: number): void {
+    if (this.buffer.length === this.length) this.grow(1);
+    this.buffer[this.length++] = value;
+  }
+
+  /** Big-endian, as network protocols order their integers. */
+  uint16(value: number): void {
+    if (this.buffer.length - this.length < 2) this.grow(2);
+    this.buffer.writeUInt16BE(value, this.length);
+    this.length += 2;
+  }
+
+  uint32(value: number): void {
+    if (this.buffer.length - this.length < 4) this.grow(4);
+    this.buffer.writeUInt32BE(value, this.length);
+    this.length += 4;
+  }
+
+  /** A 64-bit big-endian unsigned integer from a safe integer (timestamps, sizes). */
+  uint64(value: number): void {
+    this.uint32(Math.floor(value / 0x1_0000_0000));
+    this.uint32(value >>> 0);
+  }
+
+  /** Room for a 32-bit length that precedes the bytes it counts, filled in later by `fillUint32`; returns its offset. */
+  reserveUint32(): number {
+    const offset = this.length;
+    this.uint32(0);
+    return offset;
+  }
+
+  fillUint32(offset: number, value: number): void {
+    this.buffer.writeUInt32BE(value, offset);
+  }
+
   /** Cuts back to `length` bytes (drops what was written after it). */
   truncate(length: number): void {
     this.length = Math.min(this.length, length);

@@ -1,5 +1,5 @@
 /**
- * RabbitMQ over AMQP 0-9-1 with amqplib, on a confirm channel: `write` resolves
+ * RabbitMQ over AMQP 0-9-1 (pgcdc's own publisher, decision 0015), on a confirm channel: `write` resolves
  * only when the broker has confirmed every message of the batch (for persistent
  * messages on durable queues, that means written to disk). Messages are
  * persistent, `message_id` = the event id (consumers deduplicate on it), the
@@ -15,12 +15,15 @@
  * made room, confirms later ones; a row's later version must not be confirmed
  * before its nacked earlier one is retried.
  */
-import type { ChannelModel, ConfirmChannel, ConsumeMessage, Options } from 'amqplib';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
 import { KeyRuns } from './key-runs.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
+import { AmqpPublisher, parseAmqpUrl, type AmqpAddress } from './amqp-publisher.ts';
+import {
+  Property, beginContentHeader, beginTable, endFrame, endTable, writeBody, writePublish, writeShortString, writeStringField,
+} from './amqp-frames.ts';
 
 export interface RabbitMqSinkOptions {
   url: string;
@@ -32,12 +35,17 @@ export interface RabbitMqSinkOptions {
   timeoutMs: number;
 }
 
+const CHANNEL = 1;
+/** content-type, headers, delivery-mode and message-id are on every message; timestamp and type when the event has them. */
+const ALWAYS = Property.contentType | Property.headers | Property.deliveryMode | Property.messageId;
+/** Protocol bytes per message besides its value, its headers and names: enough that a run's buffer rarely grows. */
+const FRAMING_ESTIMATE = 160;
+
 export class RabbitMqSink implements Sink {
   readonly name: string;
   private readonly options: RabbitMqSinkOptions;
-  private connection: ChannelModel | undefined;
-  private channelError: string | undefined;
-  private channel: ConfirmChannel | undefined;
+  private readonly address: AmqpAddress;
+  private publisher: AmqpPublisher<OutboundRecord> | undefined;
   /** message ids the broker returned as unroutable during the current batch. */
   private returned = new Map<string, string>();
   /**
@@ -54,98 +62,76 @@ export class RabbitMqSink implements Sink {
 
   constructor(options: RabbitMqSinkOptions) {
     this.options = options;
-    const url = new URL(options.url);
-    this.name = `rabbitmq ${url.hostname}:${url.port || 5672}`;
+    this.address = parseAmqpUrl(options.url);
+    this.name = `rabbitmq ${this.address.host}:${this.address.port}`;
   }
 
   async open(): Promise<void> {
     const o = this.options;
-    // Loaded here, not at start-up: see redis-sink.ts.
-    const amqp = (await import('amqplib')).default;
-    let connection: ChannelModel;
+    let publisher: AmqpPublisher<OutboundRecord>;
     try {
-      connection = await amqp.connect(o.url, { timeout: o.timeoutMs });
+      publisher = await AmqpPublisher.open<OutboundRecord>(this.address, o.timeoutMs);
     } catch (error) {
-      throw new SinkError(`cannot reach RabbitMQ at ${this.name.slice(9)}: ${(error as Error).message}; check sink.url and that the broker is up`, { retriable: !/ACCESS_REFUSED|403/i.test((error as Error).message), cause: error });
+      const reason = (error as Error).message;
+      // Refused credentials or a vhost the user may not open repeat on every attempt.
+      const refused = /ACCESS_REFUSED|NOT_ALLOWED|\b(403|530)\b/.test(reason);
+      throw new SinkError(`cannot reach RabbitMQ at ${this.name.slice(9)}: ${reason}; check sink.url${refused ? ' (its user, password and vhost)' : ''} and that the broker is up`, { retriable: !refused, cause: error });
     }
-    // A lost connection or channel is noticed here and repaired by the next write's reopen.
-    const forget = () => { if (this.connection === connection) { this.connection = undefined; this.channel = undefined; } };
-    connection.on('error', () => undefined);
-    connection.on('close', forget);
-    const channel = await connection.createConfirmChannel();
-    // Why the broker closed the channel (a 403 or 404 for a publish): the write's failure says only "channel closed".
-    channel.on('error', (error: Error) => { this.channelError = error.message; });
-    channel.on('close', forget);
-    channel.on('return', (message: ConsumeMessage) => {
-      const id = message.properties.messageId as string | undefined;
-      if (id !== undefined) this.returned.set(id, `unroutable: no queue is bound to exchange '${o.exchange}' for routing key '${message.fields.routingKey}'`);
-    });
-    this.channelError = undefined;
+    publisher.onAck = (record) => this.confirmedRecords.add(record);
+    publisher.onReturn = (messageId, routingKey) => {
+      if (messageId !== undefined) this.returned.set(messageId, `unroutable: no queue is bound to exchange '${o.exchange}' for routing key '${routingKey}'`);
+    };
     if (o.declareExchange && o.exchange !== '') {
       try {
-        await channel.assertExchange(o.exchange, o.exchangeType, { durable: true });
+        await publisher.declareExchange(o.exchange, o.exchangeType);
       } catch (error) {
-        await connection.close().catch(() => undefined);
+        await publisher.close();
         throw new SinkError(`RabbitMQ refused exchange '${o.exchange}': ${(error as Error).message}; it may exist with another type, set sink.exchangeType to match or sink.declareExchange: false`, { retriable: false, cause: error });
       }
     }
-    this.connection = connection;
-    this.channel = channel;
+    this.publisher = publisher;
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
-    if (this.channel === undefined) await this.open();
-    const channel = this.channel!;
-    const o = this.options;
+    if (this.publisher === undefined || !this.publisher.open) await this.open();
+    const publisher = this.publisher!;
     this.returned.clear();
     const runs = new KeyRuns();
-    // Every value encoded into one Buffer, each message a view of it: a Buffer.from per
-    // message was an allocation and a native call per record.
+    const rejected: SinkResult['rejected'] = [];
     let estimate = 0;
-    for (const record of records) estimate += record.value.length;
-    const out = new ByteWriter(estimate);
-    const ends = new Array<number>(records.length);
-    for (let i = 0; i < records.length; i++) {
-      out.utf8(records[i]!.value);
-      ends[i] = out.length;
-    }
-    const bytes = out.finish();
+    for (const record of records) estimate += record.value.length + FRAMING_ESTIMATE;
+    // A run of messages is encoded into one Buffer and written once; a repeated row ends the run (key-runs.ts).
+    let out = new ByteWriter(estimate);
     try {
-      for (let i = 0; i < records.length; i++) {
-        const record = records[i]!;
+      for (const record of records) {
         if (this.confirmedRecords.has(record)) continue;
-        // This row is already in the unconfirmed run: everything before must be confirmed first.
-        if (runs.add(record.topic, record.key)) await this.confirmed(channel);
-        const headers: Record<string, string> = {};
-        for (const name in record.headers) {
-          // CloudEvents' AMQP binding names attributes cloudEvents:<name>, not ce_<name>.
-          headers[name.startsWith('ce_') ? `cloudEvents:${name.slice(3)}` : name] = record.headers[name]!;
+        // AMQP routing keys are short strings: a longer topic (an outbox aggregate type) can never be published.
+        if (record.topic.length > 85 && Buffer.byteLength(record.topic) > 255) {
+          rejected.push({ record, reason: `the routing key '${record.topic.slice(0, 40)}…' is longer than AMQP's 255 bytes` });
+          continue;
         }
-        if (record.key !== null) headers['pgcdc-key'] = record.key;
-        const options: Options.Publish = { persistent: true, mandatory: o.mandatory, messageId: record.id, contentType: 'application/json', headers };
-        if (record.event.source.ts_ms !== null) options.timestamp = Math.floor(record.event.source.ts_ms / 1000);
-        if (record.headers.type !== undefined) options.type = record.headers.type;
-        const value = bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!);
-        const ok = channel.publish(o.exchange, record.topic, value, options, (error) => { if (error === null || error === undefined) this.confirmedRecords.add(record); });
-        // The socket buffer is full: wait for it to drain rather than buffer without bound.
-        if (!ok) await new Promise<void>((resolve) => channel.once('drain', resolve));
+        if (runs.add(record.topic, record.key)) {
+          // This row is already in the unconfirmed run: everything before must be confirmed first.
+          await publisher.send(out.finish());
+          await this.confirmed(publisher);
+          out = new ByteWriter(estimate);
+        }
+        this.encode(out, record, publisher.maxBodyPayload);
+        publisher.track(record);
       }
-      await this.confirmed(channel);
+      await publisher.send(out.finish());
+      await this.confirmed(publisher);
     } catch (error) {
       this.keepReturned(records);
-      // The channel may be half-dead (nacks, timeout): start over on a new one.
-      const connection = this.connection;
-      this.connection = undefined;
-      this.channel = undefined;
-      await connection?.close().catch(() => undefined);
-      const reason = this.channelError ?? (error as Error).message;
-      this.channelError = undefined;
+      // The channel may be half-dead (nacks, timeout): start over on a new connection.
+      this.publisher = undefined;
+      await publisher.close();
+      const reason = (error as Error).message;
       // 403 (access refused) and 404 (no such exchange) repeat on every attempt: configuration, not events.
       const configuration = /\b(403|404)\b|ACCESS_REFUSED|NOT_FOUND/.test(reason);
       throw new SinkError(`RabbitMQ publish failed: ${reason}${configuration ? "; check the exchange (sink.exchange, sink.declareExchange) and the user's write permission on it; nothing was dead-lettered" : ''}`, { retriable: !configuration, cause: error });
     }
     this.keepReturned(records);
-    const rejected: SinkResult['rejected'] = [];
     if (this.anyReturned) {
       for (const record of records) {
         const reason = this.returnedRecords.get(record);
@@ -154,6 +140,33 @@ export class RabbitMqSink implements Sink {
       this.anyReturned = false;
     }
     return { rejected };
+  }
+
+  /**
+   * One message: basic.publish, its content header (persistent, message_id =
+   * the event id, the commit time, the headers) and its body.
+   */
+  private encode(out: ByteWriter, record: OutboundRecord, maxBodyPayload: number): void {
+    const o = this.options;
+    writePublish(out, CHANNEL, o.exchange, record.topic, o.mandatory);
+    const bodyBytes = Buffer.byteLength(record.value);
+    const tsMs = record.event.source.ts_ms;
+    const type = record.headers.type;
+    const header = beginContentHeader(out, CHANNEL, bodyBytes, ALWAYS | (tsMs !== null ? Property.timestamp : 0) | (type !== undefined ? Property.type : 0));
+    writeShortString(out, 'application/json');
+    const table = beginTable(out);
+    for (const name in record.headers) {
+      // CloudEvents' AMQP binding names attributes cloudEvents:<name>, not ce_<name>.
+      writeStringField(out, name.startsWith('ce_') ? `cloudEvents:${name.slice(3)}` : name, record.headers[name]!);
+    }
+    if (record.key !== null) writeStringField(out, 'pgcdc-key', record.key);
+    endTable(out, table);
+    out.uint8(2); // delivery mode: persistent
+    writeShortString(out, record.id);
+    if (tsMs !== null) out.uint64(Math.floor(tsMs / 1000)); // AMQP timestamps are seconds
+    if (type !== undefined) writeShortString(out, type);
+    endFrame(out, header);
+    writeBody(out, CHANNEL, record.value, bodyBytes, maxBodyPayload);
   }
 
   /** The returns of this attempt, moved onto their records (a failed attempt's stay for the retry). */
@@ -169,14 +182,21 @@ export class RabbitMqSink implements Sink {
     this.returned.clear();
   }
 
-  private async confirmed(channel: ConfirmChannel): Promise<void> {
-    await withTimeout(channel.waitForConfirms(), this.options.timeoutMs, `RabbitMQ did not confirm within ${this.options.timeoutMs} ms`);
+  private async confirmed(publisher: AmqpPublisher<OutboundRecord>): Promise<void> {
+    const ms = this.options.timeoutMs;
+    const late = `RabbitMQ did not confirm within ${ms} ms`;
+    try {
+      await withTimeout(publisher.waitForConfirms(), ms, late);
+    } catch (error) {
+      // The broker tells a blocked publisher why (connection.blocked) while the confirms wait: say it with the timeout.
+      if ((error as Error).message === late && publisher.blocked !== undefined) throw new SinkError(`${late} (the broker blocked publishing: ${publisher.blocked})`, { retriable: true, cause: error });
+      throw error;
+    }
   }
 
   async close(): Promise<void> {
-    const connection = this.connection;
-    this.connection = undefined;
-    this.channel = undefined;
-    await connection?.close().catch(() => undefined);
+    const publisher = this.publisher;
+    this.publisher = undefined;
+    await publisher?.close();
   }
 }

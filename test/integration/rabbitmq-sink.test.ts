@@ -109,6 +109,12 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       const parsed = JSON.parse(letter);
       assert.match(parsed.reason, /unroutable: no queue is bound to exchange 'strict' for routing key 'pgcdc\.message\.nobody-listens'/);
       assert.equal(parsed.event.message.prefix, 'nobody-listens');
+      // An outbox aggregate type longer than an AMQP routing key may be (255 bytes): dead-lettered, not retried for ever.
+      await server.query(`BEGIN; SELECT pg_logical_emit_message(true, 'outbox', '{"id":"7c1e","aggregate_type":"${'long'.repeat(70)}","aggregate_id":1,"payload":{}}'); INSERT INTO orders VALUES (9, 'C'); COMMIT`);
+      const letters = await eventually('the second dead letter', async () => readFileSync(dead, 'utf8').trim().split('\n'), (l) => l.length >= 2);
+      assert.match(JSON.parse(letters[1]!).reason, /the routing key 'longlong.*' is longer than AMQP's 255 bytes/);
+      await eventually('the row after it', async () => queue.received.length, (n) => n >= 3);
+      assert.equal(JSON.parse(queue.received[2]!.content.toString()).after.id, 9);
     } finally {
       assert.equal(await stopGracefully(running), 0, running.stderr());
       await queue.close();
@@ -242,6 +248,108 @@ retry: { initialDelay: 20ms, maxDelay: 50ms }
       await queue.close();
       await server.query('DELETE FROM orders WHERE id = 910');
     }
+  });
+
+  test('a change larger than the frame size (300 KB of multi-byte text) arrives whole, its body split across frames', async () => {
+    const queue = await bindQueue('large', 'large_q', '#');
+    const config = writeConfig('large.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_large, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "${rabbit.url}", exchange: large }
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('rabbit_large'), (lsn) => lsn !== undefined);
+      const status = 'é€🙂'.repeat(30_000) + 'end';
+      await server.query(`INSERT INTO orders VALUES (500, $1)`, [status]);
+      await server.query(`INSERT INTO orders VALUES (501, 'small after it')`);
+      await eventually('both messages', async () => queue.received.length, (n) => n >= 2);
+      const [large, small] = queue.received.map((m) => JSON.parse(m.content.toString()) as { after: { id: number; status: string } });
+      assert.ok(queue.received[0]!.content.length > 131_072, `${queue.received[0]!.content.length} bytes`);
+      assert.equal(large!.after.status, status);
+      assert.deepEqual(small!.after, { id: 501, status: 'small after it' });
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+      await server.query('DELETE FROM orders WHERE id IN (500, 501)');
+    }
+  });
+
+  test('the broker blocks publishers (memory alarm): the write times out naming why, nothing acknowledged past it; once unblocked every change arrives', async () => {
+    const queue = await bindQueue('alarm', 'alarm_q', '#');
+    const config = writeConfig('alarm.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_alarm, publication: app, statusInterval: 100ms }
+sink: { type: rabbitmq, url: "${rabbit.url}", exchange: alarm, timeout: 1500ms }
+retry: { initialDelay: 100ms, maxDelay: 300ms }
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('rabbit_alarm'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (600, 'before')`);
+      await eventually('the first message', async () => queue.received.length, (n) => n === 1);
+      const beforeAlarm = await currentWalLsn(server);
+      await rabbit.ctl('set_vm_memory_high_watermark', '0');
+      try {
+        for (let id = 601; id <= 603; id++) await server.query(`INSERT INTO orders VALUES (${id}, 'during')`);
+        await eventually('a timed-out attempt that names the alarm', async () => running.stderr(), (t) => /RabbitMQ did not confirm within 1500 ms \(the broker blocked publishing: [^)]+\)/.test(t), 20_000);
+        assert.equal(queue.received.length, 1, 'nothing was queued while blocked');
+        assert.ok(parseLsn((await confirmed('rabbit_alarm'))!) <= parseLsn(beforeAlarm), 'the slot did not move past the blocked changes');
+      } finally {
+        await rabbit.ctl('set_vm_memory_high_watermark', '0.4');
+      }
+      await eventually('all four messages', async () => queue.received.length, (n) => n >= 4, 20_000);
+      const ids = queue.received.map((m) => (JSON.parse(m.content.toString()) as { after: { id: number } }).after.id);
+      assert.deepEqual([...new Set(ids)], [600, 601, 602, 603]);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+      await server.query('DELETE FROM orders WHERE id BETWEEN 600 AND 603');
+    }
+  });
+
+  test('heartbeats (heartbeat=1 in the URL): an idle connection stays open for the next change, no failed attempt', async () => {
+    const queue = await bindQueue('beats', 'beats_q', '#');
+    const config = writeConfig('beats.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_beats, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "${rabbit.url}?heartbeat=1", exchange: beats }
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the pipeline to create its slot', () => confirmed('rabbit_beats'), (lsn) => lsn !== undefined);
+      await server.query(`INSERT INTO orders VALUES (700, 'first')`);
+      await eventually('the first message', async () => queue.received.length, (n) => n === 1);
+      // The broker's connections by client port: pgcdc's and this test's reader.
+      const connections = async () => (await rabbit.ctl('list_connections', '--no-table-headers', '--quiet', 'peer_port')).trim().split(/\s+/).sort();
+      const before = await connections();
+      assert.equal(before.length, 2, before.join(' '));
+      // RabbitMQ closes a connection that misses two heartbeats (2 s here): pgcdc would then connect again.
+      await new Promise((r) => setTimeout(r, 4500));
+      await server.query(`INSERT INTO orders VALUES (701, 'after the pause')`);
+      await eventually('the second message', async () => queue.received.length, (n) => n === 2);
+      assert.deepEqual(await connections(), before, 'the same connection throughout');
+      assert.doesNotMatch(running.stderr(), /RabbitMQ publish failed|cannot reach RabbitMQ/);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+      await server.query('DELETE FROM orders WHERE id IN (700, 701)');
+    }
+  });
+
+  test('a vhost that does not exist: one line naming it and what to check, exit 8', async () => {
+    const config = writeConfig('novhost.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_novhost, publication: app }
+sink: { type: rabbitmq, url: "${rabbit.url}/no%2Fsuch" }
+`);
+    const result = await startCli(['run', '--config', config], { DATABASE_URL: server.url() }).done;
+    assert.equal(result.code, 8, result.stderr);
+    const lines = result.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, result.stderr);
+    assert.match(lines[0]!, /cannot reach RabbitMQ at 127\.0\.0\.1:\d+: .*530 NOT_ALLOWED.*vhost no\/such.*; check sink\.url \(its user, password and vhost\)/);
   });
 
   test('wrong credentials: one line that says what to check, exit 8', async () => {
