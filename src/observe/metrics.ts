@@ -159,22 +159,57 @@ export function tallyAccepted<R extends { value: string; event: ChangeEvent }>(r
   return tallyRecords(records.filter((r) => !set.has(r)));
 }
 
-/** Counted when a batch is prepared, so that its events need not be kept until it is written. */
+/**
+ * Counted when a batch is prepared, so that its events need not be kept until
+ * it is written. The rows of a batch are found by comparing each event's table
+ * and operation with the previous one's (batches are mostly runs of one table),
+ * not by a key string built per event: that showed as 2% of `pgcdc run`.
+ */
 export function tallyRecords(records: ReadonlyArray<{ value: string; event: ChangeEvent }>): RecordTally {
   let newestCommitMs = 0;
-  const rows = new Map<string, TallyRow>();
+  const list: CountedRow[] = [];
+  /** The rows by table name (or prefix): a batch may span thousands of tables. */
+  const byName = new Map<string, CountedRow[]>();
+  let t: CountedRow | undefined;
   for (const record of records) {
     const event = record.event;
     const committed = event.source.ts_ms;
-    if (committed !== null && committed > newestCommitMs && event.op !== 'r') newestCommitMs = committed;
-    const table = tableLabel(event);
-    const key = `${event.op}\u0000${table}`;
-    let t = rows.get(key);
-    if (t === undefined) rows.set(key, t = { table, op: event.op, records: 0, bytes: 0 });
+    const op = event.op;
+    if (committed !== null && committed > newestCommitMs && op !== 'r') newestCommitMs = committed;
+    // Messages are counted by prefix, table events by schema and table.
+    const space = op === 'm' ? '' : event.source.schema;
+    const name = op === 'm' ? event.message!.prefix : event.source.table;
+    if (t === undefined || t.name !== name || t.op !== op || t.space !== space) {
+      let named = byName.get(name);
+      if (named === undefined) byName.set(name, named = []);
+      t = named.find((row) => row.op === op && row.space === space);
+      if (t === undefined) {
+        t = { table: tableLabel(event), op, records: 0, bytes: 0, space, name };
+        named.push(t);
+        list.push(t);
+      }
+    }
     t.records++;
     t.bytes += record.value.length; // UTF-16 units: exact for ASCII JSON, cheap to count
   }
+  const rows = new Map<string, TallyRow>();
+  for (const { table, op, records: count, bytes } of list) {
+    const key = `${op}\u0000${table}`;
+    const row = rows.get(key);
+    // A schema "a.b" with table "c" and a schema "a" with table "b.c" share a label: one row, as before.
+    if (row === undefined) rows.set(key, { table, op, records: count, bytes });
+    else {
+      row.records += count;
+      row.bytes += bytes;
+    }
+  }
   return { rows, newestCommitMs };
+}
+
+/** A row of the tally while it is counted, with what identifies it. */
+interface CountedRow extends TallyRow {
+  space: string;
+  name: string;
 }
 
 function tableLabel(event: ChangeEvent): string {
