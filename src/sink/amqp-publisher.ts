@@ -15,8 +15,8 @@
  * confirms that do not come fail everything waiting (the broker's words as the
  * reason), and the sink's next write connects again.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
+import { connectSocket } from './connect-socket.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { CdcError } from '../core/errors.ts';
 import {
@@ -112,16 +112,7 @@ export class AmqpPublisher<Token extends object> {
 
   /** Connects, logs in, opens the vhost and a confirm channel; rejects with the reason (the broker's words when it refuses). */
   static async open<Token extends object>(address: AmqpAddress, timeoutMs: number): Promise<AmqpPublisher<Token>> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const options = { host: address.host, port: address.port };
-      const socket: Socket = address.tls
-        ? tlsConnect({ ...options, servername: isIP(address.host) ? undefined : address.host }, () => done())
-        : netConnect(options, () => done());
-      const timer = setTimeout(() => { socket.destroy(); reject(new CdcError('PGCDC_SINK', `no answer within ${timeoutMs} ms`)); }, timeoutMs);
-      const done = () => { clearTimeout(timer); socket.removeAllListeners('error'); resolve(socket); };
-      socket.once('error', (error) => { clearTimeout(timer); reject(error); });
-    });
-    socket.setNoDelay(true);
+    const socket = await connectSocket(address, timeoutMs);
     const publisher = new AmqpPublisher<Token>(socket, timeoutMs);
     try {
       await publisher.handshake(address);

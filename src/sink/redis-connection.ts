@@ -10,8 +10,8 @@
  * within the timeout fails every batch in flight (retriable), and the sink's
  * next write connects again.
  */
-import { connect as netConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import type { Socket } from 'node:net';
+import { connectSocket } from './connect-socket.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { CdcError } from '../core/errors.ts';
 import { RespError, RespReader, writeCommand, type RespReply } from './resp.ts';
@@ -67,16 +67,7 @@ export class RedisConnection {
 
   /** Connects, authenticates and selects the database; rejects with the reason (the server's words for AUTH and SELECT). */
   static async open(address: RedisAddress, timeoutMs: number): Promise<RedisConnection> {
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const options = { host: address.host, port: address.port };
-      const socket: Socket = address.tls
-        ? tlsConnect({ ...options, servername: isIP(address.host) ? undefined : address.host }, () => done())
-        : netConnect(options, () => done());
-      const timer = setTimeout(() => { socket.destroy(); reject(new Error(`no answer within ${timeoutMs} ms`)); }, timeoutMs);
-      const done = () => { clearTimeout(timer); socket.removeAllListeners('error'); resolve(socket); };
-      socket.once('error', (error) => { clearTimeout(timer); reject(error); });
-    });
-    socket.setNoDelay(true);
+    const socket = await connectSocket(address, timeoutMs);
     const connection = new RedisConnection(socket, timeoutMs);
     const setup: string[][] = [];
     if (address.password !== undefined) setup.push(address.username === undefined ? ['AUTH', address.password] : ['AUTH', address.username, address.password]);

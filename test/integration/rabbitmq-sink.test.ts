@@ -340,6 +340,34 @@ snapshot: { mode: never }
     }
   });
 
+  test('amqps:// (TLS checked against the trusted CA): changes arrive; without the CA trusted, attempts fail saying why (and are retried)', async () => {
+    const queue = await bindQueue('secure', 'secure_q', '#');
+    const config = writeConfig('tls.yaml', `
+source: { url: "\${DATABASE_URL}", slot: rabbit_tls, publication: app, statusInterval: 200ms }
+sink: { type: rabbitmq, url: "${rabbit.tlsUrl}", exchange: secure, timeout: 2s }
+retry: { initialDelay: 100ms, maxDelay: 300ms }
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const untrusted = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
+    try {
+      await eventually('a refused attempt', async () => untrusted.stderr(), (t) => /cannot reach RabbitMQ at localhost:\d+: .*(self-signed|unable to verify|certificate)/i.test(t), 20_000);
+    } finally {
+      await stopGracefully(untrusted);
+    }
+    const running = startCli(['run', '--config', config], { DATABASE_URL: server.url(), NODE_EXTRA_CA_CERTS: rabbit.caFile });
+    try {
+      await eventually('the pipeline to stream', async () => running.stderr(), (t) => /streaming slot rabbit_tls/.test(t));
+      await server.query(`INSERT INTO orders VALUES (800, 'over TLS')`);
+      await eventually('the message', async () => queue.received.length, (n) => n >= 1);
+      assert.deepEqual(queue.received.map((m) => JSON.parse(m.content.toString()).after), [{ id: 800, status: 'over TLS' }]);
+    } finally {
+      assert.equal(await stopGracefully(running), 0, running.stderr());
+      await queue.close();
+      await server.query('DELETE FROM orders WHERE id = 800');
+    }
+  });
+
   test('a vhost that does not exist: one line naming it and what to check, exit 8', async () => {
     const config = writeConfig('novhost.yaml', `
 source: { url: "\${DATABASE_URL}", slot: rabbit_novhost, publication: app }

@@ -4,7 +4,7 @@
  * describes: its own epmd on a free loopback port first, then the server; ready
  * when the AMQP port accepts. Stopped by pid, never by name.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +15,9 @@ import { trackServer, untrackServer } from './servers.ts';
 
 export interface TestRabbitMq {
   url: string;
+  /** The same broker over TLS (amqps://localhost:port), its certificate signed by `caFile`'s CA. */
+  tlsUrl: string;
+  caFile: string;
   /** Runs rabbitmqctl against this broker (users, permissions); resolves with its output. */
   ctl(...args: string[]): Promise<string>;
   dispose(): Promise<void>;
@@ -22,9 +25,24 @@ export interface TestRabbitMq {
 
 export async function startRabbitMq(): Promise<TestRabbitMq> {
   const dir = mkdtempSync(join(tmpdir(), 'pgcdc-rabbitmq-'));
-  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const [port, distPort, epmdPort, tlsPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
   for (const sub of ['home', 'mnesia', 'log']) mkdirSync(join(dir, sub));
-  writeFileSync(join(dir, 'rabbitmq.conf'), `listeners.tcp.default = 127.0.0.1:${port}\n`);
+  // A CA and a server certificate for "localhost", as a real deployment has.
+  const ssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=pgcdc test CA', '-keyout', 'ca.key', '-out', 'ca.pem');
+  ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:localhost\n');
+  ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', 'san.ext', '-out', 'server.pem');
+  writeFileSync(join(dir, 'rabbitmq.conf'), [
+    `listeners.tcp.default = 127.0.0.1:${port}`,
+    `listeners.ssl.default = 127.0.0.1:${tlsPort}`,
+    `ssl_options.cacertfile = ${join(dir, 'ca.pem')}`,
+    `ssl_options.certfile = ${join(dir, 'server.pem')}`,
+    `ssl_options.keyfile = ${join(dir, 'server.key')}`,
+    'ssl_options.verify = verify_none',
+    'ssl_options.fail_if_no_peer_cert = false',
+    '',
+  ].join('\n'));
   writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
   const epmd = spawn('epmd', ['-address', '127.0.0.1', '-port', String(epmdPort)], { stdio: 'ignore' });
   await waitForPort(epmdPort, 5000, 'epmd');
@@ -70,5 +88,6 @@ export async function startRabbitMq(): Promise<TestRabbitMq> {
     throw new Error(`${(error as Error).message}: ${stderr.slice(-2000)}`);
   }
   const ctl = async (...args: string[]) => (await promisify(execFile)('/usr/lib/rabbitmq/bin/rabbitmqctl', ['-n', env.RABBITMQ_NODENAME, ...args], { env })).stdout;
-  return { url: `amqp://guest:guest@127.0.0.1:${port}`, ctl, dispose: stopAll };
+  await waitForPort(tlsPort, 30_000, 'rabbitmq-server (TLS)');
+  return { url: `amqp://guest:guest@127.0.0.1:${port}`, tlsUrl: `amqps://guest:guest@localhost:${tlsPort}`, caFile: join(dir, 'ca.pem'), ctl, dispose: stopAll };
 }
