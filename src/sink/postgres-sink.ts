@@ -16,6 +16,7 @@
 import pg from 'pg';
 import { eventMeta } from '../events/event-builder.ts';
 import { stringifyExact } from '../core/json.ts';
+import { ByteWriter } from '../core/byte-writer.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
@@ -144,24 +145,44 @@ export class PostgresSink implements Sink {
   private async appendAudit(client: pg.Client, records: OutboundRecord[]): Promise<MirrorRefusal[]> {
     // The rows as one JSON array, each row's event spliced in as text: the
     // record's value when it is the event (most records), else serialized here.
-    let rows = '[';
+    // Encoded straight into a Buffer sent in jsonb's binary form (a version
+    // byte, then the text): a string of the whole batch was built, flattened
+    // and then encoded by pg, a tenth of this sink's CPU in a profile.
+    let estimate = 2;
+    for (const record of records) estimate += record.value.length + 300;
+    const out = new ByteWriter(estimate);
+    out.uint8(JSONB_BINARY_VERSION);
+    out.ascii('[');
+    // A transaction's events share their commit time: its ISO text is made once.
+    let lastMs: number | null = null;
+    let lastIso: string | null = null;
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       const e = record.event;
       const eventJson = this.options.valueIsEvent === true && eventMeta(e)?.route === undefined ? record.value : stringifyExact(e);
+      const ms = e.source.ts_ms;
+      if (ms !== lastMs) {
+        lastMs = ms;
+        lastIso = ms === null ? null : new Date(ms).toISOString();
+      }
       const head = JSON.stringify({
         id: e.id,
         source_schema: e.source.schema,
         source_table: e.op === 'm' ? `message:${e.message!.prefix}` : e.source.table,
         op: e.op,
         key: eventMeta(e)?.key ?? null,
-        commit_time: e.source.ts_ms === null ? null : new Date(e.source.ts_ms).toISOString(),
+        commit_time: lastIso,
         tx_id: e.source.txId,
         audit: e[this.options.auditField] ?? null,
       });
-      rows += `${i === 0 ? '' : ','}${head.slice(0, -1)},"event":${eventJson}}`;
+      if (i > 0) out.ascii(',');
+      out.utf8(head.slice(0, -1));
+      out.ascii(',"event":');
+      out.utf8(eventJson);
+      out.ascii('}');
     }
-    rows += ']';
+    out.ascii(']');
+    const rows = out.finish();
     await client.query(
       `INSERT INTO ${qualified(this.options.table)} (id, source_schema, source_table, op, key, commit_time, tx_id, audit, event)
        SELECT r.id, r.source_schema, r.source_table, r.op, r.key, r.commit_time, r.tx_id, r.audit, r.event
@@ -178,6 +199,9 @@ export class PostgresSink implements Sink {
     this.client = undefined;
   }
 }
+
+/** jsonb's binary input (jsonb_recv): a version byte, 1, then the document's text. pg sends a Buffer parameter in binary. */
+const JSONB_BINARY_VERSION = 1;
 
 /**
  * A sink database error, with what to do. Connection trouble and conflicts are

@@ -39,7 +39,7 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
   await pipeline.start();
   try {
     await source.query(`BEGIN; SELECT pg_logical_emit_message(true, 'audit', '{"user":"bob@example.com","client":"10.0.0.1"}');
-      INSERT INTO items (id, name) VALUES (1, 'apple'); UPDATE items SET name = 'Apple' WHERE id = 1; COMMIT`);
+      INSERT INTO items (id, name) VALUES (1, 'apple'); UPDATE items SET name = 'Äpfel 🍎 "quoted"' WHERE id = 1; COMMIT`);
     await source.query(`DELETE FROM items WHERE id = 1`);
     const rows = await eventually('three audit rows', () => target.query<{ op: string; source_table: string; key: unknown; audit: unknown; commit_time: Date; event: ChangeEvent }>('SELECT * FROM change_log ORDER BY id'), (r) => r.length === 3);
     assert.deepEqual(rows.map((r) => [r.op, r.source_table, r.key]), [['c', 'items', { id: 1 }], ['u', 'items', { id: 1 }], ['d', 'items', { id: 1 }]]);
@@ -55,6 +55,7 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     await sink.close();
     assert.equal(((await target.query('SELECT count(*)::int AS n FROM change_log'))[0] as { n: number }).n, 3, 're-delivered events change nothing');
     assert.deepEqual([rows[0]!.event.op, rows[0]!.event.after?.id, rows[0]!.event.after?.name], ['c', 1, 'apple'], 'the event column holds the event');
+    assert.equal(rows[1]!.event.after?.name, 'Äpfel 🍎 "quoted"', 'multi-byte text and escapes arrive intact');
 
     // The event column holds the event whatever the record's value is: the event's JSON
     // itself (taken as it is), an outbox payload, or a CloudEvents wrapper.
