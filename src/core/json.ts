@@ -46,7 +46,8 @@ export function parseJsonExact(text: string): JsonValue {
 }
 
 /**
- * A `jsonb` column's value, from PostgreSQL's own text. Parsed as by
+ * A `jsonb` column's value, from PostgreSQL's own text (and an audit
+ * message's content, read the same way). Parsed as by
  * `parseJsonExact`, unless an object key is an array index (`"10"`): a
  * JavaScript object lists such keys first, in numeric order, wherever
  * PostgreSQL put them (`{"a": 1, "10": 2}` would be written `{"10":2,"a":1}`).
@@ -127,12 +128,7 @@ function scanJson(text: string, wanted: number): number {
   return found & wanted;
 }
 
-/** Whether an object key of `text` is an array index to JavaScript (`"10"`), which a parsed object would list first. */
-export function hasIndexKey(text: string): boolean {
-  return scanJson(text, INDEX_KEY) !== 0;
-}
-
-/** `parseJsonExact`, saying too whether an object key is an array index (`hasIndexKey`): one scan for both. */
+/** `parseJsonExact`, saying too whether an object key is an array index to JavaScript (`"10"`, which a parsed object lists first): one scan for both. */
 export function parseJsonExactNotingIndexKeys(text: string): { value: JsonValue; indexKey: boolean } {
   const found = scanJson(text, INEXACT | INDEX_KEY);
   const value = (found & INEXACT) !== 0 ? parseKeepingInexactNumbers(text) : JSON.parse(text) as JsonValue;
@@ -201,7 +197,7 @@ function valueEnd(text: string, start: number): number {
 }
 
 /** JSON text without the whitespace between its tokens (strings untouched). */
-export function compactJson(text: string): string {
+function compactJson(text: string): string {
   let out = '';
   let from = 0;
   for (let i = 0; i < text.length; i++) {

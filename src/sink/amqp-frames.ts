@@ -272,15 +272,14 @@ export class ArgumentReader {
   }
 
   shortString(): string {
-    const length = this.octet();
-    this.need(length);
-    const text = this.data.toString('utf8', this.at, this.at + length);
-    this.at += length;
-    return text;
+    return this.text(this.octet());
   }
 
   longString(): string {
-    const length = this.long();
+    return this.text(this.long());
+  }
+
+  private text(length: number): string {
     this.need(length);
     const text = this.data.toString('utf8', this.at, this.at + length);
     this.at += length;

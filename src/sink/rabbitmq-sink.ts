@@ -104,6 +104,8 @@ export class RabbitMqSink implements Sink {
     let out = new ByteWriter(estimate);
     try {
       for (const record of records) {
+        // What the records not yet encoded need: a run's Buffer is sized for them, not the whole batch again.
+        estimate -= record.value.length + FRAMING_ESTIMATE;
         if (this.confirmedRecords.has(record)) continue;
         // AMQP routing keys are short strings: a longer topic (an outbox aggregate type) can never be published.
         if (record.topic.length > 85 && Buffer.byteLength(record.topic) > 255) {
@@ -114,7 +116,7 @@ export class RabbitMqSink implements Sink {
           // This row is already in the unconfirmed run: everything before must be confirmed first.
           await publisher.send(out.finish());
           await this.confirmed(publisher);
-          out = new ByteWriter(estimate);
+          out = new ByteWriter(estimate + record.value.length + FRAMING_ESTIMATE);
         }
         this.encode(out, record, publisher.maxBodyPayload);
         publisher.track(record);

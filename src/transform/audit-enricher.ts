@@ -9,7 +9,7 @@
  * Transactions without one pass unchanged, except for tables listed in
  * `requireFor`: their changes are dead-lettered, so unaudited writes are seen.
  */
-import { compactJson, jsonText, parseJsonExactNotingIndexKeys, type JsonObject, type JsonValue } from '../core/json.ts';
+import { parseJsonb, type JsonObject, type JsonValue } from '../core/json.ts';
 import type { Transform, TransactionScope } from './transform.ts';
 
 export interface AuditOptions {
@@ -35,7 +35,8 @@ export function auditEnricher(options: AuditOptions = {}): Transform {
     for (const message of scope.messages) {
       if (message.prefix !== prefix) continue;
       try {
-        const value = message.encoding === 'utf8' ? auditContent(message.content) : message.content;
+        // As a jsonb value is read: a key like "10" (which a parsed object would move first) keeps the text's order.
+        const value = message.encoding === 'utf8' ? parseJsonb(message.content) : message.content;
         const previous = state && 'data' in state ? state.data : undefined;
         state = { data: isObject(previous) && isObject(value) ? { ...previous, ...value } : value };
       } catch (error) {
@@ -63,12 +64,6 @@ export function auditEnricher(options: AuditOptions = {}): Transform {
     }
     return event;
   };
-}
-
-/** The audit message's JSON; with a key like "10" (which a parsed object would move first) its text, compacted, as a json value. */
-function auditContent(text: string): JsonValue {
-  const { value, indexKey } = parseJsonExactNotingIndexKeys(text);
-  return indexKey ? jsonText(compactJson(text)) : value;
 }
 
 function isObject(value: JsonValue | undefined): value is JsonObject {

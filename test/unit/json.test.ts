@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { hasIndexKey, jsonText, memberText, parseJsonb, parseJsonExact, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
+import { jsonText, memberText, parseJsonb, parseJsonExact, parseJsonExactNotingIndexKeys, parseRoundTrip, stringifyExact, stringifyRoundTrip, type JsonValue } from '../../src/core/json.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { DEBEZIUM_TOPICS, toRecord } from '../../src/sink/outbound-record.ts';
 
@@ -179,7 +179,7 @@ describe('jsonb values keep PostgreSQL\'s key order (parseJsonb)', () => {
   });
 });
 
-describe('a member of a JSON object as its text (memberText), array-index keys (hasIndexKey)', () => {
+describe('a member of a JSON object as its text (memberText), array-index keys (parseJsonExactNotingIndexKeys)', () => {
   test('the member is found at the top level only, whatever its kind and the spacing; the last of duplicates; undefined when absent', () => {
     const text = '{ "x": {"payload": 0}, "s": "\\"payload\\": 1", "payload" : { "a" : [1, {"b": "}, ]"}] , "c": null } , "n": 1 }';
     assert.equal(memberText(text, 'payload'), '{"a":[1,{"b":"}, ]"}],"c":null}');
@@ -192,10 +192,11 @@ describe('a member of a JSON object as its text (memberText), array-index keys (
   });
 
   test('keys, not values, with spacing before the colon', () => {
-    assert.equal(hasIndexKey('{"a": "10"}'), false);
-    assert.equal(hasIndexKey('{"a": {"10" : 1}}'), true);
-    assert.equal(hasIndexKey('{"a": ["0", {"0"\n:1}]}'), true);
-    assert.equal(hasIndexKey('{"00": 1, "-1": 2, "1.5": 3, "4294967295": 4}'), false);
+    const indexKey = (text: string) => parseJsonExactNotingIndexKeys(text).indexKey;
+    assert.equal(indexKey('{"a": "10"}'), false);
+    assert.equal(indexKey('{"a": {"10" : 1}}'), true);
+    assert.equal(indexKey('{"a": ["0", {"0"\n:1}]}'), true);
+    assert.equal(indexKey('{"00": 1, "-1": 2, "1.5": 3, "4294967295": 4}'), false);
   });
 });
 
