@@ -88,6 +88,7 @@ export class FileSink implements EncodingSink {
         chunks = afterWritten(chunks, written);
         if (chunks.length === 0) break;
       }
+      for (const batch of batches) freeNow(batch.bytes);
       if (this.options.fsync) await fsyncAsync(fd);
       this.size += length;
     } catch (error) {
@@ -164,6 +165,19 @@ export function repairTornTail(path: string): number {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Gives a buffer's memory back now rather than when the collector finds it.
+ * A batch's bytes wait from when it is prepared until its write, long enough
+ * to be promoted out of the young generation, where only a full collection
+ * frees them: during a snapshot into a file, 40-60 MB of written output waited
+ * for one. Detaching the buffer (transfer to length 0) frees its memory at
+ * once. Only for a buffer that owns its memory: one from Node's shared pool
+ * (small allocations) holds other buffers' bytes too.
+ */
+function freeNow(bytes: Buffer): void {
+  if (bytes.byteOffset === 0 && bytes.buffer.byteLength > Buffer.poolSize && bytes.buffer instanceof ArrayBuffer) bytes.buffer.transfer(0);
 }
 
 /** What is left of `chunks` once the first `written` bytes went out (a short write leaves a part of one). */
