@@ -70,34 +70,49 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
     // Progress is saved in the order chunks were read, whatever order their batches confirm in
     // (a batch emptied by the transforms confirms at once, before the ones in flight).
     const inOrder = new ConfirmInOrder();
+    // The snapshot's final row is marked `last`, and which row that is shows only
+    // when no chunk follows. So each chunk's last row waits, as one event, and goes
+    // out with the next chunk's first rows, or alone, marked, once the readers end:
+    // one event held back, where holding back a whole chunk kept its rows alive
+    // long enough for the collector to copy them twice.
+    let held: HeldRow | undefined;
     for await (const chunk of readSnapshotChunks({
       readers: plan.readers, tables: plan.tables, state, chunkSize: plan.chunkSize, converter: context.converter,
     })) {
       chunks++;
       const name = `${chunk.table.schema}.${chunk.table.table}`;
-      const rows = chunk.read.texts.length;
-      const confirmed = () => {
-        // Confirms come in the order chunks were handed out, and one unit's chunks in key order.
-        // A range's rows count for its table too (the table's `rows` is their sum).
-        const progress = chunk.progress;
-        progress.after = chunk.lastKey;
-        progress.rows += rows;
-        if (chunk.tableProgress !== progress) chunk.tableProgress.rows += rows;
-        if (chunk.done) markDone(chunk);
+      const estimatedRows = chunk.table.estimatedRows;
+      const confirmed = chunkConfirmation(chunk, () => {
         state.done = tablesDone() === plan.tables.length;
         if (state.done) plan.stateFile?.write(state);
         else plan.stateFile?.saveSoon(state);
-        report(name, chunk.table.estimatedRows);
-      };
+        report(name, estimatedRows);
+      });
       // A chunk's events are built a slice at a time, just before they are serialized:
       // fewer events alive at once, and still in the CPU's caches when they are written.
-      for (let from = 0; from < rows; from += SNAPSHOT_SLICE_ROWS) {
-        const to = Math.min(rows, from + SNAPSHOT_SLICE_ROWS);
-        const result = context.transforms(snapshotEvents(chunk, from, to, plan.lsn, context.identity), undefined);
-        const batch = context.makeBatch(result.events, result.deadLetters, inOrder.add(to === rows ? confirmed : undefined));
+      const lastRow = chunk.read.texts.length - 1;
+      for (let from = 0; from < lastRow || held !== undefined; from += SNAPSHOT_SLICE_ROWS) {
+        const to = Math.min(lastRow, from + SNAPSHOT_SLICE_ROWS);
+        // The row held back from the chunk before goes first, and its chunk is confirmed with this batch.
+        const events = snapshotEvents(chunk, from, to, plan.lsn, context.identity, held?.event);
+        const result = context.transforms(events, undefined);
+        const batch = context.makeBatch(result.events, result.deadLetters, inOrder.add(held?.confirmed));
+        held = undefined;
         if (batch) yield batch;
       }
-      if (context.stopRequested()) return;
+      held = { event: snapshotEvents(chunk, lastRow, lastRow + 1, plan.lsn, context.identity)[0]!, confirmed };
+      // Done with the rows' text: let it go now. References to the chunk linger
+      // (a suspended async function keeps the values of its registers, and the
+      // reader's waits for its next read), and with 8 readers those doubled the
+      // time rows lived, enough for the collector to promote 40% of them.
+      chunk.read.texts.length = 0;
+      if (context.stopRequested()) return; // the held row's chunk is not confirmed: it is read again
+    }
+    if (held !== undefined) {
+      held.event.source.snapshot = 'last';
+      const result = context.transforms([held.event], undefined);
+      const batch = context.makeBatch(result.events, result.deadLetters, inOrder.add(held.confirmed));
+      if (batch) yield batch;
     }
     if (chunks === 0) {
       // Nothing to read (empty tables, or everything was already confirmed).
@@ -112,6 +127,27 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
 }
 
 /**
+ * What a chunk's confirmation saves, taken out of the chunk: the callback waits
+ * in the ack tracker until the sink confirms, and capturing the chunk itself
+ * kept its rows' text alive that long (a dozen 2,000-row chunks with the file
+ * sink's fsyncs in flight: 20 MB of the heap's live set, which V8 then let the
+ * heap grow to two or three times).
+ */
+function chunkConfirmation(chunk: SnapshotChunk, then: () => void): () => void {
+  const { progress, tableProgress, lastKey, done } = chunk;
+  const rows = chunk.read.texts.length;
+  return () => {
+    // Confirms come in the order chunks were handed out, and one unit's chunks in key order.
+    // A range's rows count for its table too (the table's `rows` is their sum).
+    progress.after = lastKey;
+    progress.rows += rows;
+    if (tableProgress !== progress) tableProgress.rows += rows;
+    if (done) markDone({ progress, tableProgress });
+    then();
+  };
+}
+
+/**
  * Rows per batch when a chunk is handed out: small enough that a slice's events
  * are serialized while they are still in the CPU's caches and mostly die young
  * (a 2,000-row chunk's events, about 6 MB, were copied by the collector), large
@@ -119,14 +155,21 @@ export async function* initialSnapshotBatches<Batch>(plan: PlannedSnapshot, cont
  */
 export const SNAPSHOT_SLICE_ROWS = 250;
 
-/** Rows from..to of a chunk as `r` events (the snapshot's final row marked `last`). */
-function snapshotEvents(chunk: SnapshotChunk, from: number, to: number, lsn: Lsn, identity: SourceIdentity): ChangeEvent[] {
+/** A chunk's last row, as its event, with the confirmation of its chunk. */
+interface HeldRow {
+  event: ChangeEvent;
+  confirmed: () => void;
+}
+
+/** Rows from..to of a chunk as `r` events, after `first` when there is one. */
+function snapshotEvents(chunk: SnapshotChunk, from: number, to: number, lsn: Lsn, identity: SourceIdentity, first?: ChangeEvent): ChangeEvent[] {
   const { table, read } = chunk;
-  const events = new Array<ChangeEvent>(to - from);
-  const lastIndex = chunk.final ? read.texts.length - 1 : -1;
+  const offset = first === undefined ? 0 : 1;
+  const events = new Array<ChangeEvent>(to - from + offset);
+  if (first !== undefined) events[0] = first;
   for (let i = from; i < to; i++) {
     const { row, key } = read.convert(i);
-    events[i - from] = buildSnapshotEvent(identity, table.schema, table.table, row, key, lsn, chunk.readMs, i === lastIndex ? 'last' : 'true', read.columns, table.byPosition);
+    events[i - from + offset] = buildSnapshotEvent(identity, table.schema, table.table, row, key, lsn, chunk.readMs, 'true', read.columns, table.byPosition);
   }
   return events;
 }

@@ -18,6 +18,7 @@ import type { SqlConnection } from '../source/sql-connection.ts';
 import { readKeysetChunk, type KeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
 import type { ReadProgress, SnapshotState, TableProgress } from './snapshot-state.ts';
 import { splitKeyRanges } from './key-ranges.ts';
+import { ChunkSizer } from './chunk-sizer.ts';
 
 export interface SnapshotChunk {
   table: SnapshotTable;
@@ -28,8 +29,6 @@ export interface SnapshotChunk {
   read: KeysetChunk;
   /** When the chunk was read (the events' ts_ms). */
   readMs: number;
-  /** The snapshot's final chunk: its final row is marked `snapshot: "last"`. */
-  final: boolean;
   /** Key of the chunk's last row (text), where the next chunk starts. */
   lastKey: Array<string | null>;
   /** No rows after this chunk in its table or key range. */
@@ -66,30 +65,29 @@ interface ReadUnit {
 /**
  * Reads every table's remaining chunks, with as many readers at once as there
  * are connections: tables, and key ranges of large tables, are handed to the
- * next free reader in order. The final row of the final chunk is marked `last`.
+ * next free reader in order.
  *
- * At most one chunk per reader waits for the consumer (and each reader holds
- * the chunk it reads and the one before, see readUnit): memory follows
- * parallelism × chunkSize, never the table's size.
+ * Memory follows the chunks in flight, never the table's size: each reader
+ * holds the chunk it reads (or waits to hand on), one chunk waits for the
+ * consumer, and the consumer turns one into events; chunks are sized so that
+ * these hold a budget of row text (chunk-sizer.ts). Nothing is held back to
+ * look ahead (a chunk knows whether its unit goes on, and the consumer marks the
+ * snapshot's last row itself): a chunk's rows should die young, read, converted
+ * and written within a collection or two of the young generation, or the
+ * collector copies them twice and keeps them until a full collection
+ * (docs/benchmarks.md).
  */
 export async function* readSnapshotChunks(options: ReadOptions): AsyncGenerator<SnapshotChunk> {
   const units = await planUnits(options);
-  const channel = new ChunkChannel(options.readers.length);
+  const channel = new ChunkChannel(1);
+  const sizer = new ChunkSizer(options.chunkSize, options.readers.length + 2);
   let next = 0;
   const reader = async (sql: SqlConnection) => {
-    while (next < units.length && !channel.stopped) await readUnit(sql, units[next++]!, options, channel);
+    while (next < units.length && !channel.stopped) await readUnit(sql, units[next++]!, options, channel, sizer);
   };
   void Promise.all(options.readers.map(reader)).then(() => channel.end(), (error: unknown) => channel.fail(error));
-  let pending: SnapshotChunk | undefined;
   try {
-    for (let chunk = await channel.take(); chunk !== undefined; chunk = await channel.take()) {
-      if (pending !== undefined) yield pending;
-      pending = chunk;
-    }
-    if (pending !== undefined) {
-      pending.final = true;
-      yield pending;
-    }
+    for (let chunk = await channel.take(); chunk !== undefined; chunk = await channel.take()) yield chunk;
   } finally {
     channel.stop();
   }
@@ -119,27 +117,25 @@ async function planUnits(options: ReadOptions): Promise<ReadUnit[]> {
 }
 
 /**
- * Reads one unit's chunks in key order. Each chunk is handed on only once the
- * next read shows whether it was the unit's last: a unit ending exactly at a
- * chunk boundary marks the chunk before as its last, so the unit is done when
- * that chunk is confirmed, not before.
+ * Reads one unit's chunks in key order, each handed on as soon as it is read:
+ * a chunk knows whether more of its unit follows (readKeysetChunk reads a row
+ * ahead), so the chunk that ends a unit is marked done when it is read, and the
+ * unit is done once that chunk is confirmed.
  */
-async function readUnit(sql: SqlConnection, unit: ReadUnit, options: ReadOptions, channel: ChunkChannel): Promise<void> {
+async function readUnit(sql: SqlConnection, unit: ReadUnit, options: ReadOptions, channel: ChunkChannel, sizer: ChunkSizer): Promise<void> {
   let after = unit.progress.after ?? unit.from;
-  let pending: SnapshotChunk | undefined;
   while (!channel.stopped) {
-    const chunk = await readChunk(sql, unit, after, options);
+    const chunk = await readChunk(sql, unit, after, options.converter, sizer);
     if (chunk === undefined) {
-      if (pending !== undefined) pending.done = true;
-      else markDone(unit); // none of its rows are in flight in this run: all were confirmed before
-      break;
+      // Only on a unit's first read (every chunk says whether more follows): none of
+      // its rows are in flight in this run, all were confirmed before.
+      markDone(unit);
+      return;
     }
-    if (pending !== undefined) await channel.put(pending);
-    pending = chunk;
+    await channel.put(chunk);
+    if (chunk.done) return;
     after = chunk.lastKey;
-    if (chunk.done) break;
   }
-  if (pending !== undefined) await channel.put(pending);
 }
 
 /** A unit's progress is done; so is its table once every range of it is. */
@@ -149,17 +145,18 @@ export function markDone(unit: { tableProgress: TableProgress; progress: ReadPro
   if (ranges !== undefined) unit.tableProgress.done = ranges.every((r) => r.done);
 }
 
-async function readChunk(sql: SqlConnection, unit: ReadUnit, after: Array<string | null> | undefined, options: ReadOptions): Promise<SnapshotChunk | undefined> {
+async function readChunk(sql: SqlConnection, unit: ReadUnit, after: Array<string | null> | undefined, converter: ValueConverter, sizer: ChunkSizer): Promise<SnapshotChunk | undefined> {
   const table = unit.table;
-  const chunk = await readKeysetChunk(sql, table, after, options.chunkSize, undefined, options.converter, unit.to);
+  const name = `${table.schema}.${table.table}`;
+  const chunk = await readKeysetChunk(sql, table, after, sizer.rowsFor(name), undefined, converter, unit.to);
   if (chunk.texts.length === 0) return undefined;
+  sizer.observe(name, chunk.texts);
   return {
     table,
     tableProgress: unit.tableProgress,
     progress: unit.progress,
     read: chunk,
     readMs: Date.now(),
-    final: false,
     lastKey: chunk.lastKey,
     done: chunk.tableDone,
   };

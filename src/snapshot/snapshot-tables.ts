@@ -146,7 +146,7 @@ export interface KeysetChunk {
   columns: ColumnType[];
   /** Key of the chunk's last row (text), where the next chunk starts; `after` again when empty. */
   lastKey: Array<string | null>;
-  /** Fewer rows than asked: nothing after this chunk in the table. */
+  /** Nothing after this chunk in the table (or key range): known from the chunk's own read. */
   tableDone: boolean;
 }
 
@@ -157,8 +157,13 @@ export async function readKeysetChunk(
 ): Promise<KeysetChunk> {
   // Key columns are read even when the publication's column list leaves them out.
   const extraKeys = table.key.filter((k) => !table.columns.includes(k.name)).map((k) => k.name);
-  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit, where, upTo);
+  // One row more than the chunk: whether anything follows is known now, not
+  // from another read, so a reader hands each chunk on as soon as it is read
+  // (initial-snapshot.ts) and a table ending on a chunk boundary needs no empty read.
+  const query = chunkQuery({ ...table, columns: [...table.columns, ...extraKeys] }, after, limit + 1, where, upTo);
   const result = await sql.queryText(query.text, query.values);
+  const more = result.rows.length > limit;
+  if (more) result.rows.length = limit;
   const visible = table.columns.length;
   const converters = result.columns.map((c) => converter.converterFor(c.typeOid));
   const names = result.columns.map((c) => c.name);
@@ -182,6 +187,6 @@ export async function readKeysetChunk(
     },
     columns: result.columns.slice(0, visible),
     lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
-    tableDone: texts.length < limit,
+    tableDone: !more,
   };
 }

@@ -38,7 +38,13 @@ export class SqlConnection {
   async queryText(sql: string, params: unknown[] = []): Promise<{ columns: ColumnType[]; rows: Array<Array<string | null>> }> {
     try {
       const result = await this.client.query({ text: sql, values: params, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } } as pg.QueryConfig);
-      return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID, typeModifier: f.dataTypeModifier })), rows: result.rows as Array<Array<string | null>> };
+      // The rows are taken out of pg's result rather than shared with it: with
+      // pg's result still holding them, every row a snapshot read outlived its use
+      // long enough to be promoted to the old generation and was freed only by a
+      // full collection (about 540 bytes a row, 270 MB over 500,000 rows, against
+      // 18 MB taken out; docs/benchmarks.md).
+      const rows = (result.rows as Array<Array<string | null>>).splice(0);
+      return { columns: result.fields.map((f) => ({ name: f.name, typeOid: f.dataTypeID, typeModifier: f.dataTypeModifier })), rows };
     } catch (error) {
       throw classifyPostgresError(error, this.context);
     }

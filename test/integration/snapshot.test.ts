@@ -8,6 +8,8 @@ import pg from 'pg';
 import { ChangeStream } from '../../src/engine/change-stream.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { eventMeta } from '../../src/events/event-builder.ts';
+import { FIRST_CHUNK_ROWS } from '../../src/snapshot/chunk-sizer.ts';
+import { SNAPSHOT_SLICE_ROWS } from '../../src/snapshot/initial-snapshot-batches.ts';
 import { runCli, startCli } from '../support/cli.ts';
 import { jsonLines } from '../support/json-lines.ts';
 import { collectEvents, eventually } from '../support/collect.ts';
@@ -203,37 +205,62 @@ heartbeat: false
     await server.query(`CREATE TABLE sliced (id int PRIMARY KEY); CREATE PUBLICATION sliced_pub FOR TABLE sliced; INSERT INTO sliced SELECT generate_series(1, 1200)`);
     const stateFile = join(dir, 'sliced.snapshot.json');
     const saved = () => (existsSync(stateFile) ? (JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number } | undefined> }) : undefined);
-    // Rows 251-500 (the second batch of the first 500-row chunk) are dropped: that batch is empty and confirmed at once.
+    // The first chunk (rows 1-100, before the table's width is known) goes out as
+    // rows 1-99; its last row waits and goes out with the next chunk's first rows,
+    // and that batch confirms the chunk. Rows 100-350 are dropped: that batch is
+    // empty and confirmed at once, while rows 1-99 are still in flight.
+    const firstChunk = FIRST_CHUNK_ROWS;
+    const dropped = (id: number) => id >= firstChunk && id <= firstChunk + SNAPSHOT_SLICE_ROWS;
     const stream = await ChangeStream.open({
       connection: server.url(), slot: 'sliced', publication: 'sliced_pub', heartbeat: false,
       snapshot: { mode: 'initial', chunkSize: 500, stateFile },
-      transforms: [{ name: 'drop-251-500', transform: (event) => (Number(event.after?.id) > 250 && Number(event.after?.id) <= 500 ? null : event) }],
+      transforms: [{ name: 'drop-100-350', transform: (event) => (dropped(Number(event.after?.id)) ? null : event) }],
     });
     const batches = stream[Symbol.asyncIterator]();
     try {
       const first = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
-      assert.deepEqual([first.events[0]!.after!.id, first.events.at(-1)!.after!.id, first.events.length], [1, 250, 250]);
+      assert.deepEqual([first.events[0]!.after!.id, first.events.at(-1)!.after!.id, first.events.length], [1, firstChunk - 1, firstChunk - 1]);
       const second = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
-      assert.deepEqual([second.events[0]!.after!.id, second.events.length], [501, 250], 'the next chunk\'s first batch');
+      assert.deepEqual([second.events[0]!.after!.id, second.events.length], [firstChunk + SNAPSHOT_SLICE_ROWS + 1, SNAPSHOT_SLICE_ROWS - 1], 'the next chunk\'s second batch');
       second.confirm();
       // Progress is saved within a second of a confirm: wait longer, and the first chunk must still not count.
       await new Promise((resolve) => setTimeout(resolve, 1_300));
-      assert.equal(saved()?.tables['public.sliced']?.rows ?? 0, 0, 'rows 1-250 are in flight: nothing of their chunk is saved');
+      assert.equal(saved()?.tables['public.sliced']?.rows ?? 0, 0, 'rows 1-99 are in flight: nothing of their chunk is saved');
       first.confirm();
-      await eventually('the first chunk saved', async () => saved()?.tables['public.sliced']?.rows ?? 0, (rows) => rows === 500, 5_000);
+      await eventually('the first chunk saved', async () => saved()?.tables['public.sliced']?.rows ?? 0, (rows) => rows === firstChunk, 5_000);
       const rest: ChangeEvent[] = [];
-      while (rest.length < 1200 - 750) {
+      while (rest.at(-1)?.after!.id !== 1200) {
         const batch = (await batches.next()).value as { events: ChangeEvent[]; confirm: () => void };
         rest.push(...batch.events);
         batch.confirm();
       }
-      assert.deepEqual(rest.map((e) => e.after!.id), Array.from({ length: 450 }, (_, i) => 751 + i));
+      const from = Number(second.events.at(-1)!.after!.id) + 1;
+      assert.deepEqual(rest.map((e) => e.after!.id), Array.from({ length: 1201 - from }, (_, i) => from + i));
       assert.equal(rest.at(-1)!.source.snapshot, 'last');
-      assert.ok(rest.slice(0, -1).every((e) => e.source.snapshot === 'true'));
+      assert.ok([...first.events, ...second.events, ...rest.slice(0, -1)].every((e) => e.source.snapshot === 'true'));
       await eventually('the snapshot saved as done', async () => saved()?.done, (done) => done === true, 5_000);
+      assert.equal(saved()!.tables['public.sliced']!.rows, 1200);
     } finally {
       await stream.stop();
     }
+  });
+
+  test('a table that ends exactly on a chunk boundary: every row once, the last marked, the table done (each chunk reads a row ahead)', async () => {
+    // Chunks of 100 (before the width is known), then 500: rows 101-600 end the table exactly.
+    await server.query(`CREATE TABLE boundary (id int PRIMARY KEY); CREATE PUBLICATION boundary_pub FOR TABLE boundary; INSERT INTO boundary SELECT generate_series(1, ${FIRST_CHUNK_ROWS + 500})`);
+    const stateFile = join(dir, 'boundary.snapshot.json');
+    const stream = await ChangeStream.open({ connection: server.url(), slot: 'boundary', publication: 'boundary_pub', heartbeat: false, snapshot: { mode: 'initial_only', chunkSize: 500, stateFile } });
+    const events: ChangeEvent[] = [];
+    for await (const batch of stream) {
+      events.push(...batch.events);
+      batch.confirm();
+    }
+    await stream.stop();
+    assert.deepEqual(events.map((e) => e.after!.id), Array.from({ length: FIRST_CHUNK_ROWS + 500 }, (_, i) => i + 1));
+    assert.deepEqual(events.map((e) => e.source.snapshot).filter((s) => s !== 'true'), ['last']);
+    assert.equal(events.at(-1)!.source.snapshot, 'last');
+    const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number; done: boolean }> };
+    assert.deepEqual([state.done, state.tables['public.boundary']], [true, { rows: FIRST_CHUNK_ROWS + 500, done: true, after: [String(FIRST_CHUNK_ROWS + 500)] }]);
   });
 
   test('killed between creating the slot and reading the first row: the state file written before the slot makes the next start read every row', async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ChunkSizer, FIRST_CHUNK_ROWS } from '../../src/snapshot/chunk-sizer.ts';
 import { ConfirmInOrder } from '../../src/snapshot/confirm-in-order.ts';
 import { SnapshotStateFile } from '../../src/snapshot/snapshot-state.ts';
 
@@ -74,4 +75,30 @@ test('SnapshotStateFile.saveSoon: a timed write that fails does not escape its t
   rmSync(folder);
   file.saveSoon({ n: 3 }, 100);
   assert.equal(JSON.parse(readFileSync(file.path, 'utf8')).n, 3, 'written at once: the failed write did not count as one');
+});
+
+test('ChunkSizer: a table\'s first chunk is small; then rows per chunk follow its width and the readers, within chunkSize and never below the floor', () => {
+  const rows = (count: number, width: number) => Array.from({ length: count }, () => ['x'.repeat(width - 1), '1', null]);
+  const budget = 768 * 1024;
+  // 1 reader: 3 chunks in flight; 4 readers: 6.
+  const one = new ChunkSizer(2_000, 3, budget);
+  assert.equal(one.rowsFor('public.a'), FIRST_CHUNK_ROWS);
+  one.observe('public.a', rows(100, 400));
+  assert.equal(one.rowsFor('public.a'), Math.floor(budget / 3 / 400));
+  assert.equal(one.rowsFor('public.b'), FIRST_CHUNK_ROWS, 'widths are per table');
+  const four = new ChunkSizer(2_000, 6, budget);
+  four.observe('public.a', rows(100, 400));
+  assert.equal(four.rowsFor('public.a'), Math.floor(budget / 6 / 400), 'more readers, smaller chunks');
+  // Narrow rows: chunkSize caps it; very wide rows: the floor.
+  one.observe('public.narrow', rows(100, 4));
+  assert.equal(one.rowsFor('public.narrow'), 2_000);
+  one.observe('public.wide', rows(10, 200_000));
+  assert.equal(one.rowsFor('public.wide'), 16);
+  // The width is an average over what was read.
+  const mixed = new ChunkSizer(100_000, 1, 1_000_000);
+  mixed.observe('public.m', rows(100, 100));
+  mixed.observe('public.m', rows(100, 300));
+  assert.equal(mixed.rowsFor('public.m'), Math.floor(1_000_000 / 200));
+  // A chunkSize below the first chunk's size is kept.
+  assert.equal(new ChunkSizer(10, 3).rowsFor('public.a'), 10);
 });
