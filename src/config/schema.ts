@@ -143,7 +143,7 @@ export const pipelineSchema = z.object({
   /** Existing rows as op "r" events before streaming (docs/snapshots.md). */
   snapshot: z.object({
     mode: z.enum(['initial', 'never', 'initial_only', 'always']).default('initial'),
-    /** Rows per snapshot query and batch: 2,000 holds 38% less memory than 10,000 at the same speed (docs/snapshots.md). */
+    /** Rows per snapshot query at most: fewer when rows are wide or readers many, so that the chunks in flight hold about 768 KiB of text (decision 0016). */
     chunkSize: z.number().int().positive().default(2_000),
     /** Readers at once, each a connection in the same snapshot: tables and key ranges of large tables side by side (docs/snapshots.md). */
     parallelism: z.number().int().min(1).max(64).default(2),

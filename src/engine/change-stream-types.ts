@@ -21,7 +21,7 @@ export interface SnapshotOptions {
    * already exists). Default: never for the library and `tail`, initial for `run`.
    */
   mode?: 'initial' | 'never' | 'initial_only' | 'always';
-  /** Rows per chunk (one query, one batch; default 2,000). */
+  /** Rows per chunk query at most (default 2,000): fewer when rows are wide or readers many (snapshot/chunk-sizer.ts). */
   chunkSize?: number;
   /**
    * Readers at once, each its own connection in the same snapshot: tables, and
