@@ -8,6 +8,14 @@ import { sqlConfig, type ConnectionTarget } from './connection-config.ts';
 export class SqlConnection {
   private readonly client: pg.Client;
   readonly context: ErrorContext;
+  /**
+   * The query before the next one. Slot health, heartbeats, catalog refreshes and
+   * an incremental snapshot's watermarks share one connection and may ask at the
+   * same moment: they take turns here, in call order, rather than in pg's own
+   * queue, which pg deprecates (it printed a DeprecationWarning to users' logs)
+   * and will remove in pg 9.
+   */
+  private previous: Promise<unknown> = Promise.resolve();
 
   private constructor(client: pg.Client, context: ErrorContext) {
     this.client = client;
@@ -23,11 +31,18 @@ export class SqlConnection {
 
   async query<Row = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
     try {
-      const result = await this.client.query(sql, params);
+      const result = await this.inTurn(() => this.client.query(sql, params));
       return result.rows as Row[];
     } catch (error) {
       throw classifyPostgresError(error, this.context);
     }
+  }
+
+  /** Runs `query` once every query asked for before it has ended, whatever their outcome. */
+  private inTurn<T>(query: () => Promise<T>): Promise<T> {
+    const result = this.previous.then(query, query);
+    this.previous = result.catch(() => undefined);
+    return result;
   }
 
   /**
@@ -37,7 +52,7 @@ export class SqlConnection {
    */
   async queryText(sql: string, params: unknown[] = []): Promise<{ columns: ColumnType[]; rows: Array<Array<string | null>> }> {
     try {
-      const result = await this.client.query({ text: sql, values: params, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } } as pg.QueryConfig);
+      const result = await this.inTurn(() => this.client.query({ text: sql, values: params, rowMode: 'array', types: { getTypeParser: () => (value: string) => value } } as pg.QueryConfig));
       // The rows are taken out of pg's result rather than shared with it: with
       // pg's result still holding them, every row a snapshot read outlived its use
       // long enough to be promoted to the old generation and was freed only by a

@@ -9,6 +9,7 @@ import { eventually } from '../support/collect.ts';
 import { confirmedLsn } from '../support/slots.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { LSN_ZERO, PgOutputDecoder, ReplicationConnection, formatLsn, parseLsn, resolveConnection, type Lsn } from '../../src/index.ts';
+import { SqlConnection } from '../../src/source/sql-connection.ts';
 
 let server: TestPostgres;
 before(async () => {
@@ -49,5 +50,27 @@ test('docs/low-level.md: stream with the replication connection and the decoder,
   } finally {
     clearInterval(timer);
     await replication.close();
+  }
+});
+
+test('SqlConnection: queries asked at the same moment (slot health, heartbeats, watermarks share one) take turns in call order, each failure its own, and pg warns of nothing', async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+  process.on('warning', onWarning);
+  const sql = await SqlConnection.open(resolveConnection(server.url()));
+  try {
+    const finished: number[] = [];
+    const asked = [0, 1, 2, 3, 4].map((i) => (i === 2
+      ? sql.query('SELECT * FROM no_such_table').then(() => finished.push(i), () => finished.push(-i))
+      : sql.query<{ n: number }>('SELECT pg_sleep($1::float8 / 100), $2::int AS n', [4 - i, i]).then((rows) => finished.push(rows[0]!.n))));
+    const texts = sql.queryText('SELECT 1::int AS one');
+    await Promise.all(asked);
+    assert.deepEqual(finished, [0, 1, -2, 3, 4], 'in call order, though the first sleeps longest; the failed one fails alone');
+    assert.deepEqual((await texts).rows, [['1']]);
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(warnings.filter((w) => /already executing a query/.test(w)), []);
+  } finally {
+    process.off('warning', onWarning);
+    await sql.close();
   }
 });
