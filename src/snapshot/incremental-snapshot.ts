@@ -34,7 +34,6 @@
  * confirmed; after a crash the unconfirmed chunk is read again.
  */
 import { randomUUID } from 'node:crypto';
-import type { ColumnType } from '../core/change-types.ts';
 import { CdcError } from '../core/errors.ts';
 import type { JsonObject } from '../core/json.ts';
 import { formatLsn, parseLsn, type Lsn } from '../core/lsn.ts';
@@ -44,7 +43,7 @@ import type { SourceIdentity } from '../events/event-builder.ts';
 import { buildSnapshotEvent } from '../events/snapshot-event.ts';
 import { parseTableName } from '../source/publications.ts';
 import type { SqlConnection } from '../source/sql-connection.ts';
-import { readKeysetChunk, snapshotTables, type SnapshotTable } from './snapshot-tables.ts';
+import { readKeysetChunk, snapshotTables, type KeysetChunk, type SnapshotTable } from './snapshot-tables.ts';
 import type { SnapshotStateFile } from './snapshot-state.ts';
 import { isStatementProblem } from '../core/sqlstate.ts';
 import { parseSignal, WATERMARK_PREFIX, type SnapshotSignal } from './snapshot-signal.ts';
@@ -98,7 +97,7 @@ interface OpenChunk {
   /** Row keys changed by the stream since the low watermark. */
   window: Set<string> | undefined;
   /** Set once the SELECT returned (always before the high watermark is written). */
-  read: { rows: Array<{ row: JsonObject; key: JsonObject; keyText: string }>; columns: ColumnType[]; snapshot: XidSnapshot; lastKey: Array<string | null>; tableDone: boolean } | undefined;
+  read: { rows: KeysetChunk; keyTexts: string[]; snapshot: XidSnapshot } | undefined;
 }
 
 export interface ChunkEvents {
@@ -223,7 +222,8 @@ export class IncrementalSnapshot {
       return undefined;
     }
     if (mark.mark !== 'high' || chunk.read === undefined) return undefined;
-    const { rows, columns, snapshot, lastKey, tableDone } = chunk.read;
+    const { rows, keyTexts, snapshot } = chunk.read;
+    const { columns, lastKey, tableDone } = rows;
     const window = chunk.window ?? new Set<string>();
     // Before the low watermark, only changes S did not see beat the chunk's rows.
     for (const change of this.recent) if (change.xid !== undefined && !visibleIn(snapshot, change.xid)) window.add(change.key);
@@ -232,9 +232,14 @@ export class IncrementalSnapshot {
     const table = chunk.table;
     const now = Date.now();
     const events: ChangeEvent[] = [];
-    for (const r of rows) {
-      if (window.has(r.keyText)) continue;
-      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, r.row, r.key, lsn, now, 'incremental', columns));
+    // Rows are converted here, not when read: until its high watermark comes
+    // through the stream a chunk is held as its text (only the keys were
+    // converted, to compare with the window), and rows the window drops are
+    // never converted.
+    for (let i = 0; i < keyTexts.length; i++) {
+      if (window.has(keyTexts[i]!)) continue;
+      const { row, key } = rows.convert(i);
+      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, row, key, lsn, now, 'incremental', columns));
     }
     const name = `${table.schema}.${table.table}`;
     // Reading goes on at once; what is saved follows the confirms.
@@ -333,8 +338,8 @@ export class IncrementalSnapshot {
       this.chunk = chunk;
       await watermark('low');
       const read = await readKeysetChunk(sql, chunk.table, after, this.options.chunkSize, where, this.options.converter);
-      const rows = read.texts.map((_, i) => { const r = read.convert(i); return { ...r, keyText: keyText(chunk.table, r.key)! }; });
-      chunk.read = { rows, columns: read.columns, lastKey: read.lastKey, tableDone: read.tableDone, snapshot: parseSnapshot(current!.snapshot) };
+      const keyTexts = read.texts.map((_, i) => keyText(chunk.table, read.convertKey(i))!);
+      chunk.read = { rows: read, keyTexts, snapshot: parseSnapshot(current!.snapshot) };
       await watermark('high');
       await sql.query('COMMIT');
     } catch (error) {

@@ -142,6 +142,8 @@ export interface KeysetChunk {
   texts: Array<Array<string | null>>;
   /** Row `index` (the published columns) with its key (the key columns), converted as streamed rows are. */
   convert(index: number): { row: JsonObject; key: JsonObject };
+  /** Only row `index`'s key (the key columns), converted. */
+  convertKey(index: number): JsonObject;
   /** The published columns with their types, as the query described them. */
   columns: ColumnType[];
   /** Key of the chunk's last row (text), where the next chunk starts; `after` again when empty. */
@@ -174,6 +176,11 @@ export async function readKeysetChunk(
     const text = values[i];
     return text === null || text === undefined ? null : converters[i]!(text);
   };
+  const keyOf = (values: Array<string | null>) => {
+    const key: JsonObject = {};
+    for (let k = 0; k < keyIndexes.length; k++) key[keyNames[k]!] = convertAt(values, keyIndexes[k]!);
+    return key;
+  };
   const last = texts[texts.length - 1];
   return {
     texts,
@@ -181,10 +188,9 @@ export async function readKeysetChunk(
       const values = texts[index]!;
       const row: JsonObject = {};
       for (let i = 0; i < visible; i++) row[names[i]!] = convertAt(values, i);
-      const key: JsonObject = {};
-      for (let k = 0; k < keyIndexes.length; k++) key[keyNames[k]!] = convertAt(values, keyIndexes[k]!);
-      return { row, key };
+      return { row, key: keyOf(values) };
     },
+    convertKey: (index) => keyOf(texts[index]!),
     columns: result.columns.slice(0, visible),
     lastKey: last === undefined ? after ?? [] : keyIndexes.map((i) => last[i] ?? null),
     tableDone: !more,
