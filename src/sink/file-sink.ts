@@ -16,14 +16,13 @@
 import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, writev } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
-import { ByteWriter } from '../core/byte-writer.ts';
+import { encodeJsonLines, releaseWritten } from './json-lines.ts';
 import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
 
 const writevAsync = (fd: number, chunks: Buffer[]): Promise<number> =>
   new Promise((resolve, reject) => writev(fd, chunks, null, (error, written) => (error ? reject(error) : resolve(written))));
 const fsyncAsync = promisify(fsync);
 
-const EMPTY = Buffer.alloc(0);
 
 export interface FileSinkOptions {
   path: string;
@@ -60,15 +59,7 @@ export class FileSink implements EncodingSink {
 
   /** A batch's lines, encoded when the batch is prepared (sink.ts says why). */
   encode(records: OutboundRecord[]): EncodedBatch {
-    if (records.length === 0) return { bytes: EMPTY, count: 0, rejected: [] };
-    let estimate = 0;
-    for (const record of records) estimate += record.value.length + 1;
-    const out = new ByteWriter(estimate);
-    for (const record of records) {
-      out.utf8(record.value);
-      out.ascii('\n');
-    }
-    return { bytes: out.finish(), count: records.length, rejected: [] };
+    return encodeJsonLines(records);
   }
 
   async writeEncoded(batches: EncodedBatch[]): Promise<void> {
@@ -88,7 +79,7 @@ export class FileSink implements EncodingSink {
         chunks = afterWritten(chunks, written);
         if (chunks.length === 0) break;
       }
-      for (const batch of batches) freeNow(batch.bytes);
+      releaseWritten(batches);
       if (this.options.fsync) await fsyncAsync(fd);
       this.size += length;
     } catch (error) {
@@ -165,19 +156,6 @@ export function repairTornTail(path: string): number {
   } finally {
     closeSync(fd);
   }
-}
-
-/**
- * Gives a buffer's memory back now rather than when the collector finds it.
- * A batch's bytes wait from when it is prepared until its write, long enough
- * to be promoted out of the young generation, where only a full collection
- * frees them: during a snapshot into a file, 40-60 MB of written output waited
- * for one. Detaching the buffer (transfer to length 0) frees its memory at
- * once. Only for a buffer that owns its memory: one from Node's shared pool
- * (small allocations) holds other buffers' bytes too.
- */
-function freeNow(bytes: Buffer): void {
-  if (bytes.byteOffset === 0 && bytes.buffer.byteLength > Buffer.poolSize && bytes.buffer instanceof ArrayBuffer) bytes.buffer.transfer(0);
 }
 
 /** What is left of `chunks` once the first `written` bytes went out (a short write leaves a part of one). */

@@ -31,7 +31,12 @@ export class FdWriter {
   /** Writes all of `text`; returns false if the reader has gone away. */
   write(text: string): boolean {
     if (this.closed) return false;
-    const buffer = this.encode(text);
+    return this.writeBytes(this.encode(text));
+  }
+
+  /** Writes all of `buffer`; returns false if the reader has gone away. */
+  writeBytes(buffer: Buffer): boolean {
+    if (this.closed) return false;
     let offset = 0;
     while (offset < buffer.length) {
       try {

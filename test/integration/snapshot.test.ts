@@ -10,7 +10,7 @@ import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { eventMeta } from '../../src/events/event-builder.ts';
 import { FIRST_CHUNK_ROWS } from '../../src/snapshot/chunk-sizer.ts';
 import { SNAPSHOT_SLICE_ROWS } from '../../src/snapshot/initial-snapshot-batches.ts';
-import { runCli, startCli } from '../support/cli.ts';
+import { errorLines, runCli, startCli } from '../support/cli.ts';
 import { jsonLines } from '../support/json-lines.ts';
 import { collectEvents, eventually } from '../support/collect.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -261,6 +261,34 @@ heartbeat: false
     assert.equal(events.at(-1)!.source.snapshot, 'last');
     const state = JSON.parse(readFileSync(stateFile, 'utf8')) as { done: boolean; tables: Record<string, { rows: number; done: boolean }> };
     assert.deepEqual([state.done, state.tables['public.boundary']], [true, { rows: FIRST_CHUNK_ROWS + 500, done: true, after: [String(FIRST_CHUNK_ROWS + 500)] }]);
+  });
+
+  test('pgcdc run into the stdout sink: snapshot rows, then streamed ones, as JSON lines (multi-byte text whole); a reader that goes away stops the pipeline with one line', async () => {
+    await server.query(`CREATE TABLE out_rows (id int PRIMARY KEY, v text); CREATE PUBLICATION out_pub FOR TABLE out_rows;
+      INSERT INTO out_rows SELECT g, repeat('é✓', g % 40) || g FROM generate_series(1, 3000) g`);
+    const config = join(dir, 'out.yaml');
+    writeFileSync(config, `source: { url: "\${DATABASE_URL}", slot: out_rows, publication: out_pub }\nsink: { type: stdout }\nsnapshot: { mode: initial, chunkSize: 700 }\nheartbeat: false\n`);
+    const running = startCli(['run', '--config', config, '--log-format', 'json'], { DATABASE_URL: server.url() });
+    try {
+      await eventually('the snapshot on stdout', async () => running.stdout().split('\n').filter(Boolean).length, (n) => n >= 3000, 30_000);
+      await server.query(`INSERT INTO out_rows VALUES (3001, 'ünïcode ✓')`);
+      await eventually('the streamed row on stdout', async () => running.stdout().split('\n').filter(Boolean).length, (n) => n === 3001, 30_000);
+      const events = running.stdout().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { op: string; after: { id: number; v: string }; source: { snapshot: string } });
+      // Two readers (the default) read key ranges side by side: every row once, in any order between ranges.
+      assert.deepEqual(events.slice(0, 3000).map((e) => e.after.id).sort((x, y) => x - y), Array.from({ length: 3000 }, (_, i) => i + 1));
+      const wrong = events.slice(0, 3000).filter((e) => e.op !== 'r' || e.after.v !== 'é✓'.repeat(e.after.id % 40) + e.after.id);
+      assert.deepEqual(wrong.slice(0, 3), []);
+      assert.equal(events[2999]!.source.snapshot, 'last');
+      assert.deepEqual([events[3000]!.op, events[3000]!.after], ['c', { id: 3001, v: 'ünïcode ✓' }]);
+      // The reader goes away: the next write finds the pipe closed.
+      running.child.stdout!.destroy();
+      await server.query(`INSERT INTO out_rows VALUES (3002, 'x')`);
+      const result = await running.done;
+      assert.notEqual(result.code, 0);
+      assert.ok(errorLines(result.stderr).some((line) => /stdout was closed by its reader/.test(line)), result.stderr);
+    } finally {
+      running.child.kill('SIGKILL');
+    }
   });
 
   test('killed between creating the slot and reading the first row: the state file written before the slot makes the next start read every row', async () => {

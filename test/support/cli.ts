@@ -27,8 +27,11 @@ export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): RunningCl
   });
   let stdout = '';
   let stderr = '';
-  child.stdout!.on('data', (d: Buffer) => { stdout += d.toString(); });
-  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
+  // Decoded as a stream: a multi-byte character split between two reads stays whole.
+  child.stdout!.setEncoding('utf8');
+  child.stderr!.setEncoding('utf8');
+  child.stdout!.on('data', (d: string) => { stdout += d; });
+  child.stderr!.on('data', (d: string) => { stderr += d; });
   const done = new Promise<CliResult>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
   return { child, stdout: () => stdout, stderr: () => stderr, done };
 }
