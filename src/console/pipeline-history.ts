@@ -48,7 +48,11 @@ export class PipelineHistory {
 
   constructor(pipelines: readonly Pipeline[]) {
     this.pipelines = pipelines;
-    for (const p of pipelines) this.tracks.set(p.name, { samples: [], lastEvents: undefined, lastAt: 0 });
+    // Counters start at 0 with the process: what a pipeline delivered before the
+    // first sample (a backlog drained in the first seconds) is in the first rate,
+    // not taken as the baseline and never shown.
+    const now = Date.now();
+    for (const p of pipelines) this.tracks.set(p.name, { samples: [], lastEvents: 0, lastAt: now });
   }
 
   start(): void {
