@@ -23,7 +23,6 @@ const writevAsync = (fd: number, chunks: Buffer[]): Promise<number> =>
   new Promise((resolve, reject) => writev(fd, chunks, null, (error, written) => (error ? reject(error) : resolve(written))));
 const fsyncAsync = promisify(fsync);
 
-
 export interface FileSinkOptions {
   path: string;
   rotateBytes: number;
@@ -79,9 +78,10 @@ export class FileSink implements EncodingSink {
         chunks = afterWritten(chunks, written);
         if (chunks.length === 0) break;
       }
-      releaseWritten(batches);
       if (this.options.fsync) await fsyncAsync(fd);
       this.size += length;
+      // Only now: a failed fsync is retried with these same bytes.
+      releaseWritten(batches);
     } catch (error) {
       // A retry appends the whole group again: cut what part of it was written (a torn line otherwise).
       try { if (this.fd !== undefined) ftruncateSync(this.fd, this.size); } catch { /* the retry's open or write will report it */ }
