@@ -157,7 +157,7 @@ describe('initial snapshot', () => {
 
   test('pgcdc run: an interrupted snapshot (SIGKILL) resumes from its last confirmed chunk, not from the start; every row arrives', async () => {
     // Large enough that the snapshot is still running when its progress is first saved (at most once a second).
-    const rows = 200_000;
+    const rows = 600_000;
     await server.query(`CREATE TABLE big (id int PRIMARY KEY, payload text); CREATE PUBLICATION big_pub FOR TABLE big;
       INSERT INTO big SELECT g, repeat('x', 200) FROM generate_series(1, ${rows}) g; ANALYZE big`);
     const out = join(dir, 'big.jsonl');
