@@ -36,8 +36,15 @@ const RECORD_HEADER = 5;
 const ROW_HEADER = 18;
 /** Bytes gathered before one write; small enough that they are written before they age. */
 const WRITE_BUFFER_BYTES = 256 * 1024;
-/** Bytes per read back; each read is a fresh buffer that read-back rows keep views of. */
-const READ_BYTES = 1024 * 1024;
+/**
+ * Bytes per read back; each read is a fresh buffer that read-back rows keep
+ * views of until they are converted. Small enough that a buffer's rows are
+ * converted and written within a young-generation cycle, so it dies young: at
+ * 1 MiB a buffer held 12,000 rows, outlived several collections, was promoted,
+ * and waited for a full collection with its 1 MiB (50 of them at once in a
+ * 2,000,000-row transaction; docs/benchmarks.md).
+ */
+const READ_BYTES = 64 * 1024;
 
 /** What a spilled row needs besides its bytes, kept once per relation version instead of on every record. */
 interface SpilledRelation {
@@ -141,10 +148,11 @@ export class SpillFile {
   }
 
   /**
-   * Reads the items back in order, `chunkSize` at a time, skipping those `drop`
-   * rejects. Row changes come back still as bytes (materialize converts them).
+   * Reads the items back in order, in chunks of `chunkSize` items or
+   * `chunkBytes` of records, skipping those `drop` rejects, the last chunk marked (it may be empty). Row changes come back
+   * still as bytes (materialize converts them).
    */
-  async *read(chunkSize: number, drop: (item: PendingItem) => boolean): AsyncGenerator<PendingItem[]> {
+  async *read(chunkSize: number, chunkBytes: number, drop: (item: PendingItem) => boolean): AsyncGenerator<{ items: PendingItem[]; last: boolean }> {
     this.flush();
     if (this.fd !== undefined) { closeSync(this.fd); this.fd = undefined; }
     const file = await open(this.path, 'r');
@@ -152,6 +160,8 @@ export class SpillFile {
       let chunk: PendingItem[] = [];
       let buffer: Buffer = Buffer.alloc(0);
       let at = 0;
+      let bytes = 0;
+      let lastYielded = false;
       for (let seen = 0; seen < this.count;) {
         if (buffer.length - at < RECORD_HEADER || buffer.length - at < RECORD_HEADER + buffer.readUInt32LE(at + 1)) {
           buffer = await this.readMore(file, buffer, at);
@@ -165,9 +175,16 @@ export class SpillFile {
         seen++;
         if (drop(item)) continue;
         chunk.push(item);
-        if (chunk.length >= chunkSize) { yield chunk; chunk = []; }
+        bytes += length;
+        if (chunk.length >= chunkSize || bytes >= chunkBytes) {
+          lastYielded = seen === this.count;
+          yield { items: chunk, last: lastYielded };
+          chunk = [];
+          bytes = 0;
+        }
       }
-      if (chunk.length > 0) yield chunk;
+      // What is left, or nothing when the records after the last full chunk were all dropped.
+      if (!lastYielded) yield { items: chunk, last: true };
     } finally {
       await file.close();
     }

@@ -6,7 +6,25 @@
  */
 import type { PendingItem } from './pending-item.ts';
 import { SpillFile } from './spill-file.ts';
-import { materialize } from './row-change.ts';
+
+/**
+ * A chunk of a transaction ends at this many bytes of pgoutput rows, whatever
+ * its count: a chunk's events must be built, written and dropped within one
+ * young-generation cycle (8 MiB of allocation with bin/pgcdc.js's flags), and
+ * wide rows allocate more per event. 256 KiB is about 2,800 six-column rows or
+ * 500 W1 rows; the chunk size (250) ends chunks of narrow rows first.
+ */
+const CHUNK_PAYLOAD_BYTES = 256 * 1024;
+
+function payloadBytes(item: PendingItem): number {
+  return item.deferred === undefined ? 0 : item.deferred.end - item.deferred.start;
+}
+
+/** Items of a transaction in order; `last` on its final chunk (which may be empty). */
+export interface ItemChunk {
+  items: PendingItem[];
+  last: boolean;
+}
 
 export interface MemoryBudget {
   /** Estimated bytes held in memory by all open transactions. */
@@ -64,21 +82,33 @@ export class TransactionBuffer {
     for (let i = this.messages.length - 1; i >= 0; i--) if (this.messages[i]!.xid === subXid) this.messages.splice(i, 1);
   }
 
-  /** The items in order, in chunks, converted (deferred rows are materialised here); from disk if spilled. */
-  async *chunks(chunkSize: number): AsyncGenerator<PendingItem[]> {
+  /**
+   * The items in order, in chunks, from disk if spilled, each chunk saying
+   * whether it is the last. Rows are still their pgoutput bytes: the caller
+   * converts a chunk (`materialize`) just before it builds its events, and knows
+   * the last chunk without reading the next one, so no chunk's events wait for
+   * another chunk's to be built (transaction-chunks.ts).
+   */
+  async *chunks(chunkSize: number): AsyncGenerator<ItemChunk> {
     if (this.spill === undefined) {
-      for (let i = 0; i < this.items.length; i += chunkSize) {
-        const chunk = this.items.slice(i, i + chunkSize);
-        for (const item of chunk) materialize(item);
-        yield chunk;
-      }
+      // Handed on once: the buffer lets go of each chunk as it is taken, so the
+      // rows converted from it die with its events, not with the transaction.
+      const items = this.items;
+      this.items = [];
+      let start = 0;
+      do {
+        let end = start;
+        let bytes = 0;
+        while (end < items.length && end - start < chunkSize && bytes < CHUNK_PAYLOAD_BYTES) bytes += payloadBytes(items[end++]!);
+        const chunk = items.slice(start, end);
+        items.fill(undefined!, start, end);
+        start = end;
+        yield { items: chunk, last: end >= items.length };
+      } while (start < items.length);
       return;
     }
     const aborted = this.abortedSubXids;
-    for await (const chunk of this.spill.read(chunkSize, (item) => aborted.has(item.xid))) {
-      for (const item of chunk) materialize(item);
-      yield chunk;
-    }
+    yield* this.spill.read(chunkSize, CHUNK_PAYLOAD_BYTES, (item) => aborted.has(item.xid));
   }
 
   /** Frees memory and removes the spill file. Idempotent. */

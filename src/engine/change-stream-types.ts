@@ -85,7 +85,7 @@ export interface ChangeStreamOptions {
   /** Estimated bytes open transactions may hold before spilling to disk (default 64 MiB). */
   memoryBudgetBytes?: number;
   spillDir?: string;
-  /** Events per batch (default 1000). */
+  /** Events per batch of a large transaction (default 250, transaction-chunks.ts says why). */
   batchSize?: number;
   /** Stop reading the socket while this many events wait for the consumer (default 2,000; change-queue.ts says why). */
   maxQueuedEvents?: number;

@@ -27,7 +27,7 @@ import { ValueConverter } from '../decode/values/convert.ts';
 import type { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, type SourceIdentity } from '../events/event-builder.ts';
-import { transactionEventChunks } from './transaction-chunks.ts';
+import { DEFAULT_CHUNK_EVENTS, transactionEventChunks } from './transaction-chunks.ts';
 import { composeTransforms, type TransformChain } from '../transform/transform-chain.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { CopyBothSession } from '../source/copy-both-session.ts';
@@ -115,7 +115,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     this.snapshot = init.snapshot;
     this.snapshotStateFile = init.snapshot?.stateFile;
     this.delivered = init.delivered;
-    this.batchSize = init.options.batchSize ?? 1000;
+    this.batchSize = init.options.batchSize ?? DEFAULT_CHUNK_EVENTS;
     this.transforms = composeTransforms(buildTransforms(init.options));
     this.slotHealth = new SlotHealthMonitor(init.sql, init.slot, {
       intervalMs: init.options.slotHealthIntervalMs ?? 30_000,

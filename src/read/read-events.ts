@@ -13,7 +13,7 @@ import { ValueConverter } from '../decode/values/convert.ts';
 import { TypeRegistry } from '../decode/values/type-registry.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { buildNonTransactionalMessageEvent, type SourceIdentity } from '../events/event-builder.ts';
-import { transactionEventChunks } from '../engine/transaction-chunks.ts';
+import { DEFAULT_CHUNK_EVENTS, transactionEventChunks } from '../engine/transaction-chunks.ts';
 import { buildTransforms } from '../engine/build-transforms.ts';
 import type { ChangeStreamOptions } from '../engine/change-stream-types.ts';
 import { composeTransforms } from '../transform/transform-chain.ts';
@@ -60,7 +60,7 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
   });
   const pipeline = composeTransforms(buildTransforms({ filter: options.filter, outbox: options.outbox, audit: options.audit, transforms: options.transforms }));
   const identity: SourceIdentity = { version: PGCDC_VERSION, name: options.sourceName ?? 'pgcdc', db: options.database ?? '' };
-  const batchSize = options.batchSize ?? 1000;
+  const batchSize = options.batchSize ?? DEFAULT_CHUNK_EVENTS;
   const stats: ReadStats = { format: undefined, lines: 0, skipped: 0, firstSkippedLine: undefined, lastError: undefined };
   let messages = 0;
   const input = options.inputName ?? 'input';

@@ -48,11 +48,35 @@ describe('SpillFile', () => {
       spill.append({ op: 'c', schema: 'public', table: 't', before: null, after: { id: i, note: `n${i}` }, key: { id: i }, message: undefined, lsn: BigInt(i + 1), xid: 7 } as unknown as PendingItem);
     }
     let next = 0;
-    for await (const chunk of spill.read(1000, () => false)) {
-      for (const item of chunk) assert.equal(item.after!.id, next++);
+    let lastFlags = 0;
+    for await (const chunk of spill.read(1000, 1 << 30, () => false)) {
+      for (const item of chunk.items) assert.equal(item.after!.id, next++);
+      if (chunk.last) lastFlags++;
+      assert.equal(chunk.last, next === count, 'only the final chunk is marked last');
       await new Promise((r) => setTimeout(r, 1));
     }
     assert.equal(next, count);
+    assert.equal(lastFlags, 1);
     spill.dispose();
+  });
+
+  test('marks the last chunk without reading ahead: a partial tail, an exact multiple, dropped records at the end', async () => {
+    const cases = [
+      { count: 2_500, drop: (id: number) => id < 0, chunks: [1000, 1000, 500] },
+      { count: 3_000, drop: (id: number) => id < 0, chunks: [1000, 1000, 1000] },
+      // Everything after the second full chunk is dropped (an aborted subtransaction): an empty last chunk.
+      { count: 2_600, drop: (id: number) => id >= 2_000, chunks: [1000, 1000, 0] },
+      { count: 0, drop: (id: number) => id < 0, chunks: [0] },
+    ];
+    for (const c of cases) {
+      const spill = new SpillFile(dir);
+      for (let i = 0; i < c.count; i++) {
+        spill.append({ op: 'c', schema: 'public', table: 't', before: null, after: { id: i }, key: { id: i }, message: undefined, lsn: BigInt(i + 1), xid: 7 } as unknown as PendingItem);
+      }
+      const seen: Array<[number, boolean]> = [];
+      for await (const chunk of spill.read(1000, 1 << 30, (item) => c.drop(item.after!.id as number))) seen.push([chunk.items.length, chunk.last]);
+      assert.deepEqual(seen, c.chunks.map((n, i) => [n, i === c.chunks.length - 1]), `${c.count} records`);
+      spill.dispose();
+    }
   });
 });

@@ -7,6 +7,7 @@ import { describe, test } from 'node:test';
 import { RelationCache } from '../../src/assemble/relation-cache.ts';
 import { TransactionAssembler, type AssemblerOutput } from '../../src/assemble/transaction-assembler.ts';
 import type { PendingItem } from '../../src/assemble/pending-item.ts';
+import { materialize } from '../../src/assemble/row-change.ts';
 import { isRawJson } from '../../src/core/json.ts';
 import { PgOutputDecoder } from '../../src/decode/pgoutput/decode.ts';
 import { ValueConverter } from '../../src/decode/values/convert.ts';
@@ -34,7 +35,7 @@ function setup(budget = 1 << 30, spillDir?: string) {
 async function items(output: AssemblerOutput | undefined): Promise<PendingItem[]> {
   assert.ok(output && output.kind === 'transaction');
   const all: PendingItem[] = [];
-  for await (const chunk of output.transaction.buffer.chunks(2)) all.push(...chunk);
+  for await (const chunk of output.transaction.buffer.chunks(2)) all.push(...chunk.items.map(materialize));
   output.transaction.buffer.dispose();
   return all;
 }
@@ -192,6 +193,39 @@ describe('transaction assembler', () => {
         ['d', null, { id: 1 }, { id: 1 }, undefined],
       ], `budget ${budget}`);
       assert.deepEqual((await items(outputs[1]))[0]!.after, { id: 2, name: 'bob', age: 42 });
+    }
+  });
+  test('chunks end at the chunk size or at 256 KiB of rows, the last one marked, in memory and spilled alike', async () => {
+    const cases = [
+      { rows: 0, width: 10, chunks: [0] },
+      { rows: 5, width: 10, chunks: [2, 2, 1] },
+      { rows: 6, width: 10, chunks: [2, 2, 2] },
+      // Rows of 200 KiB: a chunk ends after the row that takes it past 256 KiB, before the count does.
+      { rows: 5, width: 200 * 1024, chunks: [2, 2, 1] },
+      { rows: 3, width: 300 * 1024, chunks: [1, 1, 1] },
+    ];
+    for (const c of cases) {
+      for (const budget of [1 << 30, 1]) {
+        const registry = new TypeRegistry();
+        const relations = new RelationCache(new ValueConverter(registry), () => registry.version);
+        const stream = new PgOutputStreamDecoder(new TransactionAssembler({ relations, toastPlaceholder: '__toast__', memoryBudgetBytes: budget, spillDir: mkdtempSync(join(tmpdir(), 'pgcdc-chunks-')) }));
+        const messages = [users, pgoutput.begin(5000n, 1n, 700)];
+        for (let i = 0; i < c.rows; i++) messages.push(pgoutput.insert(16384, [String(i), 'x'.repeat(c.width), null]));
+        messages.push(pgoutput.commit(5000n, 5100n, 1n));
+        let output: AssemblerOutput | undefined;
+        messages.forEach((m, i) => { output = stream.push(m, 0, m.length, lsn(1000n + BigInt(i))) ?? output; });
+        assert.ok(output?.kind === 'transaction');
+        const seen: Array<[number, boolean]> = [];
+        const ids: unknown[] = [];
+        for await (const chunk of output.transaction.buffer.chunks(c.width >= 200 * 1024 ? 10 : 2)) {
+          seen.push([chunk.items.length, chunk.last]);
+          for (const item of chunk.items) ids.push(materialize(item).after!.id);
+        }
+        output.transaction.buffer.dispose();
+        const label = `${c.rows} rows of ${c.width} bytes, budget ${budget}`;
+        assert.deepEqual(seen, c.chunks.map((n, i) => [n, i === c.chunks.length - 1]), label);
+        assert.deepEqual(ids, Array.from({ length: c.rows }, (_, i) => i), label);
+      }
     }
   });
 });
