@@ -45,7 +45,7 @@ import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
 import { closeSnapshotReaders, initialSnapshotBatches, type PlannedSnapshot } from '../snapshot/initial-snapshot-batches.ts';
 import type { IncrementalSnapshot } from '../snapshot/incremental-snapshot.ts';
 import type { SnapshotStateFile } from '../snapshot/snapshot-state.ts';
-import { incrementalSnapshotFor } from './incremental-snapshot-for.ts';
+import { incrementalChunkBatches, incrementalSnapshotFor } from './incremental-snapshot-for.ts';
 import { SIGNAL_PREFIX, WATERMARK_PREFIX } from '../snapshot/snapshot-signal.ts';
 import { DEFAULT_RETAINED_WAL_WARN_BYTES, SlotHealthMonitor } from './slot-health.ts';
 import { pluginOptions, PgOutputStreamDecoder, TextStreamDecoder, type StreamDecoder } from './stream-decoders.ts';
@@ -259,10 +259,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
               this.tracker.register(ackLsn).confirm();
               continue;
             }
-            // A chunk's rows, at its high watermark: acknowledged like the events around them.
-            const result = this.transforms(chunk.events, undefined);
-            const batch = this.makeBatch(result.events, result.deadLetters, ackLsn, chunk.onConfirmed);
-            if (batch) yield batch;
+            yield* incrementalChunkBatches(chunk, ackLsn, this.transforms, (events, deadLetters, endLsn, onConfirmed) => this.makeBatch(events, deadLetters, endLsn, onConfirmed));
             continue;
           }
           if (prefix === this.heartbeatPrefix && !this.deliverHeartbeats) {

@@ -100,9 +100,18 @@ interface OpenChunk {
   read: { rows: KeysetChunk; keyTexts: string[]; snapshot: XidSnapshot } | undefined;
 }
 
+/**
+ * A chunk's rows at its high watermark, turned into events a slice at a time
+ * by the stream (rows [from, to) of `rows`), so each slice's events are
+ * written before the next are built (as the initial snapshot's are, decision
+ * 0016): built all at once, 1,024 events outlived young-generation collections
+ * and were promoted.
+ */
 export interface ChunkEvents {
-  events: ChangeEvent[];
-  /** Call once the events are confirmed: saves progress. */
+  /** Rows read (some may be dropped: the stream changed them since the low watermark). */
+  rows: number;
+  build(from: number, to: number): ChangeEvent[];
+  /** Call once every slice's events are confirmed (in order: ConfirmInOrder): saves progress. */
   onConfirmed: () => void;
 }
 
@@ -231,16 +240,21 @@ export class IncrementalSnapshot {
     this.chunk = undefined;
     const table = chunk.table;
     const now = Date.now();
-    const events: ChangeEvent[] = [];
-    // Rows are converted here, not when read: until its high watermark comes
-    // through the stream a chunk is held as its text (only the keys were
-    // converted, to compare with the window), and rows the window drops are
-    // never converted.
-    for (let i = 0; i < keyTexts.length; i++) {
-      if (window.has(keyTexts[i]!)) continue;
-      const { row, key } = rows.convert(i);
-      events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, row, key, lsn, now, 'incremental', columns));
-    }
+    let emitted = 0;
+    // Rows are converted as their slice is built, not when read: until its high
+    // watermark comes through the stream a chunk is held as its text (only the
+    // keys were converted, to compare with the window), and rows the window
+    // drops are never converted.
+    const build = (from: number, to: number): ChangeEvent[] => {
+      const events: ChangeEvent[] = [];
+      for (let i = from; i < to; i++) {
+        if (window.has(keyTexts[i]!)) continue;
+        const { row, key } = rows.convert(i);
+        events.push(buildSnapshotEvent(this.options.identity, table.schema, table.table, row, key, lsn, now, 'incremental', columns));
+      }
+      emitted += events.length;
+      return events;
+    };
     const name = `${table.schema}.${table.table}`;
     // Reading goes on at once; what is saved follows the confirms.
     if (this.cursor?.name === name) this.cursor = tableDone ? undefined : { name, after: lastKey };
@@ -248,10 +262,10 @@ export class IncrementalSnapshot {
       this.tables.delete(name);
       if (this.state.tables.some((t) => t.name === name)) this.readToEnd.add(name);
     }
-    const emitted = events.length;
     this.readNextChunk();
     return {
-      events,
+      rows: keyTexts.length,
+      build,
       onConfirmed: () => {
         const entry = this.state.tables.find((t) => t.name === name);
         if (entry === undefined) return; // stopped meanwhile
