@@ -24,7 +24,7 @@ export interface PendingItem {
   xid: number;
   /**
    * Set while an insert, update or delete is still its pgoutput bytes: `before`,
-   * `after` and `key` are filled in by `materialize` when it is handed on (row-change.ts).
+   * `after` and `key` come with the new item `materialize` makes when it is handed on (row-change.ts).
    */
   deferred?: DeferredRowChange | undefined;
 }

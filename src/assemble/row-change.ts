@@ -64,17 +64,31 @@ export function rowChange(message: InsertMessage | UpdateMessage | DeleteMessage
   }
 }
 
-/** Decodes and converts a deferred change in place (a no-op for any other item). */
+/**
+ * The item with its rows decoded and converted: a new item, the waiting one left
+ * as it was (any other item is returned as it is). Not written into the waiting
+ * item: that one waited for its commit long enough to be promoted, and rows
+ * hung on an old object stay reachable until a full collection finds the item
+ * dead, so every row of a large transaction was copied and promoted with it.
+ */
 export function materialize(item: PendingItem): PendingItem {
   const deferred = item.deferred;
   if (deferred === undefined) return item;
   const message = decodePgOutput(deferred.buffer, { inStream: deferred.inStream }, deferred.start, deferred.end) as InsertMessage | UpdateMessage | DeleteMessage;
   const rows = rowChange(message, deferred.relation, deferred.toastPlaceholder);
-  item.before = rows.before;
-  item.after = rows.after;
-  item.key = rows.key;
-  item.deferred = undefined;
-  return item;
+  return {
+    op: item.op,
+    schema: item.schema,
+    table: item.table,
+    columns: item.columns,
+    before: rows.before,
+    after: rows.after,
+    key: rows.key,
+    message: undefined,
+    lsn: item.lsn,
+    xid: item.xid,
+    deferred: undefined,
+  };
 }
 
 function fillUnchangedToast(relation: CachedRelation, newTuple: Tuple, oldTuple: Tuple, after: JsonObject, old: JsonObject): void {

@@ -81,7 +81,7 @@ export class SpillFile {
       return;
     }
     // Only a row still as bytes with no position would get here unconverted (the stream always gives one).
-    if (deferred !== undefined) materialize(item);
+    if (deferred !== undefined) item = materialize(item);
     let columns = this.columnSets.indexOf(item.columns);
     if (columns < 0) columns = this.columnSets.push(item.columns) - 1;
     const json = Buffer.from(stringifyRoundTrip({ ...item, lsn: item.lsn?.toString(), columns }), 'utf8');
