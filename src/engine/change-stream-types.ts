@@ -82,7 +82,7 @@ export interface ChangeStreamOptions {
   /** Logical source name, Debezium's `topic.prefix` (default "pgcdc"). */
   sourceName?: string;
   toastPlaceholder?: string;
-  /** Estimated bytes open transactions may hold before spilling to disk (default 64 MiB). */
+  /** Estimated bytes open transactions may hold before spilling to disk (default 16 MiB, transaction-assembler.ts says why). */
   memoryBudgetBytes?: number;
   spillDir?: string;
   /** Events per batch of a large transaction (default 250, transaction-chunks.ts says why). */

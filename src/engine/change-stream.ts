@@ -20,7 +20,7 @@ import { type Lsn, lsnPlus } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { AckTracker } from '../acknowledge/ack-tracker.ts';
 import { RelationCache } from '../assemble/relation-cache.ts';
-import { TransactionAssembler, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
+import { DEFAULT_MEMORY_BUDGET_BYTES, TransactionAssembler, type CommittedTransaction } from '../assemble/transaction-assembler.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
 import type { PgOutputMessage } from '../decode/pgoutput/messages.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
@@ -132,7 +132,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
     const relations = this.relations = new RelationCache(converter, () => this.registry.version, (relid) => this.primaryKeys.get(relid));
     const budget = {
       toastPlaceholder: init.options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
-      memoryBudgetBytes: init.options.memoryBudgetBytes ?? 64 * 1024 * 1024,
+      memoryBudgetBytes: init.options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES,
       ...(init.options.spillDir ? { spillDir: init.options.spillDir } : {}),
     };
     this.incremental = incrementalSnapshotFor(init, this.identity, converter);

@@ -7,6 +7,7 @@ import { formatLsn } from '../core/lsn.ts';
 import { PGCDC_VERSION } from '../core/version.ts';
 import { TextAssembler } from '../assemble/text-assembler.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
+import { DEFAULT_MEMORY_BUDGET_BYTES } from '../assemble/transaction-assembler.ts';
 import { PluginOutputParser, type TextFormat, type TextPlugin } from '../decode/text-plugins/output-parser.ts';
 import { TextParseError } from '../decode/text-plugins/records.ts';
 import { ValueConverter } from '../decode/values/convert.ts';
@@ -55,7 +56,7 @@ export function createReader(options: ReadOptions = {}): { read(lines: AsyncIter
     // Files carry the DateStyle and IntervalStyle of the server that wrote them.
     converter: new ValueConverter(new TypeRegistry(), { anyDateStyle: { dateOrder: options.dateOrder, timeZone: options.timeZone } }),
     toastPlaceholder: options.toastPlaceholder ?? DEFAULT_TOAST_PLACEHOLDER,
-    memoryBudgetBytes: options.memoryBudgetBytes ?? 64 * 1024 * 1024,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES,
     ...(options.spillDir ? { spillDir: options.spillDir } : {}),
   });
   const pipeline = composeTransforms(buildTransforms({ filter: options.filter, outbox: options.outbox, audit: options.audit, transforms: options.transforms }));
