@@ -56,7 +56,7 @@ export interface AssemblerOptions {
  * The memory budget unless the stream's options say otherwise: 16 MiB of
  * estimated heap, not 64. Once a large transaction's events die young
  * (decision 0017), its peak is the part buffered before it spills: a
- * 2,000,000-row transaction peaked at 143-272 MB with 64 MiB and 115-150 MB with
+ * 2,000,000-row transaction peaked at 140-266 MiB with 64 MiB and 113-147 MiB with
  * 16 (8 MiB measured no lower), at the same CPU; spilled rows cost per change
  * what rows in memory do (docs/benchmarks.md).
  */
