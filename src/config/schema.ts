@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Transform } from '../transform/transform.ts';
 
 const hostPort = z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port');
+const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB)$/, 'expected a size like 16MiB, 512KiB or 1GiB')]);
 const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'expected a duration like 500ms, 10s or 1m')]);
 
 export const sourceSchema = z.object({
@@ -30,6 +31,10 @@ export const sourceSchema = z.object({
    * for this long (docs/decisions/0011). false: no lease.
    */
   lease: z.union([duration, z.literal(false)]).default('5s'),
+  /** Estimated memory open transactions may hold before spilling to `spillDir` (decision 0017). */
+  memoryBudget: size.default('16MiB'),
+  /** Where large transactions spill (default: the system's temporary directory, TMPDIR). */
+  spillDir: z.string().min(1).optional(),
 }).strict();
 
 const fileSinkSchema = z.object({
@@ -193,6 +198,15 @@ export type SinglePipelineConfigInput = PipelineConfigInput & { metrics?: PgcdcC
 export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type Duration = z.infer<typeof duration>;
+
+export type Size = z.infer<typeof size>;
+
+/** 1024 → 1024; "16MiB" → 16,777,216; "512KiB" → 524,288. */
+export function sizeBytes(value: Size): number {
+  if (typeof value === 'number') return value;
+  const unit = /[A-Za-z]+$/.exec(value)![0] as 'B' | 'KiB' | 'MiB' | 'GiB';
+  return Math.round(Number.parseFloat(value) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[unit]);
+}
 
 /** 500 → 500 ms; "10s" → 10,000; "1m" → 60,000. */
 export function durationMs(value: Duration): number {

@@ -1,5 +1,5 @@
 /** A pipeline's configuration as the change stream takes it. */
-import { durationMs, type PipelineConfig } from '../config/schema.ts';
+import { durationMs, sizeBytes, type PipelineConfig } from '../config/schema.ts';
 import type { ChangeStreamOptions } from '../engine/change-stream.ts';
 import { defaultSnapshotStateFile } from '../snapshot/snapshot-state.ts';
 import type { SnapshotProgress } from '../snapshot/initial-snapshot.ts';
@@ -26,6 +26,8 @@ export function streamOptionsFor(c: PipelineConfig, transforms: NamedTransform[]
     deliveredRecord: c.source.deliveredRecord,
     onSlotLost: c.source.onSlotLost,
     failover: c.source.failover,
+    memoryBudgetBytes: sizeBytes(c.source.memoryBudget),
+    ...(c.source.spillDir ? { spillDir: c.source.spillDir } : {}),
     filter: c.filter,
     outbox: c.outbox,
     audit: c.audit,

@@ -1,6 +1,6 @@
 /** `pgcdc run`: real PostgreSQL, a real nats-server with JetStream, a real JetStream consumer reading back. */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -73,6 +73,44 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     const slotAt = await confirmed('to_file');
     assert.ok(slotAt !== undefined && BigInt(`0x${slotAt.replace('/', '')}`) >= 0n);
     assert.ok(parseLsn(slotAt!) >= parseLsn(before!) - 200n, `acknowledged ${slotAt} after SIGTERM`);
+  });
+
+  test('source.memoryBudget and source.spillDir: a transaction past the budget spills there and arrives whole, in order; an unusable spill directory is one PGCDC_SPILL_IO line', async () => {
+    await server.query(`CREATE TABLE big (id int PRIMARY KEY, note text); CREATE PUBLICATION big_pub FOR TABLE big`);
+    const blocked = join(dir, 'not-a-directory');
+    writeFileSync(blocked, 'a file where the spill directory should be\n');
+    const spillDir = join(dir, 'spill');
+    mkdirSync(spillDir);
+    const config = (name: string, slot: string, spill: string, out: string) => writeConfig(name, `
+source:
+  url: \${DATABASE_URL}
+  slot: ${slot}
+  publication: big_pub
+  statusInterval: 200ms
+  memoryBudget: 64KiB
+  spillDir: ${spill}
+sink:
+  type: file
+  path: ${out}
+heartbeat: false
+snapshot: { mode: never }
+`);
+    const out = join(dir, 'big.jsonl');
+    const running = startCli(['run', '--config', config('spill.yaml', 'spills', spillDir, out)], { DATABASE_URL: server.url() });
+    await eventually('the pipeline to create its slot', () => confirmed('spills'), (lsn) => lsn !== undefined);
+    const failing = startCli(['run', '--config', config('spill-blocked.yaml', 'spill_blocked', blocked, join(dir, 'never.jsonl'))], { DATABASE_URL: server.url() });
+    await eventually('the second pipeline to create its slot', () => confirmed('spill_blocked'), (lsn) => lsn !== undefined);
+    // 3,000 rows of about 100 bytes: about 1.8 MB of estimated heap, far past 64 KiB.
+    await server.query(`INSERT INTO big SELECT g, repeat('n', 100) || g FROM generate_series(1, 3000) g`);
+    await eventually('3,000 events in the file', async () => lines(out).length, (n) => n >= 3000, 30_000);
+    assert.deepEqual(lines(out).map((e) => e.after.id), Array.from({ length: 3000 }, (_, i) => i + 1));
+    assert.equal(await stopGracefully(running), 0, running.stderr());
+    assert.deepEqual(readdirSync(spillDir), [], 'the spill file was removed once its transaction was delivered');
+    await eventually('one PGCDC_SPILL_IO line naming the directory', async () => failing.stderr(), (text) => text.includes('PGCDC_SPILL_IO') && text.includes(blocked) && text.includes('source.spillDir'), 30_000);
+    await stopGracefully(failing);
+    assert.equal(lines(join(dir, 'never.jsonl')).length, 0);
+    const unconfirmed = await confirmed('spill_blocked');
+    assert.ok(parseLsn(unconfirmed!) < parseLsn((await confirmed('spills'))!), 'the failing pipeline acknowledged nothing of the transaction');
   });
 
   test("NATS JetStream: the article's outbox message arrives on its subject with message_id and Nats-Msg-Id; table events on pgcdc.public.orders", async () => {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { CdcError } from '../../src/core/errors.ts';
 import { loadConfigFile, parseConfig } from '../../src/config/load-config.ts';
-import { durationMs } from '../../src/config/schema.ts';
+import { durationMs, sizeBytes } from '../../src/config/schema.ts';
 
 const problems = (raw: unknown, env: NodeJS.ProcessEnv = {}): string => {
   try {
@@ -89,5 +89,16 @@ describe('config', () => {
   });
   test('durations', () => {
     assert.deepEqual([durationMs(250), durationMs('500ms'), durationMs('10s'), durationMs('1.5m')], [250, 500, 10_000, 90_000]);
+  });
+  test('sizes: source.memoryBudget, its default, and a wrong unit named', () => {
+    assert.deepEqual([sizeBytes(4096), sizeBytes('512B'), sizeBytes('512KiB'), sizeBytes('16MiB'), sizeBytes('1.5GiB')], [4096, 512, 524_288, 16_777_216, 1_610_612_736]);
+    const base = { sink: { type: 'stdout' } };
+    const parsed = parseConfig({ ...base, source: { url: 'postgresql://h/db' } }).pipelines[0]!;
+    assert.equal(sizeBytes(parsed.source.memoryBudget), 16 * 1024 * 1024);
+    assert.equal(parsed.source.spillDir, undefined);
+    const set = parseConfig({ ...base, source: { url: 'postgresql://h/db', memoryBudget: '64MiB', spillDir: '/var/tmp/pgcdc' } }).pipelines[0]!;
+    assert.deepEqual([sizeBytes(set.source.memoryBudget), set.source.spillDir], [64 * 1024 * 1024, '/var/tmp/pgcdc']);
+    assert.match(problems({ ...base, source: { url: 'postgresql://h/db', memoryBudget: '16MB' } }), /source\.memoryBudget: expected a size like 16MiB, 512KiB or 1GiB/);
+    assert.match(problems({ ...base, source: { url: 'postgresql://h/db', memoryBudget: 0 } }), /source\.memoryBudget/);
   });
 });
