@@ -32,6 +32,8 @@ const node = process.execPath;
 
 
 
+const FLOOR = 'Node floor: pgcdc\'s reader + JSON.stringify of each W1 event, nothing decoded';
+
 interface Consumer {
   name: string;
   /** Shell command; {URL} {SLOT} {END} {PUB} are replaced, and {SOCKET_URL} / {SOCKET_CONNINFO} (the same server over its unix socket). */
@@ -56,6 +58,14 @@ const CONSUMERS: Consumer[] = [
     name: 'pg-logical-replication 2.5.0, ack every 1 s, JSONL piped to wc -l',
     command: `${node} ${root}bench/consumers/pglr.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB}`,
     countLines: true,
+  },
+  {
+    // Not a consumer anyone would run: the least a Node.js consumer of the full
+    // envelope spends per change on this machine (bench/consumers/floor.mjs), to
+    // set issue 17's CPU target beside what the runtime itself costs.
+    name: FLOOR,
+    command: `${node} ${binNodeFlags(root).join(' ')} ${root}bench/consumers/floor.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB} --json > /dev/null`,
+    count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
   },
 ];
 
@@ -191,6 +201,12 @@ async function main(): Promise<void> {
     // Socket rows are compared with pg_recvlogical over the same socket.
     const against = r.name.endsWith('unix socket') && socketAnchor !== undefined ? socketAnchor : anchor;
     console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.cpu / (N * 8 / 5) * 1e6).toFixed(1)} | ${(r.w * 1e6).toFixed(1)} | ${Math.round(r.bound).toLocaleString('en-US')} | ${(r.rate / r.bound).toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
+  }
+  const floor = rows.find((r) => r.name === FLOOR);
+  const tail = rows[0]!;
+  if (floor) {
+    const perChange = (r: { cpu: number }) => r.cpu / (N * 8 / 5) * 1e6;
+    console.log(`\nNode floor (reading with pgcdc's reader and writing each W1 event with JSON.stringify, nothing decoded): ${perChange(floor).toFixed(1)} µs per change; pgcdc tail ${perChange(tail).toFixed(1)} µs, ${(perChange(tail) - perChange(floor)).toFixed(1)} µs above it (decoding, converting, building the event).`);
   }
 }
 
