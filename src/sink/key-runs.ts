@@ -57,16 +57,11 @@ export class KeyRuns {
   }
 }
 
-/** Whether two key sets share a key. */
+/** Whether two key sets share a key (walks the smaller one). */
 export function keysOverlap(a: ReadonlySet<number>, b: ReadonlySet<number>): boolean {
-  const [small, large] = a.size <= b.size ? [a, b] : [b, a];
-  for (const hash of small) if (large.has(hash)) return true;
+  if (a.size > b.size) return keysOverlap(b, a);
+  for (const hash of a) if (b.has(hash)) return true;
   return false;
-}
-
-/** Whether `keys` shares a key with any of `sets`. */
-export function overlapsAny(sets: ReadonlyArray<ReadonlySet<number>>, keys: ReadonlySet<number>): boolean {
-  return sets.some((set) => keysOverlap(set, keys));
 }
 
 const FNV_OFFSET = 0x811c9dc5;

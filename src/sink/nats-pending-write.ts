@@ -13,11 +13,12 @@ export interface PendingWrite {
   /** Every frame was handed to the socket (a write that follows may go next). */
   allSent: boolean;
   /**
-   * The keys of the runs sent since this write last waited for its PubAcks (one
-   * set per batch sent without a wait): a write that follows waits for this one
-   * where it has one of them.
+   * The keys of the runs sent since this write last waited for its PubAcks, in
+   * one set: a write that follows waits for this one where it has one of them.
+   * (One set per batch, checked one by one, cost each record a look-up per batch
+   * of the write and of the write before it: 6% of `pgcdc run → NATS`.)
    */
-  unconfirmedKeys: Array<ReadonlySet<number>>;
+  unconfirmedKeys: Set<number>;
   failure: string | undefined;
   noStream: boolean;
   /** The server refused a publish for the user's permissions: a configuration error, not retried. */
@@ -36,7 +37,7 @@ export function pendingWrite(): PendingWrite {
   let finish!: () => void;
   const end = new Promise<void>((resolve) => { finish = resolve; });
   const pending: PendingWrite = {
-    remaining: new Map(), waiting: 0, allSent: false, unconfirmedKeys: [], failure: undefined, noStream: false,
+    remaining: new Map(), waiting: 0, allSent: false, unconfirmedKeys: new Set(), failure: undefined, noStream: false,
     settle: () => undefined, ended: false, end, finish: () => { pending.ended = true; finish(); },
   };
   return pending;

@@ -20,7 +20,7 @@ import { randomBytes } from 'node:crypto';
 import type { OutboundRecord } from './outbound-record.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { NatsPublisher, type InboundMessage } from './nats-publisher.ts';
-import { KeyRuns, overlapsAny } from './key-runs.ts';
+import { KeyRuns, keysOverlap } from './key-runs.ts';
 import { confirmations, pendingWrite, readPubAck, type PendingWrite } from './nats-pending-write.ts';
 import { hex8, invalidHeaders, invalidSubject, parseHex } from './nats-frames.ts';
 import { SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
@@ -211,7 +211,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
    * row) are confirmed, then awaits the last PubAcks.
    */
   private async send(sending: NatsBatch[], pending: PendingWrite, previous: PendingWrite | undefined): Promise<void> {
-    if (previous !== undefined && !previous.ended && (!previous.allSent || overlapsAny(previous.unconfirmedKeys, sending[0]!.firstRunKeys))) {
+    if (previous !== undefined && !previous.ended && (!previous.allSent || keysOverlap(previous.unconfirmedKeys, sending[0]!.firstRunKeys))) {
       await previous.end;
     }
     if (previous?.failure !== undefined) {
@@ -242,15 +242,15 @@ export class NatsSink implements EncodingSink<NatsBatch> {
       for (let run = 0; run <= b.runStarts.length; run++) {
         const end = run < b.runStarts.length ? b.runStarts[run]! : { offset: b.bytes.length, records: b.count };
         // A batch's first run is held back only where it repeats an unconfirmed row, of this write or of the one before it.
-        const holdBack = run > 0 || overlapsAny(unconfirmed, b.firstRunKeys)
-          || (previous !== undefined && !previous.ended && overlapsAny(previous.unconfirmedKeys, b.firstRunKeys));
+        const holdBack = run > 0 || keysOverlap(unconfirmed, b.firstRunKeys)
+          || (previous !== undefined && !previous.ended && keysOverlap(previous.unconfirmedKeys, b.firstRunKeys));
         if (holdBack) {
           // A row repeats: what went before must be confirmed first (key-runs.ts).
           if (previous !== undefined && !previous.ended) await previous.end;
           if (previous?.failure !== undefined) { pending.failure ??= 'the write before it failed'; break sending; }
           await confirmations(pending, sent, this.options.timeoutMs);
           if (pending.failure !== undefined) break sending;
-          unconfirmed.length = 0;
+          unconfirmed.clear();
         }
         pending.waiting += end.records - records;
         if (!this.publisher.send(offset === 0 && end.offset === b.bytes.length ? b.bytes : b.bytes.subarray(offset, end.offset))) {
@@ -261,7 +261,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
         offset = end.offset;
         records = end.records;
       }
-      unconfirmed.push(b.lastRunKeys);
+      for (const key of b.lastRunKeys) unconfirmed.add(key);
     }
     pending.allSent = true;
     if (pending.failure === undefined) await confirmations(pending, sent, this.options.timeoutMs);
