@@ -11,6 +11,8 @@
  *     (the audit table, in another database of the same server). The clock stops
  *     when the sink holds every change (for PostgreSQL: when the slot's confirmed
  *     position, acknowledged every 200 ms, reaches the workload's end).
+ *     pgcdc's CPU is its own process's, by pid; the brokers' and PostgreSQL's
+ *     by process name.
  *     CPU per change is also given without each pgcdc process's start-up (its
  *     CPU until it streams, measured on a second, idle slot): a fixed cost that
  *     is about 1 µs per change of this drain, and larger for `run` than `tail`.
