@@ -84,6 +84,31 @@ test('Redis Streams: XADD with WAL-derived IDs; a re-delivery adds nothing; Redi
   }
 });
 
+test('batches encoded ahead and written as one group: one transaction, in order; the same group again adds nothing and counts every record as a duplicate', async () => {
+  const sink = new RedisSink({ url: redis.url, maxLen: undefined, timeoutMs: 1000 });
+  await sink.open();
+  try {
+    const record = (lsn: string, n: number) => {
+      const value = JSON.stringify({ id: `${lsn}:${n}`, op: 'c', after: { id: n, note: 'é ✓' } });
+      return { id: `${lsn}:${n}`, topic: 'encoded.orders', key: `{"id":${n}}`, headers: { 'trace-id': `t${n}` }, value, event: JSON.parse(value) as never };
+    };
+    const first = sink.encode([record('0/2000000', 1), record('0/2000000', 2)]);
+    const empty = sink.encode([]);
+    const second = sink.encode([record('0/3000000', 1)]);
+    assert.equal(empty.count, 0);
+    await sink.writeEncoded([first, empty, second]);
+    const entries = await xrange('encoded.orders');
+    assert.deepEqual(entries.map((e) => e.id), [streamEntryId('0/2000000:1'), streamEntryId('0/2000000:2'), streamEntryId('0/3000000:1')]);
+    assert.deepEqual(entries.map((e) => JSON.parse(e.fields.value!).after), [{ id: 1, note: 'é ✓' }, { id: 2, note: 'é ✓' }, { id: 1, note: 'é ✓' }]);
+    assert.equal(entries[2]!.fields['h:trace-id'], 't1');
+    await sink.writeEncoded([first, second]); // a retried group, as after a crash before the acknowledgement
+    assert.equal(sink.duplicates, 3);
+    assert.equal((await xrange('encoded.orders')).length, 3);
+  } finally {
+    await sink.close();
+  }
+});
+
 test('Redis out of memory mid-load (maxmemory, noeviction), then given more: every version of every row arrives once, in order', async () => {
   await server.query('CREATE TABLE counters (id int PRIMARY KEY, n int); CREATE PUBLICATION counters FOR TABLE counters');
   const admin = new Redis(redis.url);
