@@ -42,7 +42,7 @@ export interface EncodedBatch {
 }
 
 /**
- * A sink that encodes batches ahead of writing them (file, NATS). Encoded
+ * A sink that encodes batches ahead of writing them (file, stdout, NATS, Redis). Encoded
  * batches are written in order; `writeEncoded` resolves when all are durably
  * accepted, like `write`, and may be called again with the same batches after a
  * retriable failure.
