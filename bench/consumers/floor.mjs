@@ -1,17 +1,19 @@
 // The floor of a Node.js consumer on this machine (issue 17's CPU target): what
-// any Node program pays to drain W1 before it decodes a single column.
+// a Node program that writes the full envelope with JSON.stringify pays to drain
+// W1 before it decodes a single column.
 //
 //   node floor.mjs --conn URL --slot S --endpos LSN --pub P [--json]
 //
 // It reads the slot with pgcdc's own replication reader (built, dist/): the same
 // bulk socket reads, read linger and once-a-second acknowledgements as
-// `pgcdc tail`, and decodes nothing. With --json it also writes, for every
-// change, the W1 event pgcdc writes for that kind of change (insert and update:
-// the full row; delete: the key), made by JSON.stringify from a prepared object
-// with its id and LSN changed, into 64 KiB writes to stdout: the output alone,
-// with no decoding, no value conversion and no event building. So
-//   read floor + (json floor - read floor) = the least a Node consumer of the full
-// envelope spends per change here, measured in the same run as pgcdc.
+// `pgcdc tail`, and decodes nothing. With --json (as `npm run bench` runs it) it
+// writes, for every change, the W1 event pgcdc writes for that kind of change
+// (insert and update: the full row; delete: the key), made by JSON.stringify
+// from a prepared object with its id and LSN changed, into 64 KiB writes to
+// stdout: the output alone, with no decoding, no value conversion and no event
+// building. Without --json it only reads; that is not a floor: a reader with
+// nothing to do wakes for every few messages and spends more in the kernel than
+// it saves (docs/benchmarks.md, ninth stop).
 // Reports "after N events" on stderr, as `pgcdc tail` does.
 import { parseArgs } from 'node:util';
 import { writeSync } from 'node:fs';
