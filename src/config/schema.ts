@@ -6,7 +6,8 @@ import { z } from 'zod';
 import type { Transform } from '../transform/transform.ts';
 
 const hostPort = z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port');
-const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB)$/, 'expected a size like 16MiB, 512KiB or 1GiB')]);
+const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB)$/, 'expected a size like 16MiB, 512KiB or 1GiB')])
+  .refine((value) => sizeBytes(value) >= 1, 'expected a size above 0, like 16MiB');
 const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'expected a duration like 500ms, 10s or 1m')]);
 
 export const sourceSchema = z.object({
@@ -31,8 +32,13 @@ export const sourceSchema = z.object({
    * for this long (docs/decisions/0011). false: no lease.
    */
   lease: z.union([duration, z.literal(false)]).default('5s'),
-  /** Estimated memory open transactions may hold before spilling to `spillDir` (decision 0017). */
-  memoryBudget: size.default('16MiB'),
+  /**
+   * Estimated memory open transactions may hold before spilling to `spillDir`
+   * (decision 0017). Unset: the engine's default, 16 MiB
+   * (DEFAULT_MEMORY_BUDGET_BYTES in assemble/transaction-assembler.ts), so the
+   * library and `pgcdc run` share one default.
+   */
+  memoryBudget: size.optional(),
   /** Where large transactions spill (default: the system's temporary directory, TMPDIR). */
   spillDir: z.string().min(1).optional(),
 }).strict();
@@ -199,7 +205,7 @@ export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type Duration = z.infer<typeof duration>;
 
-export type Size = z.infer<typeof size>;
+export type Size = number | string;
 
 /** 1024 → 1024; "16MiB" → 16,777,216; "512KiB" → 524,288. */
 export function sizeBytes(value: Size): number {

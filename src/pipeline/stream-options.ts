@@ -26,7 +26,7 @@ export function streamOptionsFor(c: PipelineConfig, transforms: NamedTransform[]
     deliveredRecord: c.source.deliveredRecord,
     onSlotLost: c.source.onSlotLost,
     failover: c.source.failover,
-    memoryBudgetBytes: sizeBytes(c.source.memoryBudget),
+    ...(c.source.memoryBudget !== undefined ? { memoryBudgetBytes: sizeBytes(c.source.memoryBudget) } : {}),
     ...(c.source.spillDir ? { spillDir: c.source.spillDir } : {}),
     filter: c.filter,
     outbox: c.outbox,

@@ -6,6 +6,8 @@ import { describe, test } from 'node:test';
 import { CdcError } from '../../src/core/errors.ts';
 import { loadConfigFile, parseConfig } from '../../src/config/load-config.ts';
 import { durationMs, sizeBytes } from '../../src/config/schema.ts';
+import { streamOptionsFor } from '../../src/pipeline/stream-options.ts';
+import { DEFAULT_MEMORY_BUDGET_BYTES } from '../../src/assemble/transaction-assembler.ts';
 
 const problems = (raw: unknown, env: NodeJS.ProcessEnv = {}): string => {
   try {
@@ -94,11 +96,16 @@ describe('config', () => {
     assert.deepEqual([sizeBytes(4096), sizeBytes('512B'), sizeBytes('512KiB'), sizeBytes('16MiB'), sizeBytes('1.5GiB')], [4096, 512, 524_288, 16_777_216, 1_610_612_736]);
     const base = { sink: { type: 'stdout' } };
     const parsed = parseConfig({ ...base, source: { url: 'postgresql://h/db' } }).pipelines[0]!;
-    assert.equal(sizeBytes(parsed.source.memoryBudget), 16 * 1024 * 1024);
-    assert.equal(parsed.source.spillDir, undefined);
+    // Unset, the engine's own default applies (one default for the library and `pgcdc run`).
+    const defaults = streamOptionsFor(parsed, [], { onSnapshot: () => {}, onIncrementalSnapshot: () => {}, onNotice: () => {} });
+    assert.equal(defaults.memoryBudgetBytes, undefined);
+    assert.equal(defaults.spillDir, undefined);
+    assert.equal(DEFAULT_MEMORY_BUDGET_BYTES, 16 * 1024 * 1024);
     const set = parseConfig({ ...base, source: { url: 'postgresql://h/db', memoryBudget: '64MiB', spillDir: '/var/tmp/pgcdc' } }).pipelines[0]!;
-    assert.deepEqual([sizeBytes(set.source.memoryBudget), set.source.spillDir], [64 * 1024 * 1024, '/var/tmp/pgcdc']);
+    const options = streamOptionsFor(set, [], { onSnapshot: () => {}, onIncrementalSnapshot: () => {}, onNotice: () => {} });
+    assert.deepEqual([options.memoryBudgetBytes, options.spillDir], [64 * 1024 * 1024, '/var/tmp/pgcdc']);
     assert.match(problems({ ...base, source: { url: 'postgresql://h/db', memoryBudget: '16MB' } }), /source\.memoryBudget: expected a size like 16MiB, 512KiB or 1GiB/);
     assert.match(problems({ ...base, source: { url: 'postgresql://h/db', memoryBudget: 0 } }), /source\.memoryBudget/);
+    assert.match(problems({ ...base, source: { url: 'postgresql://h/db', memoryBudget: '0MiB' } }), /source\.memoryBudget: expected a size above 0/);
   });
 });
