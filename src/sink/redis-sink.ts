@@ -25,10 +25,20 @@ export interface RedisSinkOptions {
 /** `0/1A2B3C:4` → `27404092-4`; undefined when the id carries no LSN. */
 export function streamEntryId(eventId: string): string | undefined {
   const colon = eventId.lastIndexOf(':');
+  if (colon < 0) return undefined;
   const lsn = eventId.slice(0, colon);
-  if (colon < 0 || !isLsnText(lsn)) return undefined;
-  return `${parseLsn(lsn)}-${eventId.slice(colon + 1)}`;
+  // The events of a transaction share its commit LSN: parsed once, not per record
+  // (a regular expression and two BigInts per record were 2.8% of `pgcdc run` → Redis).
+  if (lsn !== lastLsnText) {
+    if (!isLsnText(lsn)) return undefined;
+    lastLsnText = lsn;
+    lastLsnDecimal = String(parseLsn(lsn));
+  }
+  return `${lastLsnDecimal}-${eventId.slice(colon + 1)}`;
 }
+
+let lastLsnText = '';
+let lastLsnDecimal = '';
 
 const DUPLICATE = /equal or smaller than the target stream top item/;
 

@@ -76,26 +76,30 @@ export class RespReader {
   }
 }
 
-/** The reply starting at `offset`, and where it ends; INCOMPLETE when its bytes have not all arrived. */
+/**
+ * The reply starting at `offset`, and where it ends; INCOMPLETE when its bytes have not all arrived.
+ * An EXEC of a batch answers QUEUED and then an entry id per record: lengths are
+ * read from the bytes and QUEUED/OK are shared strings, so a reply costs one
+ * string (its id), not three (`pgcdc run` → Redis's profile had 1.3% in these).
+ */
 function parseReply(buffer: Buffer, offset: number): { reply: RespReply; end: number } | typeof INCOMPLETE {
   if (offset >= buffer.length) return INCOMPLETE;
   const lineEnd = buffer.indexOf(CR, offset);
   if (lineEnd < 0 || lineEnd + 1 >= buffer.length) return INCOMPLETE;
   const type = buffer[offset]!;
-  const line = buffer.toString('utf8', offset + 1, lineEnd);
   const next = lineEnd + 2;
   switch (type) {
-    case 0x2b: return { reply: line, end: next }; // +
-    case 0x2d: return { reply: new RespError(line), end: next }; // -
-    case 0x3a: return { reply: Number(line), end: next }; // :
+    case 0x2b: return { reply: simpleString(buffer, offset + 1, lineEnd), end: next }; // +
+    case 0x2d: return { reply: new RespError(buffer.toString('utf8', offset + 1, lineEnd)), end: next }; // -
+    case 0x3a: return { reply: integerAt(buffer, offset + 1, lineEnd), end: next }; // :
     case 0x24: { // $
-      const length = lengthOf(line);
+      const length = integerAt(buffer, offset + 1, lineEnd);
       if (length < 0) return { reply: null, end: next };
       if (next + length + 2 > buffer.length) return INCOMPLETE;
       return { reply: buffer.toString('utf8', next, next + length), end: next + length + 2 };
     }
     case 0x2a: { // *
-      const count = lengthOf(line);
+      const count = integerAt(buffer, offset + 1, lineEnd);
       if (count < 0) return { reply: null, end: next };
       const items: RespReply[] = [];
       let at = next;
@@ -112,8 +116,29 @@ function parseReply(buffer: Buffer, offset: number): { reply: RespReply; end: nu
   }
 }
 
-function lengthOf(text: string): number {
-  const value = Number(text);
-  if (!Number.isInteger(value)) throw new CdcError('PGCDC_SINK', `not a Redis reply (length ${JSON.stringify(text)})`);
-  return value;
+const QUEUED = Buffer.from('QUEUED');
+const OK = Buffer.from('OK');
+
+function simpleString(buffer: Buffer, start: number, end: number): string {
+  if (end - start === QUEUED.length && buffer.compare(QUEUED, 0, QUEUED.length, start, end) === 0) return 'QUEUED';
+  if (end - start === OK.length && buffer.compare(OK, 0, OK.length, start, end) === 0) return 'OK';
+  return buffer.toString('utf8', start, end);
+}
+
+/** A decimal integer (a length, a count or an integer reply) read from its bytes. */
+function integerAt(buffer: Buffer, start: number, end: number): number {
+  const negative = buffer[start] === 0x2d;
+  let value = 0;
+  let at = negative ? start + 1 : start;
+  if (at === end || end - at > 15) throw notInteger(buffer, start, end);
+  for (; at < end; at++) {
+    const digit = buffer[at]! - 0x30;
+    if (digit < 0 || digit > 9) throw notInteger(buffer, start, end);
+    value = value * 10 + digit;
+  }
+  return negative ? -value : value;
+}
+
+function notInteger(buffer: Buffer, start: number, end: number): CdcError {
+  return new CdcError('PGCDC_SINK', `not a Redis reply (length ${JSON.stringify(buffer.toString('utf8', start, end))})`);
 }

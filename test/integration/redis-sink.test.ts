@@ -44,6 +44,10 @@ test('entry IDs come from the WAL position', () => {
   assert.equal(streamEntryId('0/1A2B3C:4'), `${parseLsn('0/1A2B3C')}-4`);
   assert.equal(streamEntryId('0/1A2B3C:0'), `${0x1a2b3cn}-0`);
   assert.equal(streamEntryId('xid726:1'), undefined);
+  // One transaction's LSN is parsed once: the next transaction's, and one without a colon, are their own.
+  assert.equal(streamEntryId('1/0:2'), `${1n << 32n}-2`);
+  assert.equal(streamEntryId('1/0'), undefined);
+  assert.equal(streamEntryId('0/1A2B3C:7'), `${0x1a2b3cn}-7`);
 });
 
 test('Redis Streams: XADD with WAL-derived IDs; a re-delivery adds nothing; Redis down and back loses nothing', async () => {

@@ -26,15 +26,19 @@ test('RESP replies: every reply type, read whole and cut at every byte (in two p
   for (const byte of bytes) oneByOne.push(...reader.push(Buffer.from([byte])));
   assert.deepEqual(oneByOne, replies);
   // Integers, nil bulk and nil array, an empty array, a bulk string holding CR LF and UTF-8, nested arrays.
-  const more = Buffer.from(':42\r\n$-1\r\n*-1\r\n*0\r\n$7\r\né\r\n€\r\n*2\r\n*1\r\n:1\r\n+x\r\n');
-  assert.deepEqual(new RespReader().push(more), [42, null, null, [], 'é\r\n€', [[1], 'x']]);
+  // Negative integers, and simple strings that only begin like the shared OK and QUEUED.
+  const more = Buffer.from(':42\r\n$-1\r\n*-1\r\n*0\r\n$7\r\né\r\n€\r\n*2\r\n*1\r\n:1\r\n+x\r\n:-5\r\n+OKAY\r\n+QUEUE\r\n+QUEUEX\r\n+\r\n');
+  const expected: RespReply[] = [42, null, null, [], 'é\r\n€', [[1], 'x'], -5, 'OKAY', 'QUEUE', 'QUEUEX', ''];
+  assert.deepEqual(new RespReader().push(more), expected);
   for (let cut = 0; cut <= more.length; cut++) {
     const r = new RespReader();
-    assert.deepEqual([...r.push(more.subarray(0, cut)), ...r.push(more.subarray(cut))], [42, null, null, [], 'é\r\n€', [[1], 'x']], `cut at ${cut}`);
+    assert.deepEqual([...r.push(more.subarray(0, cut)), ...r.push(more.subarray(cut))], expected, `cut at ${cut}`);
   }
 });
 
 test('RESP replies: bytes that are not RESP are an error, not a wrong reply', () => {
   assert.throws(() => new RespReader().push(Buffer.from('HTTP/1.1 400 Bad Request\r\n')), /not a Redis reply/);
-  assert.throws(() => new RespReader().push(Buffer.from('$abc\r\n')), /not a Redis reply/);
+  for (const bad of ['$abc\r\n', '$\r\n', '$1x\r\n', '*-\r\n', ':1.5\r\n', '$99999999999999999\r\n']) {
+    assert.throws(() => new RespReader().push(Buffer.from(bad)), /not a Redis reply/, bad);
+  }
 });
