@@ -336,6 +336,12 @@ async function startupCpu(args: string[], cwd: string): Promise<number> {
   return seconds;
 }
 
+/** CPU per record of the Kafka client alone, producing `count` W1-sized records to the mock cluster (bench/floors/kafka-client.mjs). */
+function kafkaClientFloor(bootstrap: string, count: number): { microsPerRecord: number; mainThreadMicrosPerRecord: number } {
+  const output = execFileSync(node, [`${root}bench/floors/kafka-client.mjs`, '--brokers', bootstrap.split(',')[0]!, '--topic', 'floor.kafka', '--count', String(count)], { encoding: 'utf8' });
+  return JSON.parse(output.trim().split('\n').pop()!) as { microsPerRecord: number; mainThreadMicrosPerRecord: number };
+}
+
 async function main(): Promise<void> {
   execFileSync(`${root}node_modules/.bin/tsc`, ['-p', `${root}tsconfig.build.json`], { stdio: 'inherit' });
   const epg15 = ((await import('epg15')) as { default: never }).default;
@@ -407,6 +413,8 @@ async function main(): Promise<void> {
     await runOnce('nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"] }`, async () => (await jsm.streams.info('BENCH')).state.messages >= expected);
     await runOnce('redis', `{ type: redis, url: "${redisServer.url}" }`, async () => (await redis.xlen('pgcdc.public.bench_items')) >= expected);
     await runOnce('kafka', `{ type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"] }`, async () => kafkaEndOffsets(kafka.bootstrap, 'pgcdc.public.bench_items') >= expected);
+    // The Kafka client's own cost per record, with nothing of pgcdc around it: a bound on run → Kafka.
+    const kafkaClient = SINKS.has('kafka') ? kafkaClientFloor(kafka.bootstrap, expected) : undefined;
     if (rabbit !== undefined) {
       // A durable queue bound to the sink's exchange holds every message; its depth is the count.
       const amqp = (await import('amqplib')).default;
@@ -441,6 +449,10 @@ async function main(): Promise<void> {
       const steadyUs = pgcdcUs - ((startup[name] ?? 0) * 1e6) / expected;
       const tailSteadyUs = (((cpu.tail!.get(PGCDC) ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
       results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${(startup[name] ?? 0).toFixed(2)} | ${steadyUs.toFixed(1)} | ${(steadyUs / tailSteadyUs).toFixed(2)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} |`);
+    }
+    if (kafkaClient !== undefined && cpu.tail !== undefined) {
+      const tailSteadyUs = (((cpu.tail.get(PGCDC) ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
+      results.push('', `The Kafka client alone (bench/floors/kafka-client.mjs: ${expected} W1-sized records produced with the sink's settings and their delivery reports counted, nothing else): ${kafkaClient.microsPerRecord.toFixed(1)} µs per record, ${kafkaClient.mainThreadMicrosPerRecord.toFixed(1)} of them on its JavaScript thread. With this client, \`run\` → Kafka costs about tail + that or more (tail's writes to stdout, a few per cent of it, are not part of run → Kafka): ${((tailSteadyUs + kafkaClient.microsPerRecord) / tailSteadyUs).toFixed(2)}× tail.`);
     }
 
     // The drained backlog is not kept: brokers holding 250 MB from phase 1 measure slower.
