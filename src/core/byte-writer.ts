@@ -65,7 +65,8 @@ export class ByteWriter {
   reserveNumber(width: number): number {
     if (this.buffer.length - this.length < width) this.grow(width);
     const offset = this.length;
-    this.buffer.fill(0x20, offset, offset + width);
+    // A loop, not Buffer.fill: a call into C++ for a few bytes cost 1% of `pgcdc run` → NATS (two per record).
+    for (let i = offset; i < offset + width; i++) this.buffer[i] = 0x20;
     this.length += width;
     return offset;
   }

@@ -49,12 +49,20 @@ export class RabbitMqSink implements Sink {
   /** message ids the broker returned as unroutable during the current batch. */
   private returned = new Map<string, string>();
   /**
-   * Records the broker confirmed, kept while the pipeline may still retry their
-   * write: a retry sends only the others. Re-sent, they would be queued twice
-   * (RabbitMQ does not deduplicate), and a queue that is full because of them
-   * would nack the retry again and again.
+   * Records the broker confirmed in the attempt being written: if it fails, the
+   * retry sends only the others. Re-sent, they would be queued twice (RabbitMQ
+   * does not deduplicate), and a queue that is full because of them would nack
+   * the retry again and again. A list, not a WeakSet entry per record: the
+   * collector walks every WeakSet entry it keeps (ephemerons) on each
+   * collection, and most attempts succeed, so the list is simply dropped.
    */
-  private readonly confirmedRecords = new WeakSet<OutboundRecord>();
+  private confirmedThisAttempt: OutboundRecord[] = [];
+  /**
+   * What failed attempts had confirmed, kept for their retry. The write after a
+   * failed one is always its retry (this sink writes one at a time:
+   * write-window.ts), so a write that succeeds lets them go.
+   */
+  private confirmedBefore: Set<OutboundRecord> | undefined;
   /** Why the broker returned a record (unroutable), kept with the record: a retry does not send it again, yet it must still be dead-lettered. */
   private readonly returnedRecords = new WeakMap<OutboundRecord, string>();
   /** Some record of the write being delivered (this attempt or a failed one before it) was returned. */
@@ -77,7 +85,7 @@ export class RabbitMqSink implements Sink {
       const refused = /ACCESS_REFUSED|NOT_ALLOWED|\b(403|530)\b/.test(reason);
       throw new SinkError(`cannot reach RabbitMQ at ${this.name.slice(9)}: ${reason}; check sink.url${refused ? ' (its user, password and vhost)' : ''} and that the broker is up`, { retriable: !refused, cause: error });
     }
-    publisher.onAck = (record) => this.confirmedRecords.add(record);
+    publisher.onAck = (record) => { this.confirmedThisAttempt.push(record); };
     publisher.onReturn = (messageId, routingKey) => {
       if (messageId !== undefined) this.returned.set(messageId, `unroutable: no queue is bound to exchange '${o.exchange}' for routing key '${routingKey}'`);
     };
@@ -96,6 +104,8 @@ export class RabbitMqSink implements Sink {
     if (this.publisher === undefined || !this.publisher.open) await this.open();
     const publisher = this.publisher!;
     this.returned.clear();
+    this.confirmedThisAttempt = [];
+    const confirmedBefore = this.confirmedBefore;
     const runs = new KeyRuns();
     const rejected: SinkResult['rejected'] = [];
     let estimate = 0;
@@ -106,7 +116,7 @@ export class RabbitMqSink implements Sink {
       for (const record of records) {
         // What the records not yet encoded need: a run's Buffer is sized for them, not the whole batch again.
         estimate -= record.value.length + FRAMING_ESTIMATE;
-        if (this.confirmedRecords.has(record)) continue;
+        if (confirmedBefore?.has(record) === true) continue;
         // AMQP routing keys are short strings: a longer topic (an outbox aggregate type) can never be published.
         if (record.topic.length > 85 && Buffer.byteLength(record.topic) > 255) {
           rejected.push({ record, reason: `the routing key '${record.topic.slice(0, 40)}…' is longer than AMQP's 255 bytes` });
@@ -128,12 +138,20 @@ export class RabbitMqSink implements Sink {
       // The channel may be half-dead (nacks, timeout): start over on a new connection.
       this.publisher = undefined;
       await publisher.close();
+      // Closed: no more acks for this attempt; what it confirmed is not sent again.
+      if (this.confirmedThisAttempt.length > 0) {
+        this.confirmedBefore ??= new Set();
+        for (const record of this.confirmedThisAttempt) this.confirmedBefore.add(record);
+        this.confirmedThisAttempt = [];
+      }
       const reason = (error as Error).message;
       // 403 (access refused) and 404 (no such exchange) repeat on every attempt: configuration, not events.
       const configuration = /\b(403|404)\b|ACCESS_REFUSED|NOT_FOUND/.test(reason);
       throw new SinkError(`RabbitMQ publish failed: ${reason}${configuration ? "; check the exchange (sink.exchange, sink.declareExchange) and the user's write permission on it; nothing was dead-lettered" : ''}`, { retriable: !configuration, cause: error });
     }
     this.keepReturned(records);
+    this.confirmedThisAttempt = [];
+    this.confirmedBefore = undefined;
     if (this.anyReturned) {
       for (const record of records) {
         const reason = this.returnedRecords.get(record);
