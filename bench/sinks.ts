@@ -16,6 +16,11 @@
  *     CPU per change is also given without each pgcdc process's start-up (its
  *     CPU until it streams, measured on a second, idle slot): a fixed cost that
  *     is about 1 µs per change of this drain, and larger for `run` than `tail`.
+ *     Floors (bench/floors/): each protocol's own least cost per record, W1-sized
+ *     records prepared once and sent as the sink sends a write, the broker's
+ *     answers counted (NATS PubAcks, Redis MULTI/XADD/EXEC replies; Kafka: its
+ *     client library's produce and delivery reports). run → file plus a floor is
+ *     the least `run` into that sink can cost (printed beside the measured).
  *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds (after
  *     WARMUP seconds of the same load that are not counted); for
  *     each change, (time it is readable in the sink) − (its commit time): p50, p99.
@@ -336,10 +341,15 @@ async function startupCpu(args: string[], cwd: string): Promise<number> {
   return seconds;
 }
 
-/** CPU per record of the Kafka client alone, producing `count` W1-sized records to the mock cluster (bench/floors/kafka-client.mjs). */
-function kafkaClientFloor(bootstrap: string, count: number): { microsPerRecord: number; mainThreadMicrosPerRecord: number } {
-  const output = execFileSync(node, [`${root}bench/floors/kafka-client.mjs`, '--brokers', bootstrap.split(',')[0]!, '--topic', 'floor.kafka', '--count', String(count)], { encoding: 'utf8' });
-  return JSON.parse(output.trim().split('\n').pop()!) as { microsPerRecord: number; mainThreadMicrosPerRecord: number };
+/**
+ * CPU per record of a protocol's or client's least work, with nothing of pgcdc
+ * around it (bench/floors/*.mjs print `{microsPerRecord}` as their last line):
+ * a bound on what `run` into that sink can cost beyond run → file.
+ */
+interface Floor { microsPerRecord: number; mainThreadMicrosPerRecord?: number }
+function measureFloor(script: string, args: string[]): Floor {
+  const output = execFileSync(node, [`${root}bench/floors/${script}`, ...args], { encoding: 'utf8' });
+  return JSON.parse(output.trim().split('\n').pop()!) as Floor;
 }
 
 async function main(): Promise<void> {
@@ -413,8 +423,18 @@ async function main(): Promise<void> {
     await runOnce('nats', `{ type: nats, servers: ["127.0.0.1:${natsPort}"] }`, async () => (await jsm.streams.info('BENCH')).state.messages >= expected);
     await runOnce('redis', `{ type: redis, url: "${redisServer.url}" }`, async () => (await redis.xlen('pgcdc.public.bench_items')) >= expected);
     await runOnce('kafka', `{ type: kafka, brokers: ["${kafka.bootstrap.split(',')[0]}"] }`, async () => kafkaEndOffsets(kafka.bootstrap, 'pgcdc.public.bench_items') >= expected);
-    // The Kafka client's own cost per record, with nothing of pgcdc around it: a bound on run → Kafka.
-    const kafkaClient = SINKS.has('kafka') ? kafkaClientFloor(kafka.bootstrap, expected) : undefined;
+    // Each protocol's (Kafka: the client's) own cost per record, with nothing of pgcdc around it.
+    const floors: Record<string, Floor> = {};
+    if (SINKS.has('nats')) {
+      await jsm.streams.add({ name: 'FLOOR', subjects: ['floor.>'], max_bytes: 4 * 1024 ** 3 });
+      floors.nats = measureFloor('nats-protocol.mjs', ['--port', String(natsPort), '--subject', 'floor.w1', '--count', String(expected)]);
+      await jsm.streams.delete('FLOOR');
+    }
+    if (SINKS.has('redis')) {
+      floors.redis = measureFloor('redis-protocol.mjs', ['--port', new URL(redisServer.url).port, '--key', 'floor.w1', '--count', String(expected)]);
+      await redis.del('floor.w1');
+    }
+    if (SINKS.has('kafka')) floors.kafka = measureFloor('kafka-client.mjs', ['--brokers', kafka.bootstrap.split(',')[0]!, '--topic', 'floor.kafka', '--count', String(expected)]);
     if (rabbit !== undefined) {
       // A durable queue bound to the sink's exchange holds every message; its depth is the count.
       const amqp = (await import('amqplib')).default;
@@ -450,9 +470,15 @@ async function main(): Promise<void> {
       const tailSteadyUs = (((cpu.tail!.get(PGCDC) ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
       results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${(startup[name] ?? 0).toFixed(2)} | ${steadyUs.toFixed(1)} | ${(steadyUs / tailSteadyUs).toFixed(2)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} |`);
     }
-    if (kafkaClient !== undefined && cpu.tail !== undefined) {
-      const tailSteadyUs = (((cpu.tail.get(PGCDC) ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
-      results.push('', `The Kafka client alone (bench/floors/kafka-client.mjs: ${expected} W1-sized records produced with the sink's settings and their delivery reports counted, nothing else): ${kafkaClient.microsPerRecord.toFixed(1)} µs per record, ${kafkaClient.mainThreadMicrosPerRecord.toFixed(1)} of them on its JavaScript thread. With this client, \`run\` → Kafka costs about tail + that or more (tail's writes to stdout, a few per cent of it, are not part of run → Kafka): ${((tailSteadyUs + kafkaClient.microsPerRecord) / tailSteadyUs).toFixed(2)}× tail.`);
+    if (Object.keys(floors).length > 0 && cpu.tail !== undefined) {
+      const steady = (name: string) => (((cpu[name]?.get(PGCDC) ?? NaN) - (startup[name] ?? 0)) * 1e6) / expected;
+      const tailUs = steady('tail');
+      const fileRatio = steady('file') / tailUs;
+      results.push('', 'Each protocol\'s own least cost per record (bench/floors/: W1-sized records prepared once, sent as the sink sends a write, the broker\'s answers counted; Kafka: its client, @confluentinc/kafka-javascript, with the sink\'s settings), and what it bounds: `run` into that sink costs at least what run → file costs (everything pgcdc does for any sink) plus it.\n', '| sink | floor µs per record | of it on the JS thread | floor ÷ tail | bound: run → file + floor, × tail | measured × tail |', '|---|---:|---:|---:|---:|---:|');
+      for (const [name, floor] of Object.entries(floors)) {
+        const share = floor.microsPerRecord / tailUs;
+        results.push(`| ${name} | ${floor.microsPerRecord.toFixed(1)} | ${floor.mainThreadMicrosPerRecord?.toFixed(1) ?? '—'} | ${share.toFixed(2)} | ${Number.isNaN(fileRatio) ? '—' : (fileRatio + share).toFixed(2)} | ${(steady(name) / tailUs).toFixed(2)} |`);
+      }
     }
 
     // The drained backlog is not kept: brokers holding 250 MB from phase 1 measure slower.

@@ -91,13 +91,23 @@ export class RedisConnection {
     return this.closedBecause === undefined;
   }
 
-  /** Sends whole commands; resolves with their `expected` replies (error replies among them, as RespError). */
-  send(bytes: Uint8Array, expected: number): Promise<RespReply[]> {
+  /**
+   * Sends whole commands, as one buffer or as pieces sent together (corked: one
+   * writev, no copy into a joined buffer); resolves with their `expected`
+   * replies (error replies among them, as RespError).
+   */
+  send(bytes: Uint8Array | readonly Uint8Array[], expected: number): Promise<RespReply[]> {
     if (this.closedBecause !== undefined) return Promise.reject(new Error(this.closedBecause));
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => this.fail(`no reply within ${this.timeoutMs} ms`), this.timeoutMs);
       this.inFlight.push({ expected, replies: [], resolve, reject, timer });
-      this.socket.write(bytes);
+      if (bytes instanceof Uint8Array) {
+        this.socket.write(bytes);
+        return;
+      }
+      this.socket.cork();
+      for (const piece of bytes) if (piece.length > 0) this.socket.write(piece);
+      this.socket.uncork();
     });
   }
 

@@ -54,6 +54,17 @@ const MULTI = Buffer.from('*1\r\n$5\r\nMULTI\r\n');
 const EXEC = Buffer.from('*1\r\n$4\r\nEXEC\r\n');
 const EMPTY = Buffer.alloc(0);
 
+function bulkBytes(text: string): Buffer {
+  const out = new ByteWriter(text.length * 3 + 16);
+  writeBulk(out, text);
+  return out.finish();
+}
+const XADD = bulkBytes('XADD');
+const MAXLEN_APPROXIMATE = Buffer.concat([bulkBytes('MAXLEN'), bulkBytes('~')]);
+const ID_FIELD = bulkBytes('id');
+const KEY_FIELD = bulkBytes('key');
+const VALUE_FIELD = bulkBytes('value');
+
 export class RedisSink implements EncodingSink {
   readonly name: string;
   private readonly options: RedisSinkOptions;
@@ -63,6 +74,9 @@ export class RedisSink implements EncodingSink {
   private opened = false;
   /** Records Redis refused as already present (re-deliveries). */
   duplicates = 0;
+  private readonly topicBulks = new Map<string, Buffer>();
+  private lastTopic: string | undefined;
+  private lastTopicBulk: Buffer = EMPTY;
 
   constructor(options: RedisSinkOptions) {
     this.options = options;
@@ -100,20 +114,39 @@ export class RedisSink implements EncodingSink {
     let estimate = 0;
     for (const record of records) estimate += record.value.length + record.id.length * 2 + (record.key?.length ?? 0) + 160;
     const out = new ByteWriter(estimate);
-    const cap = this.options.maxLen === undefined ? undefined : String(this.options.maxLen);
+    const cap = this.options.maxLen;
     for (const record of records) {
-      const headers = Object.keys(record.headers);
-      writeArrayHeader(out, 9 + (cap === undefined ? 0 : 3) + headers.length * 2);
-      writeBulk(out, 'XADD');
-      writeBulk(out, record.topic);
-      if (cap !== undefined) { writeBulk(out, 'MAXLEN'); writeBulk(out, '~'); writeBulk(out, cap); }
+      let headers = 0;
+      for (const _ in record.headers) headers++;
+      writeArrayHeader(out, 9 + (cap === undefined ? 0 : 3) + headers * 2);
+      // The words every XADD repeats, and the stream's name, are copied as bytes
+      // encoded once: measuring and encoding each of them per record was 1.8%
+      // of `pgcdc run` → Redis's profile.
+      out.bytes(XADD);
+      out.bytes(this.topicBulk(record.topic));
+      if (cap !== undefined) { out.bytes(MAXLEN_APPROXIMATE); writeBulk(out, String(cap)); }
       writeBulk(out, streamEntryId(record.id) ?? '*');
-      writeBulk(out, 'id'); writeBulk(out, record.id);
-      writeBulk(out, 'key'); writeBulk(out, record.key ?? '');
-      writeBulk(out, 'value'); writeBulk(out, record.value);
-      for (const name of headers) { writeBulk(out, `h:${name}`); writeBulk(out, record.headers[name]!); }
+      out.bytes(ID_FIELD); writeBulk(out, record.id);
+      out.bytes(KEY_FIELD); writeBulk(out, record.key ?? '');
+      out.bytes(VALUE_FIELD); writeBulk(out, record.value);
+      for (const name in record.headers) { writeBulk(out, `h:${name}`); writeBulk(out, record.headers[name]!); }
     }
     return { bytes: records.length > 0 ? out.finish() : EMPTY, count: records.length, rejected: [] };
+  }
+
+  /** `$<length>\r\n<topic>\r\n`, encoded once per stream name. */
+  private topicBulk(topic: string): Buffer {
+    if (topic === this.lastTopic) return this.lastTopicBulk;
+    let bulk = this.topicBulks.get(topic);
+    if (bulk === undefined) {
+      bulk = bulkBytes(topic);
+      // Outbox topics come from the data: the cache is a convenience, not a registry of every name seen.
+      if (this.topicBulks.size >= 1024) this.topicBulks.clear();
+      this.topicBulks.set(topic, bulk);
+    }
+    this.lastTopic = topic;
+    this.lastTopicBulk = bulk;
+    return bulk;
   }
 
   async writeEncoded(batches: EncodedBatch[]): Promise<void> {
@@ -127,10 +160,12 @@ export class RedisSink implements EncodingSink {
     // stored (memory freed in between) would be retried below the stream's top
     // entry id, refused as a "duplicate", and lost; and a row's versions could
     // land out of order. Duplicates of a re-delivery are refused at EXEC, one by one.
-    const bytes = Buffer.concat([MULTI, ...batches.map((b) => b.bytes), EXEC]);
+    // The group's batches as they are, sent together: joining them copied every
+    // byte once more (1.9% of `pgcdc run` → Redis's profile).
+    const pieces = [MULTI, ...batches.map((b) => b.bytes), EXEC];
     let replies: RespReply[];
     try {
-      replies = await connection.send(bytes, count + 2);
+      replies = await connection.send(pieces, count + 2);
     } catch (error) {
       throw new SinkError(`Redis XADD failed: ${(error as Error).message}; retrying`, { retriable: true, cause: error });
     }

@@ -113,6 +113,29 @@ test('batches encoded ahead and written as one group: one transaction, in order;
   }
 });
 
+test('sink.maxLen caps each stream (XADD MAXLEN ~), records of several streams in one batch each land in their own', async () => {
+  const sink = new RedisSink({ url: redis.url, maxLen: 10, timeoutMs: 1000 });
+  await sink.open();
+  try {
+    const record = (topic: string, n: number) => {
+      const value = JSON.stringify({ id: `0/4000000:${n}`, op: 'c', after: { id: n } });
+      return { id: `0/4000000:${n}`, topic, key: `{"id":${n}}`, headers: {}, value, event: JSON.parse(value) as never };
+    };
+    const records = Array.from({ length: 600 }, (_, i) => record(i % 3 === 2 ? 'capped.other' : 'capped.main', i + 1));
+    await sink.writeEncoded([sink.encode(records)]);
+    const main = await xrange('capped.main');
+    const other = await xrange('capped.other');
+    // Trimming with ~ removes whole nodes of the stream (100 entries by default): fewer than written, at least the cap.
+    assert.ok(main.length >= 10 && main.length < 400, `capped.main holds ${main.length}`);
+    assert.ok(other.length >= 10 && other.length < 200, `capped.other holds ${other.length}`);
+    assert.equal(main.at(-1)!.id, streamEntryId('0/4000000:599'));
+    assert.equal(other.at(-1)!.id, streamEntryId('0/4000000:600'));
+    assert.equal(JSON.parse(main.at(-1)!.fields.value!).after.id, 599);
+  } finally {
+    await sink.close();
+  }
+});
+
 test('Redis out of memory mid-load (maxmemory, noeviction), then given more: every version of every row arrives once, in order', async () => {
   await server.query('CREATE TABLE counters (id int PRIMARY KEY, n int); CREATE PUBLICATION counters FOR TABLE counters');
   const admin = new Redis(redis.url);
