@@ -10,6 +10,9 @@
  * length that must precede the bytes it counts is filled in afterwards
  * (`reserveNumber` / `fillNumber`).
  */
+/** Longer text is measured, then copied (ByteWriter.utf8). */
+const DIRECT_UTF8_MAX_CHARS = 8192;
+
 export class ByteWriter {
   private buffer: Buffer;
   /** Bytes written so far. */
@@ -49,7 +52,21 @@ export class ByteWriter {
   }
 
   /** Any text, as UTF-8 (`bytes`: its Buffer.byteLength, when the caller knows it). Returns the number of bytes written. */
-  utf8(text: string, bytes = Buffer.byteLength(text)): number {
+  utf8(text: string, bytes?: number): number {
+    // A record's value, id or key: encoded straight into room for its worst case
+    // (3 bytes per UTF-16 unit). Measuring it first (Buffer.byteLength) cost more
+    // than writing it: 139 against 99 ns for a 670-byte W1 event on Node 24, and
+    // `pgcdc run` → NATS spent 4.5% less CPU per change without it (three
+    // alternating pairs). Long text keeps the measure-then-copy path (writeUtf8):
+    // for a batch joined into one string, V8's UTF-8 writer took twice as long.
+    // Near the end of a buffer sized for the batch, the text is measured instead
+    // (growing for the worst case would copy the batch for nothing).
+    if (bytes === undefined && text.length <= DIRECT_UTF8_MAX_CHARS && this.buffer.length - this.length >= text.length * 3) {
+      const written = this.buffer.write(text, this.length, 'utf8');
+      this.length += written;
+      return written;
+    }
+    bytes ??= Buffer.byteLength(text);
     if (this.buffer.length - this.length < bytes) this.grow(bytes);
     this.length += writeUtf8(this.buffer, text, this.length, bytes);
     return bytes;

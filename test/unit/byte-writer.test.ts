@@ -15,7 +15,8 @@ import { FdWriter } from '../../src/sink/stdout-writer.ts';
 const UNUSUAL = ['\u00ff\u0080', 'a\ud800b', '\udc00', '\u0000\u0001\t\u007f', `${'é'.repeat(3)}ascii only`.slice(3), '\u00e9'];
 
 test('strings of every width land as UTF-8 whatever room is left, growing the buffer when it is short', () => {
-  const samples = ['plain', 'Zoë', '✓ 日本', '😀 pair', 'x'.repeat(300), `${'é'.repeat(100)}😀`, ...UNUSUAL];
+  // Short text is written straight into room for its worst case, long text (over 8,192 units) measured first: both here.
+  const samples = ['plain', 'Zoë', '✓ 日本', '😀 pair', 'x'.repeat(300), `${'é'.repeat(100)}😀`, `${'✓'.repeat(4000)}${'a'.repeat(5000)}😀`, ...UNUSUAL];
   // Every starting capacity from tiny to ample, so each string meets a buffer edge at every offset.
   for (let capacity = 1; capacity < 700; capacity += 7) {
     const out = new ByteWriter(capacity);
