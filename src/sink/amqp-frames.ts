@@ -166,6 +166,28 @@ export function beginContentHeader(out: ByteWriter, channel: number, bodyBytes: 
   return size;
 }
 
+/** Sets the body size of a content header begun with `beginContentHeader` (at `sizeOffset`, what it returned) once the body is written. */
+export function fillContentHeaderBodySize(out: ByteWriter, sizeOffset: number, bodyBytes: number): void {
+  // After the frame size (4), class (2) and weight (2): the 64-bit body size.
+  out.fillUint32(sizeOffset + 8, Math.floor(bodyBytes / 0x1_0000_0000));
+  out.fillUint32(sizeOffset + 12, bodyBytes >>> 0);
+}
+
+/**
+ * A body that fits one frame however it encodes (`text.length` × 3 bytes at
+ * most `maxPayload`), written without measuring it first; returns its bytes,
+ * for the content header (`fillContentHeaderBodySize`).
+ */
+export function writeSingleFrameBody(out: ByteWriter, channel: number, text: string): number {
+  out.uint8(FRAME_BODY);
+  out.uint16(channel);
+  const size = out.reserveUint32();
+  const bytes = out.utf8(text);
+  out.fillUint32(size, bytes);
+  out.uint8(FRAME_END);
+  return bytes;
+}
+
 /**
  * A message's body (`bytes`: its UTF-8 length, known from the header), in
  * frames of at most `maxPayload` bytes. One frame unless the message is larger

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { ByteWriter } from '../../src/core/byte-writer.ts';
 import {
   AmqpFrameReader, ArgumentReader, FRAME_BODY, FRAME_HEADER, FRAME_METHOD, Method, Property, beginContentHeader, beginMethod, beginTable,
-  bodySizeOfHeader, endFrame, endTable, messageIdOfHeader, writeBody, writePublish, writeShortString, writeStringField, writeTable, type AmqpFrame,
+  bodySizeOfHeader, endFrame, endTable, fillContentHeaderBodySize, messageIdOfHeader, writeBody, writeSingleFrameBody, writePublish, writeShortString, writeStringField, writeTable, type AmqpFrame,
 } from '../../src/sink/amqp-frames.ts';
 
 interface DecodedFrame { id?: number; channel: number; size?: number; fields?: Record<string, unknown>; content?: Buffer }
@@ -39,9 +39,10 @@ function decodeAll(bytes: Buffer): DecodedFrame[] {
 }
 
 /** A message as the RabbitMQ sink encodes it: ASCII and UTF-8, headers, every property it sets. */
-function encodeMessage(out: ByteWriter, body: string, maxPayload: number, routingKey = 'pgcdc.public.orders'): void {
+function encodeMessage(out: ByteWriter, body: string, maxPayload: number, routingKey = 'pgcdc.public.orders', sizeAfterBody = false): void {
   writePublish(out, 1, 'cdc', routingKey, true);
-  const bytes = Buffer.byteLength(body);
+  // The sink's two ways: the body measured first, or (one frame whatever it encodes to) its size filled in after it.
+  const bytes = sizeAfterBody ? 0 : Buffer.byteLength(body);
   const header = beginContentHeader(out, 1, bytes, Property.contentType | Property.headers | Property.deliveryMode | Property.messageId | Property.timestamp | Property.type);
   writeShortString(out, 'application/json');
   const table = beginTable(out);
@@ -53,25 +54,28 @@ function encodeMessage(out: ByteWriter, body: string, maxPayload: number, routin
   out.uint64(1_767_225_600);
   writeShortString(out, 'OrderShipped');
   endFrame(out, header);
-  writeBody(out, 1, body, bytes, maxPayload);
+  if (sizeAfterBody) fillContentHeaderBodySize(out, header, writeSingleFrameBody(out, 1, body));
+  else writeBody(out, 1, body, bytes, maxPayload);
 }
 
 test('AMQP publish: method, content header with every property the sink sets, and body, as amqplib decodes them', () => {
-  const out = new ByteWriter(16);
-  const body = '{"after":{"id":42,"name":"Zoë 🙂"}}';
-  encodeMessage(out, body, 131_064);
-  const [publish, header, content, ...more] = decodeAll(out.finish());
-  assert.equal(more.length, 0);
-  assert.equal(publish!.id, Method.basicPublish);
-  assert.equal(publish!.channel, 1);
-  assert.deepEqual(publish!.fields, { ticket: 0, exchange: 'cdc', routingKey: 'pgcdc.public.orders', mandatory: true, immediate: false });
-  assert.equal(header!.size, Buffer.byteLength(body));
-  assert.deepEqual(header!.fields, {
-    contentType: 'application/json', contentEncoding: undefined, headers: { 'pgcdc-key': '{"id":42}', message_id: 'ünï €' }, deliveryMode: 2, priority: undefined,
-    correlationId: undefined, replyTo: undefined, expiration: undefined, messageId: '0/16B3C8:1', timestamp: 1_767_225_600, type: 'OrderShipped',
-    userId: undefined, appId: undefined, clusterId: undefined,
-  });
-  assert.equal(content!.content!.toString('utf8'), body);
+  for (const sizeAfterBody of [false, true]) {
+    const out = new ByteWriter(16);
+    const body = '{"after":{"id":42,"name":"Zoë 🙂"}}';
+    encodeMessage(out, body, 131_064, 'pgcdc.public.orders', sizeAfterBody);
+    const [publish, header, content, ...more] = decodeAll(out.finish());
+    assert.equal(more.length, 0);
+    assert.equal(publish!.id, Method.basicPublish);
+    assert.equal(publish!.channel, 1);
+    assert.deepEqual(publish!.fields, { ticket: 0, exchange: 'cdc', routingKey: 'pgcdc.public.orders', mandatory: true, immediate: false });
+    assert.equal(header!.size, Buffer.byteLength(body));
+    assert.deepEqual(header!.fields, {
+      contentType: 'application/json', contentEncoding: undefined, headers: { 'pgcdc-key': '{"id":42}', message_id: 'ünï €' }, deliveryMode: 2, priority: undefined,
+      correlationId: undefined, replyTo: undefined, expiration: undefined, messageId: '0/16B3C8:1', timestamp: 1_767_225_600, type: 'OrderShipped',
+      userId: undefined, appId: undefined, clusterId: undefined,
+    });
+    assert.equal(content!.content!.toString('utf8'), body);
+  }
 });
 
 test('AMQP body larger than the frame size: split into frames of at most the agreed payload, in order, multi-byte characters cut between frames intact', () => {
