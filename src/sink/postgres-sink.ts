@@ -51,6 +51,9 @@ export class PostgresSink implements Sink {
   private readonly options: PostgresSinkOptions;
   private client: pg.Client | undefined;
   private readonly mirror: MirrorWriter;
+  private lastSchema: string | undefined;
+  private lastTable: string | undefined;
+  private lastTableFields = '';
 
   constructor(options: PostgresSinkOptions) {
     this.options = options;
@@ -154,31 +157,40 @@ export class PostgresSink implements Sink {
     out.uint8(JSONB_BINARY_VERSION);
     out.ascii('[');
     // A transaction's events share their commit time: its ISO text is made once.
-    let lastMs: number | null = null;
-    let lastIso: string | null = null;
+    let lastMs: number | null | undefined;
+    let lastIso = 'null';
     for (let i = 0; i < records.length; i++) {
       const record = records[i]!;
       const e = record.event;
-      const eventJson = this.options.valueIsEvent === true && eventMeta(e)?.route === undefined ? record.value : stringifyExact(e);
+      const meta = eventMeta(e);
+      // The record's value and key are the event's own JSON unless the record was
+      // routed (outbox) or re-enveloped (the Connect form): then serialized here.
+      const asIs = this.options.valueIsEvent === true && meta?.route === undefined;
       const ms = e.source.ts_ms;
       if (ms !== lastMs) {
         lastMs = ms;
-        lastIso = ms === null ? null : new Date(ms).toISOString();
+        lastIso = ms === null ? 'null' : `"${new Date(ms).toISOString()}"`;
       }
-      const head = JSON.stringify({
-        id: e.id,
-        source_schema: e.source.schema,
-        source_table: e.op === 'm' ? `message:${e.message!.prefix}` : e.source.table,
-        op: e.op,
-        key: eventMeta(e)?.key ?? null,
-        commit_time: lastIso,
-        tx_id: e.source.txId,
-        audit: e[this.options.auditField] ?? null,
-      });
+      // The row's fields written one by one, as JSON.stringify of the row wrote
+      // them (a test compares the two): one object and one string fewer per event.
       if (i > 0) out.ascii(',');
-      out.utf8(head.slice(0, -1));
+      out.ascii('{"id":');
+      out.utf8(JSON.stringify(e.id));
+      out.ascii(',');
+      out.utf8(this.tableFields(e.source.schema, e.op === 'm' ? `message:${e.message!.prefix}` : e.source.table));
+      out.ascii(',"op":');
+      out.utf8(JSON.stringify(e.op));
+      out.ascii(',"key":');
+      out.utf8(asIs ? record.key ?? 'null' : JSON.stringify(meta?.key ?? null));
+      out.ascii(',"commit_time":');
+      out.ascii(lastIso);
+      out.ascii(',"tx_id":');
+      out.ascii(e.source.txId === null ? 'null' : String(e.source.txId));
+      out.ascii(',"audit":');
+      const audit = e[this.options.auditField];
+      out.utf8(audit === undefined || audit === null ? 'null' : JSON.stringify(audit));
       out.ascii(',"event":');
-      out.utf8(eventJson);
+      out.utf8(asIs ? record.value : stringifyExact(e));
       out.ascii('}');
     }
     out.ascii(']');
@@ -192,6 +204,16 @@ export class PostgresSink implements Sink {
       [rows],
     );
     return [];
+  }
+
+  /** `"source_schema":…,"source_table":…` for a table, made once for a run of its events. */
+  private tableFields(schema: string, table: string): string {
+    if (schema !== this.lastSchema || table !== this.lastTable) {
+      this.lastSchema = schema;
+      this.lastTable = table;
+      this.lastTableFields = `"source_schema":${JSON.stringify(schema)},"source_table":${JSON.stringify(table)}`;
+    }
+    return this.lastTableFields;
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import { createPipeline } from '../../src/pipeline/pipeline.ts';
 import { PostgresSink } from '../../src/sink/postgres-sink.ts';
 import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
-import { setRoute } from '../../src/events/event-builder.ts';
+import { attachEventMeta, setRoute } from '../../src/events/event-builder.ts';
 import { eventually } from '../support/collect.ts';
 import { startTogether } from '../support/servers.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
@@ -60,6 +60,8 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     // The event column holds the event whatever the record's value is: the event's JSON
     // itself (taken as it is), an outbox payload, or a CloudEvents wrapper.
     const events = rows.map((r) => ({ ...r.event, id: `${r.event.id}:again` }));
+    // Read back from the table, the events lost their metadata (the row's key): given back as the stream attaches it.
+    for (const e of events) attachEventMeta(e, { key: { id: 1 }, commitLsn: undefined, lsn: undefined });
     const plain = toRecord(events[0]!, DEBEZIUM_TOPICS);
     const routed = events[1]!;
     setRoute(routed, { topic: 'orders', key: '1', headers: {}, value: { payload: 'not the event' } });
@@ -74,6 +76,13 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     await cloudEvents.close();
     const stored = await target.query<{ event: ChangeEvent }>('SELECT event FROM change_log_2 ORDER BY id');
     assert.deepEqual(stored.map((r) => r.event), events.map((e) => JSON.parse(JSON.stringify(e)) as ChangeEvent));
+    // The indexed columns, whichever way the row's JSON was written (the record's key as it is, or the event's key serialized).
+    const columns = await target.query('SELECT id, source_schema, source_table, op, key, commit_time, tx_id, audit FROM change_log_2 ORDER BY id');
+    assert.deepEqual(columns, events.map((e) => ({
+      id: e.id, source_schema: 'public', source_table: 'items', op: e.op, key: { id: 1 },
+      commit_time: new Date(e.source.ts_ms!), tx_id: String(e.source.txId), audit: (e as { auditData?: unknown }).auditData ?? null,
+    })));
+    assert.notEqual(columns[0]!.audit, null, 'the audited transaction\'s audit context is in its own column');
   } finally {
     await pipeline.stop();
   }
