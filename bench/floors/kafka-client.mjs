@@ -4,7 +4,7 @@
 //
 //   node kafka-client.mjs --brokers B --topic T --count N [--batch 5000]
 //
-// It produces N records shaped like W1's (a 670-byte Debezium envelope as the
+// It produces N records shaped like W1's (a 685-byte W1 Debezium envelope as the
 // value, `{"id":n}` as the key) with the producer settings of pgcdc's Kafka
 // sink (idempotent, acks=all, murmur2, linger.ms 2, a delivery report per
 // record polled in the background), as the sink does: each batch's values in
@@ -17,6 +17,7 @@
 // thread alone (produce calls, delivery reports).
 import { parseArgs } from 'node:util';
 import { createRequire } from 'node:module';
+import { W1_EVENT_JSON } from './w1-record.mjs';
 
 const require = createRequire(import.meta.url);
 const { Producer } = require('@confluentinc/kafka-javascript');
@@ -24,7 +25,7 @@ const { values } = parseArgs({ options: { brokers: { type: 'string' }, topic: { 
 const count = Number(values.count);
 const batchSize = Number(values.batch);
 
-const envelope = '{"id":"0/15352F0:1","op":"c","before":null,"after":{"id":1,"sku":"SKU-000000001","qty":1,"price":"0.01","payload":{"n":1,"name":"item number 1","note":"lorem ipsum dolor sit amet c4ca4238a0b923820dcc509a6f75849b","tags":["alpha","beta","tag-1"],"attrs":{"size":1,"color":"green","weight_g":101}},"updated_at":"2026-12-03T20:22:54.980985Z"},"source":{"version":"0.1.0","connector":"postgresql","name":"pgcdc","ts_ms":1796329374986,"snapshot":"false","db":"postgres","sequence":"[\\"22237936\\",\\"22195448\\"]","schema":"public","table":"bench_items","txId":726,"lsn":22195448,"xmin":null},"ts_ms":1796329374986,"transaction":{"id":"726:22237936","total_order":1,"data_collection_order":1}}';
+const envelope = W1_EVENT_JSON;
 const value = Buffer.from(envelope);
 
 const producer = new Producer({

@@ -5,7 +5,7 @@
 //   node nats-protocol.mjs --port P --subject S --count N [--batch 5000]
 //
 // One TCP connection to nats-server. Each batch of records is sent as HPUB
-// frames prepared once (a 670-byte W1 envelope with a Nats-Msg-Id header; only
+// frames prepared once (a 685-byte W1 envelope with a Nats-Msg-Id header; only
 // the id and reply subject change, written in place), in one socket write;
 // then the batch's PubAcks are counted (control line read for the size, payload
 // skipped, a PubAck's first bytes checked). The next batch goes once every
@@ -14,11 +14,12 @@
 // microsPerRecord}, this process's CPU from the first frame to the last PubAck.
 import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
+import { W1_EVENT_JSON } from './w1-record.mjs';
 
 const { values } = parseArgs({ options: { port: { type: 'string' }, subject: { type: 'string' }, count: { type: 'string' }, batch: { type: 'string', default: '5000' } } });
 const count = Number(values.count);
 const batchSize = Number(values.batch);
-const envelope = '{"id":"0/15352F0:1","op":"c","before":null,"after":{"id":1,"sku":"SKU-000000001","qty":1,"price":"0.01","payload":{"n":1,"name":"item number 1","note":"lorem ipsum dolor sit amet c4ca4238a0b923820dcc509a6f75849b","tags":["alpha","beta","tag-1"],"attrs":{"size":1,"color":"green","weight_g":101}},"updated_at":"2026-12-03T20:22:54.980985Z"},"source":{"version":"0.1.0","connector":"postgresql","name":"pgcdc","ts_ms":1796329374986,"snapshot":"false","db":"postgres","sequence":"[\\"22237936\\",\\"22195448\\"]","schema":"public","table":"bench_items","txId":726,"lsn":22195448,"xmin":null},"ts_ms":1796329374986,"transaction":{"id":"726:22237936","total_order":1,"data_collection_order":1}}';
+const envelope = W1_EVENT_JSON;
 
 // HPUB <subject> _FLOOR.<10-digit seq> <header bytes> <total bytes>\r\nNATS/1.0\r\nNats-Msg-Id: <10-digit id>\r\n\r\n<value>\r\n
 const header = 'NATS/1.0\r\nNats-Msg-Id: 0000000000\r\n\r\n';

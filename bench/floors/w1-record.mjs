@@ -1,0 +1,4 @@
+// One W1 change event as `pgcdc tail --format json` writes it (685 bytes; W1 averages 671): the
+// value every floor in this folder sends, so that each measures its protocol
+// with the records pgcdc's sinks carry.
+export const W1_EVENT_JSON = '{"id":"0/15352F0:1","op":"c","before":null,"after":{"id":1,"sku":"SKU-000000001","qty":1,"price":"0.01","payload":{"n":1,"name":"item number 1","note":"lorem ipsum dolor sit amet c4ca4238a0b923820dcc509a6f75849b","tags":["alpha","beta","tag-1"],"attrs":{"size":1,"color":"green","weight_g":101}},"updated_at":"2026-12-03T20:22:54.980985Z"},"source":{"version":"0.1.0","connector":"postgresql","name":"pgcdc","ts_ms":1796329374986,"snapshot":"false","db":"postgres","sequence":"[\\"22237936\\",\\"22195448\\"]","schema":"public","table":"bench_items","txId":726,"lsn":22195448,"xmin":null},"ts_ms":1796329374986,"transaction":{"id":"726:22237936","total_order":1,"data_collection_order":1}}';
