@@ -120,9 +120,16 @@ const QUEUED = Buffer.from('QUEUED');
 const OK = Buffer.from('OK');
 
 function simpleString(buffer: Buffer, start: number, end: number): string {
-  if (end - start === QUEUED.length && buffer.compare(QUEUED, 0, QUEUED.length, start, end) === 0) return 'QUEUED';
-  if (end - start === OK.length && buffer.compare(OK, 0, OK.length, start, end) === 0) return 'OK';
+  if (bytesEqual(buffer, start, end, QUEUED)) return 'QUEUED';
+  if (bytesEqual(buffer, start, end, OK)) return 'OK';
   return buffer.toString('utf8', start, end);
+}
+
+/** Compared byte by byte: Buffer.compare is a call into C++, once per record here. */
+function bytesEqual(buffer: Buffer, start: number, end: number, expected: Buffer): boolean {
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (buffer[start + i] !== expected[i]) return false;
+  return true;
 }
 
 /** A decimal integer (a length, a count or an integer reply) read from its bytes. */
