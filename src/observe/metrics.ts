@@ -206,6 +206,22 @@ export function tallyRecords(records: ReadonlyArray<{ value: string; event: Chan
   return { rows, newestCommitMs };
 }
 
+/**
+ * A tally less the records the sink refused only while writing, after the
+ * batch was counted (RabbitMQ's returned messages, with `mandatory`).
+ */
+export function tallyWithout(tally: RecordTally, refused: ReadonlyArray<{ record: { value: string; event: ChangeEvent } }>): RecordTally {
+  if (refused.length === 0) return tally;
+  const less = tallyRecords(refused.map((r) => r.record)).rows;
+  const rows = new Map<string, TallyRow>();
+  for (const [key, row] of tally.rows) {
+    const minus = less.get(key);
+    if (minus === undefined) rows.set(key, row);
+    else if (row.records > minus.records) rows.set(key, { ...row, records: row.records - minus.records, bytes: row.bytes - minus.bytes });
+  }
+  return { rows, newestCommitMs: tally.newestCommitMs };
+}
+
 /** A row of the tally while it is counted, with what identifies it. */
 interface CountedRow extends TallyRow {
   space: string;

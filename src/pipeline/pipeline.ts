@@ -35,7 +35,7 @@ import { DeadLetterFile } from './dead-letter-file.ts';
 import { prepareBatch } from './prepare-batch.ts';
 import { Redeliveries, REDELIVERY } from './redeliveries.ts';
 import type { LiveTail } from '../observe/live-tail.ts';
-import { StreamMetrics, tallyAccepted, type RecordTally } from '../observe/metrics.ts';
+import { StreamMetrics, tallyAccepted, tallyWithout, type RecordTally } from '../observe/metrics.ts';
 import { loadTransforms } from '../transform/load-transforms.ts';
 import type { NamedTransform } from '../transform/transform-chain.ts';
 
@@ -337,7 +337,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     if (this.encoder !== undefined) {
       await this.encoder.writeEncoded(group.map((b) => b.encoded!), { follows });
       rejected = group.flatMap((b) => b.encoded!.rejected);
-      tallies = group.map((b) => b.tally!);
+      tallies = group.map((b) => tallyWithout(b.tally!, b.encoded!.rejected.slice(b.refusedWhenPrepared)));
     } else {
       const records = group.flatMap((b) => b.records!);
       rejected = (await this.sink.write(records))?.rejected ?? [];

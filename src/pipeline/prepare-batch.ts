@@ -26,7 +26,7 @@ export function prepareBatch(batch: Pick<EventBatch, 'events' | 'deadLetters' | 
   const records = new Array<OutboundRecord>(events.length);
   for (let i = 0; i < events.length; i++) records[i] = applyEnvelope(toRecord(events[i]!, how.naming), how.envelope, how.naming.prefix);
   const prepared = { confirm: batch.confirm, deadLetters: batch.deadLetters, count: records.length, sample: how.tail?.sample(how.name, records) };
-  if (how.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined };
+  if (how.encoder === undefined) return { ...prepared, records, encoded: undefined, tally: undefined, refusedWhenPrepared: 0 };
   const encoded = how.encoder.encode(records);
-  return { ...prepared, records: undefined, encoded, tally: tallyAccepted(records, encoded.rejected) };
+  return { ...prepared, records: undefined, encoded, tally: tallyAccepted(records, encoded.rejected), refusedWhenPrepared: encoded.rejected.length };
 }

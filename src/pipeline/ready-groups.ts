@@ -22,6 +22,8 @@ export interface PreparedBatch {
   /** For sinks that do: the bytes, and what they carry (metrics). */
   encoded: EncodedBatch | undefined;
   tally: RecordTally | undefined;
+  /** How many records the sink had refused when `tally` was counted (it may refuse more while writing). */
+  refusedWhenPrepared: number;
   /** What the console's live tail kept of it (undefined with nobody watching). */
   sample: TailSample | undefined;
 }

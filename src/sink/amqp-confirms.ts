@@ -10,7 +10,7 @@
  */
 import { CdcError } from '../core/errors.ts';
 
-export class ConfirmTracker<Token extends object> {
+export class ConfirmTracker<Token extends object | number> {
   /** A message confirmed (acked): its token, in the order the broker settles them. */
   onAck: (token: Token) => void = () => undefined;
 

@@ -73,7 +73,7 @@ const CHANNEL = 1;
 const HEARTBEAT_FRAME = Buffer.from([FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, 0xce]);
 
 /** `token`: what the caller tracks per message (the sink's record); `onAck` gets it back when the broker confirms that message. */
-export class AmqpPublisher<Token extends object> {
+export class AmqpPublisher<Token extends object | number> {
   private readonly socket: Socket;
   private readonly reader = new AmqpFrameReader();
   private readonly timeoutMs: number;
@@ -111,7 +111,7 @@ export class AmqpPublisher<Token extends object> {
   }
 
   /** Connects, logs in, opens the vhost and a confirm channel; rejects with the reason (the broker's words when it refuses). */
-  static async open<Token extends object>(address: AmqpAddress, timeoutMs: number): Promise<AmqpPublisher<Token>> {
+  static async open<Token extends object | number>(address: AmqpAddress, timeoutMs: number): Promise<AmqpPublisher<Token>> {
     const socket = await connectSocket(address, timeoutMs);
     const publisher = new AmqpPublisher<Token>(socket, timeoutMs);
     try {

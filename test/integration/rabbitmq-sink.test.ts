@@ -16,6 +16,7 @@ import { startRabbitMq, type TestRabbitMq } from '../support/rabbitmq.ts';
 import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startTogether } from '../support/servers.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
+import { freePort } from '../../src/demo/embedded-postgres.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { assertEveryVersionOnceInOrder, fastRetryPipeline, writeHotRows } from '../support/versions.ts';
 
@@ -89,15 +90,17 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
     }
   });
 
-  test('mandatory: a message no queue is bound for comes back and goes to the dead-letter file; routed ones are delivered', async () => {
+  test('mandatory: a message no queue is bound for comes back and goes to the dead-letter file; routed ones are delivered, and only they are counted as confirmed', async () => {
     const queue = await bindQueue('strict', 'orders-only', 'pgcdc.public.orders');
     const dead = join(dir, 'rabbit-dead.jsonl');
+    const port = await freePort();
     const config = writeConfig('mandatory.yaml', `
 source: { url: "\${DATABASE_URL}", slot: rabbit_mandatory, publication: app, statusInterval: 200ms }
 sink: { type: rabbitmq, url: "${rabbit.url}", exchange: strict, mandatory: true }
 deadLetter: { type: file, path: "${dead}" }
 heartbeat: false
 snapshot: { mode: never }   # the shared table has earlier tests' rows
+metrics: { port: ${port} }
 `);
     const running = startCli(['run', '--config', config], { DATABASE_URL: server.url() });
     try {
@@ -115,6 +118,10 @@ snapshot: { mode: never }   # the shared table has earlier tests' rows
       assert.match(JSON.parse(letters[1]!).reason, /the routing key 'longlong.*' is longer than AMQP's 255 bytes/);
       await eventually('the row after it', async () => queue.received.length, (n) => n >= 3);
       assert.equal(JSON.parse(queue.received[2]!.content.toString()).after.id, 9);
+      // The returned message was counted when its batch was encoded; it is a dead letter, not a confirmed record.
+      const metrics = await eventually('the metrics of the confirmed rows', async () => (await fetch(`http://127.0.0.1:${port}/metrics`)).text(), (t) => /table="public\.orders"\} 3\b/.test(t));
+      assert.match(metrics, /pgcdc_sink_records_total\{slot="rabbit_mandatory",sink="rabbitmq",table="public\.orders"\} 3\b/);
+      assert.doesNotMatch(metrics, /pgcdc_sink_records_total\{[^}]*table="message:(nobody-listens|outbox)"\} [1-9]/);
     } finally {
       assert.equal(await stopGracefully(running), 0, running.stderr());
       await queue.close();
