@@ -10,6 +10,8 @@
  * length that must precede the bytes it counts is filled in afterwards
  * (`reserveNumber` / `fillNumber`).
  */
+import { giveBack, takeBuffer } from './buffer-pool.ts';
+
 /** Longer text is measured, then copied (ByteWriter.utf8). */
 const DIRECT_UTF8_MAX_CHARS = 8192;
 
@@ -17,10 +19,16 @@ export class ByteWriter {
   private buffer: Buffer;
   /** Bytes written so far. */
   length = 0;
+  /** The memory comes from the buffer pool, and goes back to it once the bytes are written (buffer-pool.ts). */
+  private readonly pooled: boolean;
 
-  /** `capacity`: the expected size; the buffer grows when it is not enough. */
-  constructor(capacity: number) {
-    this.buffer = Buffer.allocUnsafeSlow(Math.max(64, capacity));
+  /**
+   * `capacity`: the expected size; the buffer grows when it is not enough.
+   * `pooled`: for a sink's batch, whose bytes are given back (`releaseWritten`) once confirmed.
+   */
+  constructor(capacity: number, options?: { pooled: boolean }) {
+    this.pooled = options?.pooled === true;
+    this.buffer = this.pooled ? takeBuffer(Math.max(64, capacity)) : Buffer.allocUnsafeSlow(Math.max(64, capacity));
   }
 
   /**
@@ -140,14 +148,17 @@ export class ByteWriter {
 
   /** The bytes written: a view of the buffer, which the writer must not be used after. */
   finish(): Buffer {
-    // Keep a much larger backing buffer alive for the whole wait at the sink? Copy instead.
-    if (this.length < this.buffer.length / 2) return Buffer.from(this.buffer.subarray(0, this.length));
+    // Keep a much larger backing buffer alive for the whole wait at the sink? Copy
+    // instead; unless it is pooled: then it is used again once the bytes are written.
+    if (!this.pooled && this.length < this.buffer.length / 2) return Buffer.from(this.buffer.subarray(0, this.length));
     return this.buffer.subarray(0, this.length);
   }
 
   private grow(needed: number): void {
-    const next = Buffer.allocUnsafeSlow(Math.max(this.buffer.length * 2, this.length + needed));
+    const size = Math.max(this.buffer.length * 2, this.length + needed);
+    const next = this.pooled ? takeBuffer(size) : Buffer.allocUnsafeSlow(size);
     this.buffer.copy(next, 0, 0, this.length);
+    if (this.pooled) giveBack(this.buffer);
     this.buffer = next;
   }
 }

@@ -28,7 +28,7 @@ import { SlotLease } from './slot-lease.ts';
 import { streamOptionsFor } from './stream-options.ts';
 import { backoffDelay } from './backoff.ts';
 import { resolveConnection } from '../source/connection-config.ts';
-import { SinkError, isEncodingSink, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
+import { SinkError, isEncodingSink, releaseWritten, type EncodingSink, type Sink, type SinkResult } from '../sink/sink.ts';
 import type { DeadLetter } from '../transform/transform.ts';
 import type { ChangeEvent } from '../events/change-event.ts';
 import { DeadLetterFile } from './dead-letter-file.ts';
@@ -290,6 +290,8 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
       this.writeDeadLetters(rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
       this.metrics?.deadLettered('sink', rejected.length);
     }
+    // The destination holds the group: its bytes can be used for the next batches (sink.ts, `releaseWritten`).
+    if (this.encoder !== undefined) releaseWritten(group.map((b) => b.encoded!));
     for (const batch of group) {
       batch.confirm();
       if (batch.sample !== undefined) this.tail?.publish(this.name, batch.sample);

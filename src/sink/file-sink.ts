@@ -16,8 +16,8 @@
 import { closeSync, existsSync, fstatSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, renameSync, statSync, writev } from 'node:fs';
 import { promisify } from 'node:util';
 import type { OutboundRecord } from './outbound-record.ts';
-import { encodeJsonLines, releaseWritten } from './json-lines.ts';
-import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
+import { encodeJsonLines } from './json-lines.ts';
+import { SinkError, releaseWritten, type EncodedBatch, type EncodingSink } from './sink.ts';
 
 const writevAsync = (fd: number, chunks: Buffer[]): Promise<number> =>
   new Promise((resolve, reject) => writev(fd, chunks, null, (error, written) => (error ? reject(error) : resolve(written))));

@@ -132,7 +132,7 @@ export class NatsSink implements EncodingSink<NatsBatch> {
     const rejected: SinkResult['rejected'] = [];
     let estimate = 0;
     for (const record of records) estimate += record.value.length + record.topic.length + record.id.length + (record.key?.length ?? 0) + 120;
-    const out = new ByteWriter(estimate);
+    const out = new ByteWriter(estimate, { pooled: true });
     const tokenOffsets = new Uint32Array(records.length);
     const tokenHex = hex8(token);
     const runs = new KeyRuns();

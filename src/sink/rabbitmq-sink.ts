@@ -145,7 +145,7 @@ export class RabbitMqSink implements EncodingSink<AmqpBatch> {
     const rejected: SinkResult['rejected'] = [];
     let estimate = 0;
     for (const record of records) estimate += record.value.length + FRAMING_ESTIMATE;
-    const out = new ByteWriter(estimate);
+    const out = new ByteWriter(estimate, { pooled: true });
     const ends = new Uint32Array(records.length);
     const runs = new KeyRuns();
     const runStarts: number[] = [];

@@ -113,7 +113,7 @@ export class RedisSink implements EncodingSink {
   encode(records: OutboundRecord[]): EncodedBatch {
     let estimate = 0;
     for (const record of records) estimate += record.value.length + record.id.length * 2 + (record.key?.length ?? 0) + 160;
-    const out = new ByteWriter(estimate);
+    const out = new ByteWriter(estimate, { pooled: true });
     const cap = this.options.maxLen;
     for (const record of records) {
       let headers = 0;

@@ -6,8 +6,8 @@
  * record); bytes are freed as soon as they are written.
  */
 import type { OutboundRecord } from './outbound-record.ts';
-import { encodeJsonLines, releaseWritten } from './json-lines.ts';
-import { SinkError, type EncodedBatch, type EncodingSink } from './sink.ts';
+import { encodeJsonLines } from './json-lines.ts';
+import { SinkError, releaseWritten, type EncodedBatch, type EncodingSink } from './sink.ts';
 import { FdWriter } from './stdout-writer.ts';
 
 export class StdoutSink implements EncodingSink {
