@@ -16,6 +16,7 @@ import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
+import { giveBack } from '../core/buffer-pool.ts';
 import { loadKafkaClient, type KafkaHeaders, type LibrdKafkaError, type RdKafkaConfig, type RdKafkaProducer } from './kafka-client.ts';
 
 export interface KafkaSinkOptions {
@@ -96,7 +97,8 @@ export class KafkaSink implements Sink {
     // allocation per record), about a tenth of this sink's CPU.
     let estimate = 0;
     for (const record of records) estimate += record.value.length;
-    const out = new ByteWriter(estimate);
+    // Pooled (buffer-pool.ts): librdkafka copies each value when it is produced (RK_MSG_COPY), so the memory is free again once the loop is done.
+    const out = new ByteWriter(estimate, { pooled: true });
     // The records kept, and where each one's bytes end (each starts where the one before ended).
     const kept: OutboundRecord[] = [];
     const ends: number[] = [];
@@ -111,8 +113,11 @@ export class KafkaSink implements Sink {
       kept.push(record);
       ends.push(out.length);
     }
-    if (kept.length === 0) return { rejected };
     const bytes = out.finish();
+    if (kept.length === 0) {
+      giveBack(bytes);
+      return { rejected };
+    }
     // In batch order: librdkafka keeps that order per partition (idempotence keeps it across its retries).
     const tally = new DeliveryTally();
     let failure: unknown;
@@ -136,6 +141,7 @@ export class KafkaSink implements Sink {
       i++;
     }
     const error = await tally.settled() ?? failure;
+    giveBack(bytes);
     if (error !== undefined) throw await this.failed(producer, error);
     return { rejected };
   }

@@ -17,6 +17,7 @@ import pg from 'pg';
 import { eventMeta } from '../events/event-builder.ts';
 import { stringifyExact } from '../core/json.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
+import { giveBack } from '../core/buffer-pool.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
@@ -153,7 +154,8 @@ export class PostgresSink implements Sink {
     // and then encoded by pg, a tenth of this sink's CPU in a profile.
     let estimate = 2;
     for (const record of records) estimate += record.value.length + 300;
-    const out = new ByteWriter(estimate);
+    // Pooled (buffer-pool.ts): pg copies the parameter into its message, and the query's result means it was sent.
+    const out = new ByteWriter(estimate, { pooled: true });
     out.uint8(JSONB_BINARY_VERSION);
     out.ascii('[');
     // A transaction's events share their commit time: its ISO text is made once.
@@ -202,7 +204,7 @@ export class PostgresSink implements Sink {
               commit_time timestamptz, tx_id bigint, audit jsonb, event jsonb)
        ON CONFLICT (id) DO NOTHING`,
       [rows],
-    );
+    ).finally(() => giveBack(rows));
     return [];
   }
 
