@@ -29,33 +29,54 @@ export class BackendFramer {
 
   /** Feeds one chunk; calls `onFrame` for every message completed by it, in order. */
   push(chunk: Buffer, onFrame: FrameHandler): void {
-    let buffer = chunk;
+    let offset = 0;
     if (this.pendingBytes > 0) {
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
-      if (this.needed === 0 && this.pendingBytes >= HEADER) this.needed = this.frameLength(Buffer.concat(this.pending, HEADER), 0);
-      if (this.needed === 0 || this.pendingBytes < this.needed) return;
-      buffer = Buffer.concat(this.pending, this.pendingBytes);
+      // A message began in an earlier chunk: it is completed from this chunk's
+      // first bytes, and only it is copied. (Joining the whole chunk to it copied
+      // nearly every byte of the stream once more, into a new Buffer per chunk:
+      // 0.3 µs per change in a profile of `pgcdc run`.)
+      if (this.needed === 0) {
+        const headerMissing = HEADER - this.pendingBytes;
+        if (chunk.length < headerMissing) {
+          this.keep(chunk);
+          return;
+        }
+        this.needed = this.frameLength(Buffer.concat([...this.pending, chunk.subarray(0, headerMissing)], HEADER), 0);
+      }
+      const missing = this.needed - this.pendingBytes;
+      if (chunk.length < missing) {
+        this.keep(chunk);
+        return;
+      }
+      const message = Buffer.concat([...this.pending, chunk.subarray(0, missing)], this.needed);
       this.pending = [];
       this.pendingBytes = 0;
       this.needed = 0;
+      onFrame(message[0]!, message, HEADER, message.length);
+      this.streamOffset += message.length;
+      offset = missing;
     }
-    let offset = 0;
-    const length = buffer.length;
+    const length = chunk.length;
     while (length - offset >= HEADER) {
-      const total = this.frameLength(buffer, offset);
+      const total = this.frameLength(chunk, offset);
       if (length - offset < total) break;
-      onFrame(buffer[offset]!, buffer, offset + HEADER, offset + total);
+      onFrame(chunk[offset]!, chunk, offset + HEADER, offset + total);
       offset += total;
       this.streamOffset += total;
     }
     if (offset < length) {
       // Keep only the incomplete tail; copy it so the socket's chunk can be freed.
-      const rest = Buffer.from(buffer.subarray(offset));
+      const rest = Buffer.from(chunk.subarray(offset));
       this.pending = [rest];
       this.pendingBytes = rest.length;
       this.needed = rest.length >= HEADER ? this.frameLength(rest, 0) : 0;
     }
+  }
+
+  /** A chunk that does not complete the pending message: kept as it is, joined once the message is whole. */
+  private keep(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
   }
 
   /** Bytes received that do not yet form a whole message. */

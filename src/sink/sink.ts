@@ -43,10 +43,12 @@ export interface EncodedBatch {
 }
 
 /**
- * A sink that encodes batches ahead of writing them (file, stdout, NATS, Redis). Encoded
+ * A sink that encodes batches ahead of writing them (file, stdout, NATS, Redis, RabbitMQ). Encoded
  * batches are written in order; `writeEncoded` resolves when all are durably
  * accepted, like `write`, and may be called again with the same batches after a
- * retriable failure.
+ * retriable failure. Once the pipeline confirms a write, its batches' memory is
+ * lent to the next batches (`releaseWritten`, decision 0018): a sink keeps no
+ * view of `bytes` past that.
  */
 export interface EncodingSink<Batch extends EncodedBatch = EncodedBatch> extends Sink {
   /**

@@ -17,6 +17,10 @@ import { startTcpProxy } from '../support/tcp-proxy.ts';
 import { startTogether } from '../support/servers.ts';
 import { confirmedLsn, currentWalLsn } from '../support/slots.ts';
 import { freePort } from '../../src/demo/embedded-postgres.ts';
+import { RabbitMqSink } from '../../src/sink/rabbitmq-sink.ts';
+import type { SinkError } from '../../src/sink/sink.ts';
+import type { OutboundRecord } from '../../src/sink/outbound-record.ts';
+import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { latestMajor, startPostgres, type TestPostgres } from '../support/postgres.ts';
 import { assertEveryVersionOnceInOrder, fastRetryPipeline, writeHotRows } from '../support/versions.ts';
 
@@ -280,6 +284,41 @@ snapshot: { mode: never }
       assert.equal(await stopGracefully(running), 0, running.stderr());
       await queue.close();
       await server.query('DELETE FROM orders WHERE id IN (500, 501)');
+    }
+  });
+
+  test('a batch encoded for larger frames than the connection now takes (frame_max lowered meanwhile) is refused whole, one line, nothing sent; batches that fit are written', async () => {
+    const queue = await bindQueue('frames', 'frames_q', '#');
+    // The sink reads a record's id, topic, key, headers, value and its event's commit time: nothing else of the event.
+    const record = (id: number, status: string): OutboundRecord => ({
+      id: `0/16B3C8:${id}`, topic: 'pgcdc.public.orders', key: `{"id":${id}}`, headers: {},
+      value: JSON.stringify({ after: { id, status } }), event: { source: { ts_ms: null } } as unknown as ChangeEvent,
+    });
+    const options = { exchange: 'frames', exchangeType: 'topic' as const, declareExchange: true, mandatory: false, timeoutMs: 5000 };
+    const narrowUrl = new URL(rabbit.url);
+    narrowUrl.searchParams.set('frame_max', '8192');
+    const wide = new RabbitMqSink({ ...options, url: rabbit.url });
+    const narrow = new RabbitMqSink({ ...options, url: narrowUrl.href });
+    await wide.open();
+    await narrow.open();
+    try {
+      const status = 'x'.repeat(20_000);
+      const big = wide.encode([record(1, status)]); // one body frame of 20 KB
+      await assert.rejects(narrow.writeEncoded([big]), (error: SinkError) => {
+        assert.equal(error.retriable, false);
+        assert.match(error.message, /RabbitMQ now takes frames of at most 8184 bytes, fewer than when these messages were encoded \(\d+\): its frame_max was lowered; restart pgcdc/);
+        return true;
+      });
+      await narrow.writeEncoded([narrow.encode([record(2, status)])]); // bodies split into 8 KB frames
+      await wide.writeEncoded([big]);
+      await eventually('both messages', async () => queue.received.length, (n) => n >= 2);
+      const arrived = queue.received.map((m) => JSON.parse(m.content.toString()) as { after: { id: number; status: string } });
+      assert.deepEqual(arrived.map((m) => m.after.id), [2, 1], 'the refused attempt sent nothing');
+      for (const m of arrived) assert.equal(m.after.status, status);
+    } finally {
+      await wide.close();
+      await narrow.close();
+      await queue.close();
     }
   });
 

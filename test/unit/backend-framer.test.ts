@@ -43,6 +43,14 @@ describe('backend framer', () => {
       assert.deepEqual(collect(new BackendFramer(), [stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)]), expected, `cuts ${a},${b}`);
     }
   });
+  test('gives the same frames for every pair of split points (a message completed by a chunk that holds more, or that ends inside the next header)', () => {
+    for (let a = 1; a < stream.length - 1; a++) {
+      for (let b = a + 1; b < stream.length; b += 3) {
+        const frames = collect(new BackendFramer(), [stream.subarray(0, a), stream.subarray(a, b), stream.subarray(b)]);
+        assert.deepEqual(frames, expected, `cuts ${a},${b}`);
+      }
+    }
+  });
   test('frames stay valid for their callback even though the chunk is reused afterwards', () => {
     const framer = new BackendFramer();
     const copy = Buffer.from(stream);
