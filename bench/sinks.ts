@@ -19,7 +19,8 @@
  *     is about 1 µs per change of this drain, and larger for `run` than `tail`.
  *     Floors (bench/floors/): each protocol's own least cost per record, W1-sized
  *     records prepared once and sent as the sink sends a write, the broker's
- *     answers counted (NATS PubAcks, Redis MULTI/XADD/EXEC replies; Kafka: its
+ *     answers counted (NATS PubAcks, Redis MULTI/XADD/EXEC replies, RabbitMQ
+ *     publisher confirms; Kafka: its
  *     client library's produce and delivery reports). run → file plus a floor is
  *     the least `run` into that sink can cost (printed beside the measured).
  *  2. Latency: a steady 1,000 single-row transactions/s for DURATION seconds (after
@@ -451,6 +452,13 @@ async function main(): Promise<void> {
       await channel.bindQueue('bench', 'pgcdc', '#');
       await runOnce('rabbitmq', `{ type: rabbitmq, url: "${rabbit.url}" }`, async () => (await channel.checkQueue('bench')).messageCount >= expected);
       await channel.deleteQueue('bench');
+      if (SINKS.has('rabbitmq')) {
+        // The floor's messages go to a durable queue of their own, as the sink's did.
+        await channel.assertQueue('floor', { durable: true });
+        await channel.bindQueue('floor', 'pgcdc', 'floor.#');
+        floors.rabbitmq = measureFloor('amqp-protocol.mjs', ['--port', new URL(rabbit.url).port, '--exchange', 'pgcdc', '--routing-key', 'floor.w1', '--count', String(expected)]);
+        await channel.deleteQueue('floor');
+      }
       await connection.close();
     }
     // The events table grows by one row per change; counting it every 100 ms would
@@ -480,7 +488,7 @@ async function main(): Promise<void> {
       const steady = (name: string) => (((cpu[name]?.get(PGCDC) ?? NaN) - (startup[name] ?? 0)) * 1e6) / expected;
       const tailUs = steady('tail');
       const fileRatio = steady('file') / tailUs;
-      results.push('', 'Each protocol\'s own least cost per record (bench/floors/: W1-sized records prepared once, sent as the sink sends a write, the broker\'s answers counted; Kafka: its client, @confluentinc/kafka-javascript, with the sink\'s settings), and what it bounds: `run` into that sink costs at least what run → file costs (everything pgcdc does for any sink) plus it.\n', '| sink | floor µs per record | of it on the JS thread | floor ÷ tail | bound: run → file + floor, × tail | measured × tail |', '|---|---:|---:|---:|---:|---:|');
+      results.push('', 'Each protocol\'s own least cost per record (bench/floors/: W1-sized records prepared once, sent as the sink sends a write, the broker\'s answers counted: NATS PubAcks, Redis replies, RabbitMQ confirms; Kafka: its client, @confluentinc/kafka-javascript, with the sink\'s settings), and what it bounds: `run` into that sink costs at least what run → file costs (everything pgcdc does for any sink) plus it.\n', '| sink | floor µs per record | of it on the JS thread | floor ÷ tail | bound: run → file + floor, × tail | measured × tail |', '|---|---:|---:|---:|---:|---:|');
       for (const [name, floor] of Object.entries(floors)) {
         const share = floor.microsPerRecord / tailUs;
         results.push(`| ${name} | ${floor.microsPerRecord.toFixed(1)} | ${floor.mainThreadMicrosPerRecord?.toFixed(1) ?? '—'} | ${share.toFixed(2)} | ${Number.isNaN(fileRatio) ? '—' : (fileRatio + share).toFixed(2)} | ${(steady(name) / tailUs).toFixed(2)} |`);
