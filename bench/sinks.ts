@@ -3,8 +3,9 @@
  * on the same cluster in the same run (ratios, not absolutes: the machine is noisy).
  *
  *  1. Throughput: drain a W1 backlog (bench/workload.sql, N inserts + 0.4N updates +
- *     0.2N deletes) with tail → /dev/null (reference; after a drain that is not measured,
- *     so that it is never the cold first drain), run → file (fsync per batch),
+ *     0.2N deletes) with tail → /dev/null (reference: the mean of a drain before the
+ *     sinks' and one after them, the first after a drain that is not measured, so
+ *     that it is never the cold first drain), run → file (fsync per batch),
  *     run → NATS JetStream (PubAck per record), run → Redis Streams (XADD),
  *     run → Kafka (librdkafka's mock cluster hosted by kcat: a protocol peer, not a
  *     broker with disks), run → RabbitMQ (a real rabbitmq-server, publisher
@@ -368,7 +369,7 @@ async function main(): Promise<void> {
   try {
     await db.connect();
     await db.query(readFileSync(`${root}bench/workload.sql`, 'utf8'));
-    for (const slot of ['b_warm', 'b_tail', 'b_file', 'b_nats', 'b_redis', 'b_kafka', 'b_rabbitmq', 'b_postgres']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
+    for (const slot of ['b_warm', 'b_tail', 'b_tail_last', 'b_file', 'b_nats', 'b_redis', 'b_kafka', 'b_rabbitmq', 'b_postgres']) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const nUpdate = Math.floor((N * 2) / 5);
     const nDelete = Math.floor(N / 5);
     const expected = N + nUpdate + nDelete;
@@ -388,13 +389,18 @@ async function main(): Promise<void> {
     // every ratio's reference, would otherwise always be that first drain.
     execFileSync('bash', ['-c', `cd ${dir} && ${node} ${shebangFlags.join(' ')} ${bin} tail '${server.url()}' --slot b_warm --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
     await db.query(`SELECT pg_drop_replication_slot('b_warm')`);
-    const t0 = process.hrtime.bigint();
-    execFileSync('bash', ['-c', `cd ${dir} && /usr/bin/time -f '%U %S' -o ${dir}/tail.time ${node} ${[...shebangFlags, ...PGCDC_NODE_FLAGS].join(' ')} ${bin} tail '${server.url()}' --slot b_tail --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
-    const tailSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
-    const rates: Record<string, number> = { tail: expected / tailSeconds };
+    /** One measured `tail` drain of `slot`: wall seconds and CPU seconds. */
+    const drainTail = (slot: string) => {
+      const t0 = process.hrtime.bigint();
+      execFileSync('bash', ['-c', `cd ${dir} && /usr/bin/time -f '%U %S' -o ${dir}/tail.time ${node} ${[...shebangFlags, ...PGCDC_NODE_FLAGS].join(' ')} ${bin} tail '${server.url()}' --slot ${slot} --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      const [user, system] = readFileSync(`${dir}/tail.time`, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      return { seconds, cpu: user! + system! };
+    };
+    const tailFirst = drainTail('b_tail');
+    const rates: Record<string, number> = { tail: expected / tailFirst.seconds };
     const cpu: Record<string, Map<string, number>> = {};
-    const [tailUser, tailSystem] = readFileSync(`${dir}/tail.time`, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-    cpu.tail = new Map([[PGCDC, tailUser! + tailSystem!]]);
+    cpu.tail = new Map([[PGCDC, tailFirst.cpu]]);
     startup.tail = await startupCpu(['tail', server.url(), '--slot', 's_tail', '--publication', 'bench_pub', '--no-create-slot', '--no-heartbeat', '--format', 'json'], dir);
 
     const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>, statusInterval?: string) => {
@@ -466,12 +472,21 @@ async function main(): Promise<void> {
     // (acknowledged every 200 ms, only for what the sink committed) reaching the
     // end of the workload says the same.
     await runOnce('postgres', `{ type: postgres, url: "${sinkDbUrl}" }`, async () => (await db.query<{ done: boolean }>(`SELECT confirmed_flush_lsn >= $1::pg_lsn AS done FROM pg_replication_slots WHERE slot_name = 'b_postgres'`, [end])).rows[0]?.done === true, '200ms');
+    // \`tail\` again, after the sinks: the reference is the mean of a drain before
+    // them and one after, so that a slow or fast period of the machine at the
+    // start does not tilt every ratio (a single drain first was 7.0-10.5 µs per
+    // change in runs whose consumer comparison measured 7.0-7.2: docs/benchmarks.md).
+    const tailLast = drainTail('b_tail_last');
+    rates.tail = (2 * expected) / (tailFirst.seconds + tailLast.seconds);
+    cpu.tail = new Map([[PGCDC, (tailFirst.cpu + tailLast.cpu) / 2]]);
+    const tailNote = `tail's two drains, before and after the sinks: ${((tailFirst.cpu * 1e6) / expected).toFixed(1)} and ${((tailLast.cpu * 1e6) / expected).toFixed(1)} µs per change (start-up included); the reference is their mean.`;
     results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
     results.push('| consumer | changes/s | vs tail > /dev/null |', '|---|---:|---:|');
     for (const [name, label] of [['tail', 'pgcdc tail --format json > /dev/null'], ['file', 'pgcdc run → file (fsync per batch)'], ['nats', 'pgcdc run → NATS JetStream (PubAck per record)'], ['redis', 'pgcdc run → Redis Streams (XADD)'], ['kafka', 'pgcdc run → Kafka mock cluster (acks=all)'], ['rabbitmq', 'pgcdc run → RabbitMQ (publisher confirms, durable queue)'], ['postgres', 'pgcdc run → PostgreSQL (audit table, same server)']] as const) {
       if (rates[name] === undefined) continue;
       results.push(`| ${label} | ${Math.round(rates[name]!).toLocaleString('en-US')} | ${(rates[name]! / rates.tail!).toFixed(2)} |`);
     }
+    results.push('', tailNote);
     // CPU per change, by process: pgcdc (node), PostgreSQL (walsender and the rest), the broker.
     results.push('', 'CPU µs per change during each run (the machine has 2 CPUs; "without start-up": less the pgcdc process\'s CPU until it streams, measured on an idle slot):\n', '| run | pgcdc (node) | start-up s | pgcdc without start-up | × tail, without start-up | postgres | broker | total |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     for (const [name, broker] of [['tail', ''], ['file', ''], ['nats', 'nats-server'], ['redis', 'redis-server'], ['kafka', 'kcat'], ['rabbitmq', 'beam.smp'], ['postgres', '']] as const) {
