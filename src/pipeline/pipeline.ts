@@ -18,10 +18,9 @@ import { abortableOpen, onAbort, sleep, throwIfAborted } from '../core/abort.ts'
 import { CdcError, isCdcError } from '../core/errors.ts';
 import { formatLsn, type Lsn } from '../core/lsn.ts';
 import { durationMs, type PipelineConfig } from '../config/schema.ts';
-import { ChangeStream, type ChangeStreamOptions } from '../engine/change-stream.ts';
+import { ChangeStream, type ChangeStreamOptions, type EventBatch } from '../engine/change-stream.ts';
 import { createSink } from '../sink/create-sink.ts';
 import type { TopicNaming } from '../sink/outbound-record.ts';
-import type { EventBatch } from '../engine/change-stream.ts';
 import { readyGroups, type PreparedBatch } from './ready-groups.ts';
 import { WriteWindow } from './write-window.ts';
 import { SlotLease } from './slot-lease.ts';
@@ -283,16 +282,15 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     await this.sleep(delay);
   }
 
-  /** A group the sink confirmed: its dead letters written, then its batches confirmed, in order. */
+  /** A group the sink confirmed: its dead letters written, then each batch's bytes given back (`releaseWritten`) and the batch confirmed, in order. */
   private confirmGroup(group: PreparedBatch[], rejected: SinkResult['rejected'], stream: ChangeStream): void {
     // Refused for good by the destination: dead letters, written before the confirm.
     if (rejected.length > 0) {
       this.writeDeadLetters(rejected.map(({ record, reason }) => ({ event: record.event, reason, stage: `sink ${this.sink.name}` })));
       this.metrics?.deadLettered('sink', rejected.length);
     }
-    // The destination holds the group: its bytes can be used for the next batches (sink.ts, `releaseWritten`).
-    if (this.encoder !== undefined) releaseWritten(group.map((b) => b.encoded!));
     for (const batch of group) {
+      if (batch.encoded !== undefined) releaseWritten([batch.encoded]);
       batch.confirm();
       if (batch.sample !== undefined) this.tail?.publish(this.name, batch.sample);
       if (batch.deadLetters.length > 0) this.metrics?.observeDeadLetters(batch.deadLetters);
