@@ -14,6 +14,7 @@
  */
 import type { ByteWriter } from '../core/byte-writer.ts';
 import { CdcError } from '../core/errors.ts';
+import { bytesAt } from '../core/bytes.ts';
 
 /** An error reply (`-ERR ...`, `-NOPERM ...`): a value among the replies, not a thrown error. */
 export class RespError {
@@ -120,16 +121,9 @@ const QUEUED = Buffer.from('QUEUED');
 const OK = Buffer.from('OK');
 
 function simpleString(buffer: Buffer, start: number, end: number): string {
-  if (bytesEqual(buffer, start, end, QUEUED)) return 'QUEUED';
-  if (bytesEqual(buffer, start, end, OK)) return 'OK';
+  if (end - start === QUEUED.length && bytesAt(buffer, start, QUEUED)) return 'QUEUED';
+  if (end - start === OK.length && bytesAt(buffer, start, OK)) return 'OK';
   return buffer.toString('utf8', start, end);
-}
-
-/** Compared byte by byte: Buffer.compare is a call into C++, once per record here. */
-function bytesEqual(buffer: Buffer, start: number, end: number, expected: Buffer): boolean {
-  if (end - start !== expected.length) return false;
-  for (let i = 0; i < expected.length; i++) if (buffer[start + i] !== expected[i]) return false;
-  return true;
 }
 
 /** A decimal integer (a length, a count or an integer reply) read from its bytes. */
