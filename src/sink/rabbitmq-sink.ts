@@ -69,10 +69,8 @@ export interface AmqpBatch extends EncodedBatch {
   readonly records: readonly OutboundRecord[] | undefined;
   /** Records refused while encoding, then those returned as unroutable (each pushed once). */
   readonly rejected: SinkResult['rejected'];
-  /** How many of `rejected` were refused while encoding (they have no message in `bytes`). */
-  readonly refusedWhileEncoding: number;
-  /** Messages already moved to `rejected`. */
-  returned: Uint8Array | undefined;
+  /** Ids of the returned records already in `rejected`: a message returned, then sent again after a failure, is returned twice. */
+  returnedIds: Set<string> | undefined;
 }
 
 export class RabbitMqSink implements EncodingSink<AmqpBatch> {
@@ -166,7 +164,7 @@ export class RabbitMqSink implements EncodingSink<AmqpBatch> {
     return {
       bytes: count > 0 ? out.finish() : EMPTY, count, rejected, ends: ends.subarray(0, count), confirmed: new Uint8Array(count),
       runStarts, firstRunKeys: runs.firstKeys, lastRunKeys: runs.lastKeys, largestBodyFrame,
-      records: this.options.mandatory ? records : undefined, refusedWhileEncoding: rejected.length, returned: undefined,
+      records: this.options.mandatory ? records : undefined, returnedIds: undefined,
     };
   }
 
@@ -249,17 +247,12 @@ export class RabbitMqSink implements EncodingSink<AmqpBatch> {
     for (const batch of batches) {
       const records = batch.records;
       if (records === undefined) continue;
-      // The records refused while encoding have no message: `i` counts the encoded ones.
-      const refused = new Set(batch.rejected.slice(0, batch.refusedWhileEncoding).map((r) => r.record));
-      let i = 0;
+      // A record refused while encoding was never sent, so it cannot be among the returned.
       for (const record of records) {
-        if (refused.has(record)) continue;
         const reason = this.returned.get(record.id);
-        if (reason !== undefined && batch.returned?.[i] !== 1) {
-          (batch.returned ??= new Uint8Array(batch.count))[i] = 1;
-          batch.rejected.push({ record, reason });
-        }
-        i++;
+        if (reason === undefined || batch.returnedIds?.has(record.id) === true) continue;
+        (batch.returnedIds ??= new Set()).add(record.id);
+        batch.rejected.push({ record, reason });
       }
     }
     this.returned.clear();
