@@ -208,11 +208,12 @@ export function tallyRecords(records: ReadonlyArray<{ value: string; event: Chan
 
 /**
  * A tally less the records the sink refused only while writing, after the
- * batch was counted (RabbitMQ's returned messages, with `mandatory`).
+ * batch was counted: `rejected` from index `from` on (RabbitMQ's returned
+ * messages, with `mandatory`).
  */
-export function tallyWithout(tally: RecordTally, refused: ReadonlyArray<{ record: { value: string; event: ChangeEvent } }>): RecordTally {
-  if (refused.length === 0) return tally;
-  const less = tallyRecords(refused.map((r) => r.record)).rows;
+export function tallyWithout(tally: RecordTally, rejected: ReadonlyArray<{ record: { value: string; event: ChangeEvent } }>, from: number): RecordTally {
+  if (rejected.length <= from) return tally;
+  const less = tallyRecords(rejected.slice(from).map((r) => r.record)).rows;
   const rows = new Map<string, TallyRow>();
   for (const [key, row] of tally.rows) {
     const minus = less.get(key);

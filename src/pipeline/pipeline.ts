@@ -337,7 +337,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
     if (this.encoder !== undefined) {
       await this.encoder.writeEncoded(group.map((b) => b.encoded!), { follows });
       rejected = group.flatMap((b) => b.encoded!.rejected);
-      tallies = group.map((b) => tallyWithout(b.tally!, b.encoded!.rejected.slice(b.refusedWhenPrepared)));
+      tallies = group.map((b) => tallyWithout(b.tally!, b.encoded!.rejected, b.refusedWhenPrepared));
     } else {
       const records = group.flatMap((b) => b.records!);
       rejected = (await this.sink.write(records))?.rejected ?? [];

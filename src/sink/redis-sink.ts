@@ -60,7 +60,6 @@ function bulkBytes(text: string): Buffer {
   return out.finish();
 }
 const XADD = bulkBytes('XADD');
-const MAXLEN_APPROXIMATE = Buffer.concat([bulkBytes('MAXLEN'), bulkBytes('~')]);
 const ID_FIELD = bulkBytes('id');
 const KEY_FIELD = bulkBytes('key');
 const VALUE_FIELD = bulkBytes('value');
@@ -74,12 +73,15 @@ export class RedisSink implements EncodingSink {
   private opened = false;
   /** Records Redis refused as already present (re-deliveries). */
   duplicates = 0;
+  /** `MAXLEN ~ <cap>` as bytes, encoded once (sink.maxLen), or undefined. */
+  private readonly maxLenWords: Buffer | undefined;
   private readonly topicBulks = new Map<string, Buffer>();
   private lastTopic: string | undefined;
   private lastTopicBulk: Buffer = EMPTY;
 
   constructor(options: RedisSinkOptions) {
     this.options = options;
+    this.maxLenWords = options.maxLen === undefined ? undefined : Buffer.concat([bulkBytes('MAXLEN'), bulkBytes('~'), bulkBytes(String(options.maxLen))]);
     this.address = parseRedisUrl(options.url);
     this.name = `redis ${this.address.host}:${this.address.port}`;
   }
@@ -114,7 +116,7 @@ export class RedisSink implements EncodingSink {
     let estimate = 0;
     for (const record of records) estimate += record.value.length + record.id.length * 2 + (record.key?.length ?? 0) + 160;
     const out = new ByteWriter(estimate, { pooled: true });
-    const cap = this.options.maxLen;
+    const cap = this.maxLenWords;
     for (const record of records) {
       let headers = 0;
       for (const _ in record.headers) headers++;
@@ -124,7 +126,7 @@ export class RedisSink implements EncodingSink {
       // of `pgcdc run` → Redis's profile.
       out.bytes(XADD);
       out.bytes(this.topicBulk(record.topic));
-      if (cap !== undefined) { out.bytes(MAXLEN_APPROXIMATE); writeBulk(out, String(cap)); }
+      if (cap !== undefined) out.bytes(cap);
       writeBulk(out, streamEntryId(record.id) ?? '*');
       out.bytes(ID_FIELD); writeBulk(out, record.id);
       out.bytes(KEY_FIELD); writeBulk(out, record.key ?? '');
