@@ -250,9 +250,10 @@ function parseKeepingInexactNumbers(text: string): JsonValue {
  * leading and trailing whitespace). Objects and arrays carry their text through
  * a non-enumerable `toJSON` (so `Object.keys`, spreads and comparisons see only
  * the parsed value); a scalar whose text JSON.stringify would not reproduce
- * (`"\u00e9"`, `1e400`) is a `RawJson` of that text.
+ * (`"\u00e9"`, `1e400`) is a `RawJson` of that text. `beforeFreeze` may add
+ * what must not be serialized (a symbol-keyed property) to an object or array.
  */
-export function jsonText(text: string): JsonValue {
+export function jsonText(text: string, beforeFreeze?: (value: object) => void): JsonValue {
   const value = parseJsonExact(text);
   const trimmed = text.trim();
   if (value === null || typeof value !== 'object') {
@@ -263,6 +264,7 @@ export function jsonText(text: string): JsonValue {
   // transform that changes a json value replaces it (a spread copy has no text).
   exactTexts.set(value, trimmed);
   Object.defineProperty(value, 'toJSON', { value: exactTextToJson, enumerable: false });
+  beforeFreeze?.(value);
   deepFreeze(value);
   return value;
 }

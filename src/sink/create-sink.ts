@@ -6,7 +6,8 @@ import { KafkaSink } from './kafka-sink.ts';
 import { RabbitMqSink } from './rabbitmq-sink.ts';
 import { HttpSink } from './http-sink.ts';
 import { RedisSink } from './redis-sink.ts';
-import { PostgresSink } from './postgres-sink.ts';
+import { PostgresAuditSink } from './postgres-audit-sink.ts';
+import { PostgresMirrorSink } from './postgres-mirror-sink.ts';
 import type { Sink } from './sink.ts';
 import { StdoutSink } from './stdout-sink.ts';
 import { DEBEZIUM_TOPICS, type TopicNaming } from './outbound-record.ts';
@@ -24,7 +25,9 @@ export function createSink(config: SinkConfig, prefix: string, auditField = 'aud
       };
     case 'postgres':
       return {
-        sink: new PostgresSink({ url: config.url, mode: config.mode, table: config.table, targetSchema: config.targetSchema, auditField, valueIsEvent: envelope === 'debezium' || envelope === 'cloudevents-binary' }),
+        sink: config.mode === 'audit'
+          ? new PostgresAuditSink({ url: config.url, table: config.table, auditField, valueIsEvent: envelope === 'debezium' || envelope === 'cloudevents-binary' })
+          : new PostgresMirrorSink({ url: config.url, targetSchema: config.targetSchema }),
         naming: { ...DEBEZIUM_TOPICS, prefix },
       };
     case 'redis':

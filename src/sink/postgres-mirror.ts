@@ -49,7 +49,7 @@ export class MirrorWriter {
     return refused;
   }
 
-  /** Applies one event alone (isolating a refused batch, postgres-sink.ts). */
+  /** Applies one event alone (isolating a refused batch, postgres-mirror-sink.ts). */
   async applyOne(client: pg.Client, event: ChangeEvent): Promise<MirrorRefusal[]> {
     const refused: MirrorRefusal[] = [];
     await this.runOne(client, event, refused);

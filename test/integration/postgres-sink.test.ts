@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
-import { PostgresSink } from '../../src/sink/postgres-sink.ts';
+import { PostgresAuditSink } from '../../src/sink/postgres-audit-sink.ts';
 import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { attachEventMeta, setRoute } from '../../src/events/event-builder.ts';
@@ -49,7 +49,7 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     const byUser = await target.query(`SELECT count(*)::int AS n FROM change_log WHERE audit->>'user' = 'bob@example.com'`);
     assert.equal((byUser[0] as { n: number }).n, 2, 'queryable by audit fields');
 
-    const sink = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log', targetSchema: undefined, auditField: 'auditData' });
+    const sink = new PostgresAuditSink({ url: target.url(), table: 'public.change_log', auditField: 'auditData' });
     await sink.open();
     await sink.write(rows.map((r) => toRecord(r.event, DEBEZIUM_TOPICS)));
     await sink.close();
@@ -66,11 +66,11 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
     const routed = events[1]!;
     setRoute(routed, { topic: 'orders', key: '1', headers: {}, value: { payload: 'not the event' } });
     const wrapped = toRecord(events[2]!, DEBEZIUM_TOPICS);
-    const asIs = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log_2', targetSchema: undefined, auditField: 'auditData', valueIsEvent: true });
+    const asIs = new PostgresAuditSink({ url: target.url(), table: 'public.change_log_2', auditField: 'auditData', valueIsEvent: true });
     await asIs.open();
     await asIs.write([plain, toRecord(routed, DEBEZIUM_TOPICS)]);
     await asIs.close();
-    const cloudEvents = new PostgresSink({ url: target.url(), mode: 'audit', table: 'public.change_log_2', targetSchema: undefined, auditField: 'auditData', valueIsEvent: false });
+    const cloudEvents = new PostgresAuditSink({ url: target.url(), table: 'public.change_log_2', auditField: 'auditData', valueIsEvent: false });
     await cloudEvents.open();
     await cloudEvents.write([{ ...wrapped, value: `{"specversion":"1.0","data":${wrapped.value}}` }]);
     await cloudEvents.close();
@@ -83,6 +83,61 @@ test('audit trail: one row per event with indexed table, key, op, commit time an
       commit_time: new Date(e.source.ts_ms!), tx_id: String(e.source.txId), audit: (e as { auditData?: unknown }).auditData ?? null,
     })));
     assert.notEqual(columns[0]!.audit, null, 'the audited transaction\'s audit context is in its own column');
+  } finally {
+    await pipeline.stop();
+  }
+});
+
+test('audit trail: rows the table refuses (a CHECK, a \\u0000 jsonb does not take) are dead-lettered alone, each with its exact event and key; the rest land', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-audit-'));
+  await source.query(`CREATE TABLE notes (id int PRIMARY KEY, doc json, name text); CREATE PUBLICATION notes FOR TABLE notes`);
+  // The audit table, made beforehand with a rule of the user's own: no event of a row named 'poison'.
+  await target.query(`CREATE TABLE refusing_log (id text PRIMARY KEY, source_schema text NOT NULL, source_table text NOT NULL, op char(1) NOT NULL,
+    key jsonb, commit_time timestamptz, tx_id bigint, audit jsonb, event jsonb NOT NULL, received_at timestamptz NOT NULL DEFAULT now(),
+    CHECK (event->'after'->>'name' IS DISTINCT FROM 'poison'))`);
+  const pipeline = createPipeline(parseConfig({
+    source: { url: source.url(), slot: 'to_refusing_audit', publication: 'notes', statusInterval: '100ms' },
+    sink: { type: 'postgres', url: target.url(), mode: 'audit', table: 'public.refusing_log' },
+    deadLetter: { type: 'file', path: join(dir, 'dead.jsonl') },
+    heartbeat: false,
+  }).pipelines[0]!);
+  await pipeline.start();
+  try {
+    // A json value keeps its text (spacing, duplicate keys): the dead letter must too.
+    await source.query(`INSERT INTO notes SELECT g, ('{"n": ' || g || '}')::json, 'fine' FROM generate_series(1, 200) g`);
+    await source.query(`BEGIN; INSERT INTO notes VALUES (201, '{"a": 1,  "a": 2}', 'poison');
+      SELECT pg_logical_emit_message(true, 'note', 'nul\\000inside'::bytea);
+      INSERT INTO notes SELECT g, '[]', 'fine' FROM generate_series(202, 300) g; COMMIT`);
+    await eventually('every row but the two refused', () => target.query<{ n: number }>('SELECT count(*)::int AS n FROM refusing_log'), (r) => r[0]!.n === 299);
+    const lines = await eventually('two dead letters', async () => {
+      try { return readFileSync(join(dir, 'dead.jsonl'), 'utf8').trim().split('\n'); } catch { return []; }
+    }, (l) => l.length === 2);
+    const poison = lines.find((l) => l.includes('"name":"poison"'))!;
+    assert.ok(poison.includes('"doc":{"a": 1,  "a": 2}'), `the json value's own text: ${poison.slice(0, 400)}`);
+    const [row, message] = [poison, lines.find((l) => l !== poison)!].map((l) => JSON.parse(l) as { reason: string; stage: string; event: ChangeEvent; meta?: { key: unknown } });
+    assert.match(row!.reason, /violates check constraint.*SQLSTATE 23514/);
+    assert.deepEqual([row!.event.op, row!.event.after?.id, row!.meta?.key], ['c', 201, { id: 201 }]);
+    assert.match(row!.stage, /^sink postgres audit/);
+    assert.equal(message!.event.op, 'm');
+    assert.match(message!.reason, /SQLSTATE 22P05/);
+    const landed = await target.query<{ id: number }>(`SELECT (event->'after'->>'id')::int AS id FROM refusing_log WHERE op = 'c' ORDER BY 1`);
+    assert.deepEqual(landed.map((r) => r.id), [...Array.from({ length: 200 }, (_, i) => i + 1), ...Array.from({ length: 99 }, (_, i) => i + 202)]);
+    assert.equal(pipeline.health, 'running', 'refused rows do not stop the pipeline');
+
+    // A record whose value is not its event (CloudEvents, Connect, an outbox route) is kept for its dead letter, as it was.
+    const wrapped = new PostgresAuditSink({ url: target.url(), table: 'public.refusing_log', auditField: 'auditData', valueIsEvent: false });
+    await wrapped.open();
+    const again = (id: string, name: string) => {
+      const e = { ...row!.event, id, after: { ...row!.event.after, name } } as ChangeEvent;
+      attachEventMeta(e, { key: { id: 201 }, commitLsn: undefined, lsn: undefined });
+      return { ...toRecord(e, DEBEZIUM_TOPICS), value: '{"specversion":"1.0"}' };
+    };
+    const [fine, refused] = [again('x:1', 'fine'), again('x:2', 'poison')];
+    const result = await wrapped.write([fine, refused]);
+    await wrapped.close();
+    assert.equal(result?.rejected.length, 1);
+    assert.equal(result?.rejected[0]!.record, refused, 'the record itself');
+    assert.equal((await target.query('SELECT 1 FROM refusing_log WHERE id = $1', ['x:1'])).length, 1);
   } finally {
     await pipeline.stop();
   }

@@ -1,0 +1,51 @@
+/**
+ * What the PostgreSQL sink's two modes (audit table, mirror) share: the
+ * connection to the target database, and how its errors are told apart.
+ */
+import pg from 'pg';
+import { quoteIdent } from '../core/sql-text.ts';
+import { isRetriableSqlState } from '../core/sqlstate.ts';
+import { SinkError } from './sink.ts';
+
+/** `schema.table` (schema `public` when none is named), each part quoted. */
+export function qualifiedTable(name: string): string {
+  const [schema, table] = name.includes('.') ? name.split('.', 2) as [string, string] : ['public', name];
+  return `${quoteIdent(schema)}.${quoteIdent(table)}`;
+}
+
+/** A client of the sink database, connected; an unreachable database is a retriable sink error. */
+export async function connectSinkClient(url: string): Promise<pg.Client> {
+  const client = new pg.Client({ connectionString: url, application_name: 'pgcdc-sink' });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new SinkError(`cannot reach the sink database: ${(error as Error).message}; check sink.url`, { retriable: true, cause: error });
+  }
+  return client;
+}
+
+/**
+ * A sink database error, with what to do. Connection trouble and conflicts are
+ * retried; a missing privilege, table or column is a configuration error: the
+ * pipeline stops and nothing is dead-lettered (every later write would fail too).
+ */
+export function sqlSinkError(error: unknown, what: string): SinkError {
+  const code = (error as { code?: string }).code ?? '';
+  const retriable = isRetriableSqlState(code);
+  const advice = retriable ? ''
+    : code === '42501' ? "; the sink's role lacks a privilege: GRANT it what the message names (INSERT, UPDATE, DELETE on the target tables, CREATE on the schema for the audit table); nothing was dead-lettered"
+    : code.startsWith('42') ? '; create the target table with matching columns and primary key; nothing was dead-lettered'
+    : '';
+  return new SinkError(`${what}: ${(error as Error).message}${advice}`, { retriable, cause: error });
+}
+
+/** Errors about one event's data (class 22 data exception, 23 integrity violation): dead letters, not a stop. */
+export function isDataProblem(error: unknown): boolean {
+  return /^2[23]/.test((error as { code?: string }).code ?? '');
+}
+
+/** The reason a dead letter carries when the database refused its row. */
+export function refusalReason(error: unknown): string {
+  return `PostgreSQL refused it: ${(error as Error).message} (SQLSTATE ${(error as { code?: string }).code})`;
+}
