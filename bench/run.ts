@@ -76,6 +76,9 @@ if (process.env.UNIX_SOCKET !== '0') {
   CONSUMERS.push(
     { name: 'pgcdc tail --format json > /dev/null, unix socket', command: CONSUMERS[0]!.command.replace("'{URL}'", "'{SOCKET_URL}'"), count: CONSUMERS[0]!.count! },
     { name: 'pg_recvlogical pgoutput proto 1 > /dev/null, unix socket', command: CONSUMERS[1]!.command.replace("'{URL}'", "'{SOCKET_CONNINFO}'") },
+    // The floor over the socket too: how near pg_recvlogical any Node consumer
+    // of the full envelope gets there, the bound for tail's socket target.
+    { name: `${FLOOR}, unix socket`, command: CONSUMERS.find((c) => c.name === FLOOR)!.command.replace("'{URL}'", "'{SOCKET_URL}'"), count: CONSUMERS.find((c) => c.name === FLOOR)!.count! },
   );
 }
 
@@ -207,6 +210,11 @@ async function main(): Promise<void> {
   if (floor) {
     const perChange = (r: { cpu: number }) => r.cpu / (N * 8 / 5) * 1e6;
     console.log(`\nNode floor (reading with pgcdc's reader and writing each W1 event with JSON.stringify, nothing decoded): ${perChange(floor).toFixed(1)} µs per change; pgcdc tail ${perChange(tail).toFixed(1)} µs, ${(perChange(tail) - perChange(floor)).toFixed(1)} µs above it (decoding, converting, building the event).`);
+  }
+  const floorSocket = rows.find((r) => r.name === `${FLOOR}, unix socket`);
+  const tailSocket = rows.find((r) => r.name === 'pgcdc tail --format json > /dev/null, unix socket');
+  if (floorSocket && tailSocket && socketAnchor !== undefined) {
+    console.log(`\nOver the unix socket: the Node floor ${(floorSocket.rate / socketAnchor).toFixed(2)}× pg_recvlogical, pgcdc tail ${(tailSocket.rate / socketAnchor).toFixed(2)}× (${(tailSocket.rate / floorSocket.rate).toFixed(2)}× the floor).`);
   }
 }
 

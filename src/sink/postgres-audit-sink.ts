@@ -1,9 +1,9 @@
 /**
  * PostgreSQL as an audit trail: every event appended to a table (created when
  * missing) as jsonb, with indexed columns for table, key, operation, commit
- * time and audit data. Each write is one transaction, confirmed only after
- * COMMIT. The event id is the primary key: a re-delivered event is a no-op
- * (ON CONFLICT DO NOTHING).
+ * time and audit data. Each write is one transaction, confirmed only once
+ * committed. The event id is the primary key: a re-delivered event is a no-op
+ * (ON CONFLICT DO NOTHING). A lost connection is opened again by the retry.
  *
  * A batch is encoded when it is prepared (sink.ts, `EncodingSink`): its rows
  * as one JSON array in jsonb's binary input form, the one parameter of one
@@ -28,7 +28,8 @@ import { ByteWriter } from '../core/byte-writer.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { releaseWritten, SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
-import { connectSinkClient, isDataProblem, qualifiedTable, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
+import { connectionLost, connectSinkClient, isDataProblem, qualifiedTable, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
+import { parseMessage, runWithBinaryParameters } from './binary-parameter-statement.ts';
 
 export interface PostgresAuditSinkOptions {
   url: string;
@@ -58,6 +59,7 @@ export interface AuditBatch extends EncodedBatch {
 
 /** jsonb's binary input (jsonb_recv): a version byte, 1, then the document's text. pg sends a Buffer parameter in binary. */
 const JSONB_BINARY_VERSION = 1;
+const JSONB_OID = 3802;
 /** The version byte and the array's `[`. */
 const FIRST_ROW = 2;
 const EMPTY = Buffer.alloc(0);
@@ -65,8 +67,10 @@ const EMPTY = Buffer.alloc(0);
 export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   readonly name: string;
   private readonly options: PostgresAuditSinkOptions;
-  private readonly insert: string;
+  /** The INSERT's Parse message: every batch is its one jsonb parameter. */
+  private readonly insert: Buffer;
   private client: pg.Client | undefined;
+  private opened = false;
   private lastSchema: string | undefined;
   private lastTable: string | undefined;
   private lastTableFields = '';
@@ -74,16 +78,16 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   constructor(options: PostgresAuditSinkOptions) {
     this.options = options;
     this.name = `postgres audit ${new URL(options.url).host}`;
-    this.insert = `INSERT INTO ${qualifiedTable(options.table)} (id, source_schema, source_table, op, key, commit_time, tx_id, audit, event)
+    this.insert = parseMessage(`INSERT INTO ${qualifiedTable(options.table)} (id, source_schema, source_table, op, key, commit_time, tx_id, audit, event)
        SELECT r.id, r.source_schema, r.source_table, r.op, r.key, r.commit_time, r.tx_id, r.audit, r.event
          FROM jsonb_to_recordset($1::jsonb) AS r(id text, source_schema text, source_table text, op text, key jsonb,
               commit_time timestamptz, tx_id bigint, audit jsonb, event jsonb)
-       ON CONFLICT (id) DO NOTHING`;
+       ON CONFLICT (id) DO NOTHING`, JSONB_OID);
   }
 
   async open(): Promise<void> {
-    const client = await connectSinkClient(this.options.url);
-    this.client = client;
+    const client = await this.connection();
+    this.opened = true;
     try {
       const table = qualifiedTable(this.options.table);
       const base = this.options.table.replace(/\W/g, '_');
@@ -174,22 +178,42 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
     return { bytes: records.length > 0 ? out.finish() : EMPTY, count: records.length, rejected: [], rowEnds, eventStarts, kept };
   }
 
+  /**
+   * Every batch's INSERT in one round trip, one implicit transaction committed
+   * at its Sync (binary-parameter-statement.ts): the write is confirmed only
+   * once it is committed, and a failure leaves none of it.
+   */
   async writeEncoded(batches: AuditBatch[]): Promise<void> {
-    const client = this.client;
-    if (client === undefined) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
+    if (!this.opened) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
     // A retry starts afresh: rows refused in a failed attempt were rolled back with it (nothing is refused while encoding).
     for (const batch of batches) batch.rejected.length = 0;
-    if (batches.every((b) => b.count === 0)) return;
+    const documents = batches.filter((b) => b.count > 0).map((b) => b.bytes);
+    if (documents.length === 0) return;
+    const client = await this.connection();
     try {
-      await client.query('BEGIN');
-      for (const batch of batches) if (batch.count > 0) await client.query(this.insert, [batch.bytes]);
-      await client.query('COMMIT');
+      await runWithBinaryParameters(client, this.insert, documents);
       return;
     } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      if (!isDataProblem(error)) throw sqlSinkError(error, 'PostgreSQL sink');
+      if (!isDataProblem(error)) throw this.failed(error);
     }
     await this.isolate(client, batches);
+  }
+
+  /** The open connection, or a new one after the last was lost. */
+  private async connection(): Promise<pg.Client> {
+    if (this.client !== undefined) return this.client;
+    const client = await connectSinkClient(this.options.url);
+    this.client = client;
+    return client;
+  }
+
+  /** The sink error for `error`; a connection that broke (no SQLSTATE, or a connection or shutdown class) is dropped, and the retry opens a new one. */
+  private failed(error: unknown): SinkError {
+    if (connectionLost(error)) {
+      void this.client?.end().catch(() => undefined);
+      this.client = undefined;
+    }
+    return sqlSinkError(error, 'PostgreSQL sink');
   }
 
   /**
@@ -205,7 +229,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
         for (let i = 0; i < batch.count; i++) {
           await client.query('SAVEPOINT pgcdc_event');
           try {
-            await client.query(this.insert, [oneRow(batch, i)]);
+            await runWithBinaryParameters(client, this.insert, [oneRow(batch, i)]);
             await client.query('RELEASE SAVEPOINT pgcdc_event');
           } catch (error) {
             await client.query('ROLLBACK TO SAVEPOINT pgcdc_event');
@@ -218,7 +242,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       for (const batch of batches) batch.rejected.length = 0;
-      throw sqlSinkError(error, 'PostgreSQL sink');
+      throw this.failed(error);
     }
   }
 
@@ -233,6 +257,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   }
 
   async close(): Promise<void> {
+    this.opened = false;
     await this.client?.end().catch(() => undefined);
     this.client = undefined;
   }

@@ -14,7 +14,7 @@ import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
 import { MirrorWriter, type MirrorRefusal } from './postgres-mirror.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
-import { connectSinkClient, isDataProblem, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
+import { connectionLost, connectSinkClient, isDataProblem, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
 
 export interface PostgresMirrorSinkOptions {
   url: string;
@@ -26,6 +26,7 @@ export class PostgresMirrorSink implements Sink {
   readonly name: string;
   private readonly options: PostgresMirrorSinkOptions;
   private client: pg.Client | undefined;
+  private opened = false;
   private readonly mirror: MirrorWriter;
 
   constructor(options: PostgresMirrorSinkOptions) {
@@ -36,12 +37,14 @@ export class PostgresMirrorSink implements Sink {
 
   async open(): Promise<void> {
     this.client = await connectSinkClient(this.options.url);
+    this.opened = true;
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
-    const client = this.client;
-    if (client === undefined) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
+    if (!this.opened) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
     if (records.length === 0) return;
+    // A connection lost in an earlier write is opened again here, by its retry.
+    const client = this.client ??= await connectSinkClient(this.options.url);
     const events = records.map((r) => r.event);
     try {
       await client.query('BEGIN');
@@ -50,9 +53,18 @@ export class PostgresMirrorSink implements Sink {
       return { rejected: rejectedRecords(records, refused) };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if (!isDataProblem(error)) throw sqlSinkError(error, 'PostgreSQL sink');
+      if (!isDataProblem(error)) throw this.failed(error);
     }
     return { rejected: rejectedRecords(records, await this.isolate(client, records)) };
+  }
+
+  /** The sink error for `error`; a broken connection is dropped (the retry opens a new one). */
+  private failed(error: unknown): SinkError {
+    if (connectionLost(error)) {
+      void this.client?.end().catch(() => undefined);
+      this.client = undefined;
+    }
+    return sqlSinkError(error, 'PostgreSQL sink');
   }
 
   /**
@@ -81,11 +93,12 @@ export class PostgresMirrorSink implements Sink {
       return refused;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw sqlSinkError(error, 'PostgreSQL sink');
+      throw this.failed(error);
     }
   }
 
   async close(): Promise<void> {
+    this.opened = false;
     await this.client?.end().catch(() => undefined);
     this.client = undefined;
   }

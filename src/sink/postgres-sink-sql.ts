@@ -32,7 +32,8 @@ export async function connectSinkClient(url: string): Promise<pg.Client> {
  */
 export function sqlSinkError(error: unknown, what: string): SinkError {
   const code = (error as { code?: string }).code ?? '';
-  const retriable = isRetriableSqlState(code);
+  // A code that is no SQLSTATE (ECONNRESET, EPIPE) is the socket's: the link broke.
+  const retriable = !isSqlState(code) || isRetriableSqlState(code);
   const advice = retriable ? ''
     : code === '42501' ? "; the sink's role lacks a privilege: GRANT it what the message names (INSERT, UPDATE, DELETE on the target tables, CREATE on the schema for the audit table); nothing was dead-lettered"
     : code.startsWith('42') ? '; create the target table with matching columns and primary key; nothing was dead-lettered'
@@ -48,4 +49,15 @@ export function isDataProblem(error: unknown): boolean {
 /** The reason a dead letter carries when the database refused its row. */
 export function refusalReason(error: unknown): string {
   return `PostgreSQL refused it: ${(error as Error).message} (SQLSTATE ${(error as { code?: string }).code})`;
+}
+
+/** Whether `code` is a SQLSTATE (five digits or capitals), not a socket's error code. */
+export function isSqlState(code: string | undefined): code is string {
+  return code !== undefined && /^[0-9A-Z]{5}$/.test(code);
+}
+
+/** Whether the connection an error came from is gone: the socket failed, or the server ended the session (class 08, 57). */
+export function connectionLost(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return !isSqlState(code) || /^(08|57)/.test(code);
 }

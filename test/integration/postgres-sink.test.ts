@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../../src/config/load-config.ts';
 import { createPipeline } from '../../src/pipeline/pipeline.ts';
+import pg from 'pg';
 import { PostgresAuditSink } from '../../src/sink/postgres-audit-sink.ts';
+import { parseMessage, runWithBinaryParameters } from '../../src/sink/binary-parameter-statement.ts';
 import { toRecord, DEBEZIUM_TOPICS } from '../../src/sink/outbound-record.ts';
 import type { ChangeEvent } from '../../src/events/change-event.ts';
 import { attachEventMeta, setRoute } from '../../src/events/event-builder.ts';
@@ -140,6 +142,50 @@ test('audit trail: rows the table refuses (a CHECK, a \\u0000 jsonb does not tak
     assert.equal((await target.query('SELECT 1 FROM refusing_log WHERE id = $1', ['x:1'])).length, 1);
   } finally {
     await pipeline.stop();
+  }
+});
+
+test('a sink connection the server ends is opened again by the retry, in audit and mirror mode: nothing is lost or applied twice', async () => {
+  await source.query(`CREATE TABLE cut (id int PRIMARY KEY, v int); CREATE PUBLICATION cut FOR TABLE cut`);
+  await target.query(`CREATE TABLE cut (id int PRIMARY KEY, v int)`);
+  const pipelines = (['audit', 'mirror'] as const).map((mode) => createPipeline(parseConfig({
+    source: { url: source.url(), slot: `cut_${mode}`, publication: 'cut', statusInterval: '100ms' },
+    sink: { type: 'postgres', url: target.url(), mode, table: 'public.cut_log' },
+    heartbeat: false,
+    retry: { initialDelay: '50ms', maxDelay: '200ms' },
+  }).pipelines[0]!));
+  for (const p of pipelines) await p.start();
+  try {
+    await source.query(`INSERT INTO cut SELECT g, g FROM generate_series(1, 100) g`);
+    await eventually('the first rows in both', () => target.query<{ a: number; m: number }>(`SELECT (SELECT count(*)::int FROM cut_log) AS a, (SELECT count(*)::int FROM cut) AS m`), (r) => r[0]!.a === 100 && r[0]!.m === 100);
+    // The sink's sessions end (an administrator, a failover): both pipelines must notice on their next write.
+    const ended = await target.query<{ n: number }>(`SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = 'pgcdc-sink'`);
+    assert.equal(ended[0]!.n, 2);
+    await source.query(`INSERT INTO cut SELECT g, g FROM generate_series(101, 300) g; UPDATE cut SET v = -v WHERE id <= 50`);
+    await eventually('every change in both', () => target.query<{ a: number; m: number; neg: number }>(`SELECT (SELECT count(*)::int FROM cut_log) AS a, (SELECT count(*)::int FROM cut) AS m, (SELECT count(*)::int FROM cut WHERE v < 0) AS neg`), (r) => r[0]!.a === 350 && r[0]!.m === 300 && r[0]!.neg === 50);
+    const distinct = await target.query<{ n: number }>(`SELECT count(DISTINCT event->>'id')::int AS n FROM cut_log`);
+    assert.equal(distinct[0]!.n, 350, 'each event once');
+    for (const p of pipelines) assert.equal(p.health, 'running');
+  } finally {
+    for (const p of pipelines) await p.stop();
+  }
+});
+
+test('a statement run once per binary parameter in one round trip: all of it or none of it, and the connection stays usable after a refusal', async () => {
+  await target.query(`CREATE TABLE atomic (doc jsonb CHECK (doc->>'ok' = 'yes'))`);
+  const client = new pg.Client({ connectionString: target.url() });
+  await client.connect();
+  try {
+    const insert = parseMessage('INSERT INTO atomic SELECT * FROM jsonb_array_elements($1::jsonb)', 3802);
+    const doc = (text: string) => Buffer.concat([Buffer.from([1]), Buffer.from(text)]);
+    await assert.rejects(runWithBinaryParameters(client, insert, [doc('[{"ok":"yes","n":1}]'), doc('[{"ok":"no"}]')]), (e: { code?: string }) => e.code === '23514');
+    assert.equal((await client.query('SELECT count(*)::int AS n FROM atomic')).rows[0].n, 0, 'the first value was rolled back with the second');
+    await runWithBinaryParameters(client, insert, [doc('[{"ok":"yes","n":1},{"ok":"yes","n":2}]'), doc('[{"ok":"yes","n":"ü ✓"}]')]);
+    assert.deepEqual((await client.query(`SELECT doc->>'n' AS n FROM atomic ORDER BY 1`)).rows.map((r: { n: string }) => r.n), ['1', '2', 'ü ✓']);
+    await assert.rejects(runWithBinaryParameters(client, parseMessage('INSERT INTO missing SELECT $1::jsonb', 3802), [doc('{}')]), (e: { code?: string }) => e.code === '42P01');
+    assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
+  } finally {
+    await client.end();
   }
 });
 
