@@ -26,7 +26,8 @@ const N = Number(process.env.N ?? 200_000);
 const PAIRS = Number(process.env.PAIRS ?? 4);
 const SOCKET = process.env.SOCKET === '1';
 const trees = [root, baseline];
-const flags = binNodeFlags(root).join(' ');
+// Each tree runs with its own bin's node flags: they are part of what is compared.
+const flags = trees.map((tree) => binNodeFlags(tree).join(' '));
 
 execFileSync(`${root}/node_modules/.bin/tsc`, ['-p', `${root}/tsconfig.build.json`], { stdio: 'inherit' });
 const epg15 = ((await import('epg15')) as { default: never }).default;
@@ -46,10 +47,11 @@ try {
   await db.query('CHECKPOINT');
   const cpu: number[][] = [[], []];
   const wall: number[][] = [[], []];
+  const rss: number[][] = [[], []];
   const url = SOCKET ? `postgresql://${server.user}:${encodeURIComponent(server.password)}@/postgres?host=${encodeURIComponent(server.dataDir)}&port=${server.port}` : server.url();
   for (let i = 0; i < 2 * PAIRS; i++) {
     const t = (i + Math.floor(i / 2)) % 2; // A B B A A B B A ...
-    const command = `${process.execPath} ${flags} ${trees[t]}/bin/pgcdc.js tail '${url}' --slot ab_${i} --publication bench_pub --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const command = `${process.execPath} ${flags[t]} ${trees[t]}/bin/pgcdc.js tail '${url}' --slot ab_${i} --publication bench_pub --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
     const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8' });
     const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
     const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
@@ -57,14 +59,15 @@ try {
     const seconds = Number(time[2]) + Number(time[3]);
     cpu[t]!.push(seconds);
     wall[t]!.push(Number(time[1]));
+    rss[t]!.push(Number(time[4]) / 1024);
     console.error(`${t === 0 ? 'this    ' : 'baseline'}  CPU ${seconds.toFixed(2)} s (${(seconds / changes * 1e6).toFixed(2)} µs/change), wall ${time[1]} s, peak RSS ${Math.round(Number(time[4]) / 1024)} MB`);
   }
   const [mine, theirs] = [median(cpu[0]!), median(cpu[1]!)];
   const [myRate, theirRate] = [changes / median(wall[0]!), changes / median(wall[1]!)];
   console.log(`\n## A/B, W1 N=${N} (${changes} changes) over ${SOCKET ? 'the unix socket' : 'TCP'}, ${PAIRS} pairs in ABBA order, medians\n`);
-  console.log('| tree | CPU s | µs per change | CPU × baseline | changes/s | rate × baseline |\n|---|---:|---:|---:|---:|---:|');
-  console.log(`| this (${root}) | ${mine.toFixed(2)} | ${(mine / changes * 1e6).toFixed(2)} | ${(mine / theirs).toFixed(3)} | ${Math.round(myRate).toLocaleString('en-US')} | ${(myRate / theirRate).toFixed(3)} |`);
-  console.log(`| baseline (${baseline}) | ${theirs.toFixed(2)} | ${(theirs / changes * 1e6).toFixed(2)} | 1.000 | ${Math.round(theirRate).toLocaleString('en-US')} | 1.000 |`);
+  console.log('| tree | CPU s | µs per change | CPU × baseline | changes/s | rate × baseline | peak RSS MB, each drain |\n|---|---:|---:|---:|---:|---:|---|');
+  console.log(`| this (${root}) | ${mine.toFixed(2)} | ${(mine / changes * 1e6).toFixed(2)} | ${(mine / theirs).toFixed(3)} | ${Math.round(myRate).toLocaleString('en-US')} | ${(myRate / theirRate).toFixed(3)} | ${rss[0]!.map((r) => r.toFixed(0)).join(', ')} |`);
+  console.log(`| baseline (${baseline}) | ${theirs.toFixed(2)} | ${(theirs / changes * 1e6).toFixed(2)} | 1.000 | ${Math.round(theirRate).toLocaleString('en-US')} | 1.000 | ${rss[1]!.map((r) => r.toFixed(0)).join(', ')} |`);
 } finally {
   await db.end().catch(() => undefined);
   await server.stop();
