@@ -23,3 +23,20 @@ export function cpuSeconds(pid: number | string, reapedChildren = false): number
   const at = reapedChildren ? 13 : 11;
   return (Number(fields[at]) + Number(fields[at + 1])) / 100;
 }
+
+/**
+ * Drops a slot once its walsender let go of it: a consumer that exited may
+ * leave its walsender a moment longer, and dropping an active slot fails
+ * (55006) rather than waits.
+ */
+export async function dropSlotWhenFree(db: { query(sql: string, values: unknown[]): Promise<unknown> }, slot: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await db.query('SELECT pg_drop_replication_slot($1)', [slot]);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55006' || attempt >= 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}

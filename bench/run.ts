@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags, cpuSeconds, median } from './measure.ts';
+import { binNodeFlags, cpuSeconds, median, dropSlotWhenFree } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 500_000);
@@ -169,7 +169,7 @@ async function main(): Promise<void> {
         const serverBefore = reapedChildrenCpu(server.dataDir);
         const m = measure(CONSUMERS[i]!, target, slots[i]!, end, expected, run);
         // Dropping the slot waits for its walsender to let go of it; then it is reaped.
-        await client.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
+        await dropSlotWhenFree(client, slots[i]!);
         await new Promise((r) => setTimeout(r, 300));
         m.serverCpu = reapedChildrenCpu(server.dataDir) - serverBefore;
         results.push(m);

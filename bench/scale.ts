@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags, cpuSeconds } from './measure.ts';
+import { binNodeFlags, cpuSeconds, dropSlotWhenFree } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -130,7 +130,7 @@ async function main(): Promise<void> {
       const row = { group, name, tree: i === 0 ? 'this' : 'baseline', changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
       rows.push(row);
       console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change (user ${time[2]} s, system ${time[3]} s), ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
-      await db.query('SELECT pg_drop_replication_slot($1)', [slots[i]]);
+      await dropSlotWhenFree(db, slots[i]!);
     }
   }
 
