@@ -14,7 +14,7 @@
 import { connect as tcpConnect } from 'node:net';
 import type { OutboundRecord } from './outbound-record.ts';
 import { withTimeout } from '../core/timeout.ts';
-import { SinkError, type Sink, type SinkResult } from './sink.ts';
+import { releaseWritten, SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
 import { ByteWriter } from '../core/byte-writer.ts';
 import { giveBack } from '../core/buffer-pool.ts';
 import { loadKafkaClient, type KafkaHeaders, type LibrdKafkaError, type RdKafkaConfig, type RdKafkaProducer } from './kafka-client.ts';
@@ -33,7 +33,17 @@ export interface KafkaSinkOptions {
   librdkafka: Record<string, string | number | boolean>;
 }
 
-export class KafkaSink implements Sink {
+/** A batch's values, encoded; message i is `bytes[ends[i - 1], ends[i])` with its topic, key and headers. */
+export interface KafkaBatch extends EncodedBatch {
+  readonly ends: Uint32Array;
+  readonly topics: readonly string[];
+  readonly keys: ReadonlyArray<string | null>;
+  readonly headers: ReadonlyArray<KafkaHeaders | undefined>;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+export class KafkaSink implements EncodingSink<KafkaBatch> {
   readonly name: string;
   private readonly options: KafkaSinkOptions;
   private producer: RdKafkaProducer | undefined;
@@ -88,20 +98,34 @@ export class KafkaSink implements Sink {
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
-    // No producer after a fatal error: start a new one (its failure is retried like any other).
-    if (this.producer === undefined) await this.open();
-    const producer = this.producer!;
+    const batch = this.encode(records);
+    try {
+      await this.writeEncoded([batch]);
+    } finally {
+      releaseWritten([batch]);
+    }
+    return { rejected: batch.rejected };
+  }
+
+  /**
+   * Every value encoded into one Buffer when the batch is prepared, and handed
+   * to the client as a view of it: the client otherwise made a Buffer of each
+   * string (V8's UTF-8 encoder, one allocation per record), about a tenth of
+   * this sink's CPU. Only topics, keys and headers are kept beside the bytes:
+   * the records and their events waited for the delivery reports as objects,
+   * were promoted, and made garbage collection a quarter of `run` → Kafka's
+   * CPU (docs/benchmarks.md).
+   */
+  encode(records: OutboundRecord[]): KafkaBatch {
     const rejected: SinkResult['rejected'] = [];
-    // Every value is encoded into one Buffer and handed over as a view of it: the
-    // client otherwise made a Buffer of each string (V8's UTF-8 encoder, one
-    // allocation per record), about a tenth of this sink's CPU.
     let estimate = 0;
     for (const record of records) estimate += record.value.length;
-    // Pooled (buffer-pool.ts): librdkafka copies each value when it is produced (RK_MSG_COPY), so the memory is free again once the loop is done.
+    // Pooled (buffer-pool.ts): given back once the pipeline confirmed the write (librdkafka copies each value, RK_MSG_COPY).
     const out = new ByteWriter(estimate, { pooled: true });
-    // The records kept, and where each one's bytes end (each starts where the one before ended).
-    const kept: OutboundRecord[] = [];
-    const ends: number[] = [];
+    const ends = new Uint32Array(records.length);
+    const topics: string[] = [];
+    const keys: Array<string | null> = [];
+    const headers: Array<KafkaHeaders | undefined> = [];
     for (const record of records) {
       const start = out.length;
       const size = out.utf8(record.value);
@@ -110,40 +134,48 @@ export class KafkaSink implements Sink {
         rejected.push({ record, reason: `record of ${size} bytes is larger than sink.maxMessageBytes (${this.options.maxMessageBytes})` });
         continue;
       }
-      kept.push(record);
-      ends.push(out.length);
+      ends[topics.length] = out.length;
+      topics.push(record.topic);
+      keys.push(record.key);
+      headers.push(kafkaHeaders(record.headers));
     }
+    const count = topics.length;
     const bytes = out.finish();
-    if (kept.length === 0) {
-      giveBack(bytes);
-      return { rejected };
-    }
+    if (count === 0) giveBack(bytes);
+    return { bytes: count === 0 ? EMPTY : bytes, count, rejected, ends: ends.subarray(0, count), topics, keys, headers };
+  }
+
+  /** Resolves once every message of every batch has its delivery report; the first failure fails the write (retried whole). */
+  async writeEncoded(batches: KafkaBatch[]): Promise<void> {
+    // No producer after a fatal error: start a new one (its failure is retried like any other).
+    if (this.producer === undefined) await this.open();
+    const producer = this.producer!;
     // In batch order: librdkafka keeps that order per partition (idempotence keeps it across its retries).
     const tally = new DeliveryTally();
     let failure: unknown;
-    // A delivery that already failed fails the batch: nothing more is queued for it.
-    for (let i = 0; i < kept.length && !tally.failed;) {
-      const record = kept[i]!;
-      try {
-        producer.produce(record.topic, null, bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), record.key, 0, tally, kafkaHeaders(record.headers));
-      } catch (error) {
-        // librdkafka's queue is full (queue.buffering.max.messages or .kbytes, smaller than
-        // this write): the next delivery report makes room, then this record is queued again.
-        if ((error as LibrdKafkaError).code === ERR_QUEUE_FULL && tally.outstanding > 0) {
-          await tally.nextReport();
-          continue;
+    // A delivery that already failed fails the write: nothing more is queued for it.
+    queueing: for (const batch of batches) {
+      const { bytes, ends, topics, keys, headers } = batch;
+      for (let i = 0; i < batch.count && !tally.failed;) {
+        try {
+          producer.produce(topics[i]!, null, bytes.subarray(i === 0 ? 0 : ends[i - 1]!, ends[i]!), keys[i]!, 0, tally, headers[i]);
+        } catch (error) {
+          // librdkafka's queue is full (queue.buffering.max.messages or .kbytes, smaller than
+          // this write): the next delivery report makes room, then this record is queued again.
+          if ((error as LibrdKafkaError).code === ERR_QUEUE_FULL && tally.outstanding > 0) {
+            await tally.nextReport();
+            continue;
+          }
+          // Refused otherwise: the write fails once what was queued settles.
+          failure = error;
+          break queueing;
         }
-        // Refused otherwise: the batch fails once what was queued settles.
-        failure = error;
-        break;
+        tally.queued++;
+        i++;
       }
-      tally.queued++;
-      i++;
     }
     const error = await tally.settled() ?? failure;
-    giveBack(bytes);
     if (error !== undefined) throw await this.failed(producer, error);
-    return { rejected };
   }
 
   /** The error a failed batch is reported with; a fatal one also ends this producer (the next attempt starts a new one). */
