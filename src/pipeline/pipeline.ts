@@ -57,7 +57,7 @@ export class Pipeline extends EventEmitter<PipelineEvents> implements AsyncDispo
   /** The pipeline's configuration, defaults applied (read-only: the console reads its source and slot). */
   readonly config: PipelineConfig;
   private readonly sink: Sink;
-  /** The sink, when it encodes batches ahead of writing them (file, stdout, NATS, Redis, RabbitMQ). */
+  /** The sink, when it encodes batches ahead of writing them (sink.ts, `EncodingSink`). */
   private readonly encoder: EncodingSink | undefined;
   private readonly naming: TopicNaming;
   /** The dead-letter file, when configured (else dead letters are notices). */

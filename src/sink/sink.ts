@@ -43,7 +43,7 @@ export interface EncodedBatch {
 }
 
 /**
- * A sink that encodes batches ahead of writing them (file, stdout, NATS, Redis, RabbitMQ). Encoded
+ * A sink that encodes batches ahead of writing them (file, stdout, NATS, Redis, RabbitMQ, Kafka, the audit table). Encoded
  * batches are written in order; `writeEncoded` resolves when all are durably
  * accepted, like `write`, and may be called again with the same batches after a
  * retriable failure. Once the pipeline confirms a write, its batches' memory is
