@@ -28,7 +28,7 @@ import { ByteWriter } from '../core/byte-writer.ts';
 import { quoteIdent } from '../core/sql-text.ts';
 import type { OutboundRecord } from './outbound-record.ts';
 import { releaseWritten, SinkError, type EncodedBatch, type EncodingSink, type SinkResult } from './sink.ts';
-import { connectionLost, connectSinkClient, isDataProblem, qualifiedTable, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
+import { isDataProblem, qualifiedTable, refusalReason, SinkConnection } from './postgres-sink-sql.ts';
 import { parseMessage, runWithBinaryParameters } from './binary-parameter-statement.ts';
 
 export interface PostgresAuditSinkOptions {
@@ -69,7 +69,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   private readonly options: PostgresAuditSinkOptions;
   /** The INSERT's Parse message: every batch is its one jsonb parameter. */
   private readonly insert: Buffer;
-  private client: pg.Client | undefined;
+  private readonly connection: SinkConnection;
   private opened = false;
   private lastSchema: string | undefined;
   private lastTable: string | undefined;
@@ -78,6 +78,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   constructor(options: PostgresAuditSinkOptions) {
     this.options = options;
     this.name = `postgres audit ${new URL(options.url).host}`;
+    this.connection = new SinkConnection(options.url);
     this.insert = parseMessage(`INSERT INTO ${qualifiedTable(options.table)} (id, source_schema, source_table, op, key, commit_time, tx_id, audit, event)
        SELECT r.id, r.source_schema, r.source_table, r.op, r.key, r.commit_time, r.tx_id, r.audit, r.event
          FROM jsonb_to_recordset($1::jsonb) AS r(id text, source_schema text, source_table text, op text, key jsonb,
@@ -86,7 +87,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   }
 
   async open(): Promise<void> {
-    const client = await this.connection();
+    const client = await this.connection.get();
     this.opened = true;
     try {
       const table = qualifiedTable(this.options.table);
@@ -106,13 +107,14 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
       await client.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${base}_key_idx`)} ON ${table} USING gin (key)`);
       await client.query(`CREATE INDEX IF NOT EXISTS ${quoteIdent(`${base}_audit_idx`)} ON ${table} USING gin (audit)`);
     } catch (error) {
-      throw sqlSinkError(error, 'cannot prepare the sink table');
+      throw this.connection.failed(error, 'cannot prepare the sink table');
     }
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
     const batch = this.encode(records);
     await this.writeEncoded([batch]);
+    // Only after a write that ended well: after a failure the socket may still hold a view of the bytes.
     releaseWritten([batch]);
     return { rejected: batch.rejected };
   }
@@ -128,7 +130,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
   encode(records: OutboundRecord[]): AuditBatch {
     let estimate = FIRST_ROW + 1;
     for (const record of records) estimate += record.value.length + 300;
-    // Pooled (buffer-pool.ts): given back once the pipeline confirmed the write; pg copies the parameter into its message.
+    // Pooled (buffer-pool.ts): given back once the pipeline confirmed the write (the server has read it by then).
     const out = new ByteWriter(estimate, { pooled: true });
     const rowEnds = new Uint32Array(records.length);
     const eventStarts = new Uint32Array(records.length);
@@ -189,31 +191,14 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
     for (const batch of batches) batch.rejected.length = 0;
     const documents = batches.filter((b) => b.count > 0).map((b) => b.bytes);
     if (documents.length === 0) return;
-    const client = await this.connection();
+    const client = await this.connection.get();
     try {
       await runWithBinaryParameters(client, this.insert, documents);
       return;
     } catch (error) {
-      if (!isDataProblem(error)) throw this.failed(error);
+      if (!isDataProblem(error)) throw this.connection.failed(error);
     }
     await this.isolate(client, batches);
-  }
-
-  /** The open connection, or a new one after the last was lost. */
-  private async connection(): Promise<pg.Client> {
-    if (this.client !== undefined) return this.client;
-    const client = await connectSinkClient(this.options.url);
-    this.client = client;
-    return client;
-  }
-
-  /** The sink error for `error`; a connection that broke (no SQLSTATE, or a connection or shutdown class) is dropped, and the retry opens a new one. */
-  private failed(error: unknown): SinkError {
-    if (connectionLost(error)) {
-      void this.client?.end().catch(() => undefined);
-      this.client = undefined;
-    }
-    return sqlSinkError(error, 'PostgreSQL sink');
   }
 
   /**
@@ -242,7 +227,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
       for (const batch of batches) batch.rejected.length = 0;
-      throw this.failed(error);
+      throw this.connection.failed(error);
     }
   }
 
@@ -258,8 +243,7 @@ export class PostgresAuditSink implements EncodingSink<AuditBatch> {
 
   async close(): Promise<void> {
     this.opened = false;
-    await this.client?.end().catch(() => undefined);
-    this.client = undefined;
+    await this.connection.close();
   }
 }
 

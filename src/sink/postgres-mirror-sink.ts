@@ -14,7 +14,7 @@ import type { OutboundRecord } from './outbound-record.ts';
 import { SinkError, type Sink, type SinkResult } from './sink.ts';
 import { MirrorWriter, type MirrorRefusal } from './postgres-mirror.ts';
 import { DEFAULT_TOAST_PLACEHOLDER } from '../assemble/tuple-to-row.ts';
-import { connectionLost, connectSinkClient, isDataProblem, refusalReason, sqlSinkError } from './postgres-sink-sql.ts';
+import { isDataProblem, refusalReason, SinkConnection } from './postgres-sink-sql.ts';
 
 export interface PostgresMirrorSinkOptions {
   url: string;
@@ -24,27 +24,25 @@ export interface PostgresMirrorSinkOptions {
 
 export class PostgresMirrorSink implements Sink {
   readonly name: string;
-  private readonly options: PostgresMirrorSinkOptions;
-  private client: pg.Client | undefined;
+  private readonly connection: SinkConnection;
   private opened = false;
   private readonly mirror: MirrorWriter;
 
   constructor(options: PostgresMirrorSinkOptions) {
-    this.options = options;
     this.mirror = new MirrorWriter(options.targetSchema, DEFAULT_TOAST_PLACEHOLDER);
     this.name = `postgres mirror ${new URL(options.url).host}`;
+    this.connection = new SinkConnection(options.url);
   }
 
   async open(): Promise<void> {
-    this.client = await connectSinkClient(this.options.url);
+    await this.connection.get();
     this.opened = true;
   }
 
   async write(records: OutboundRecord[]): Promise<SinkResult | void> {
     if (!this.opened) throw new SinkError('PostgreSQL sink is not open', { retriable: true });
     if (records.length === 0) return;
-    // A connection lost in an earlier write is opened again here, by its retry.
-    const client = this.client ??= await connectSinkClient(this.options.url);
+    const client = await this.connection.get();
     const events = records.map((r) => r.event);
     try {
       await client.query('BEGIN');
@@ -53,18 +51,9 @@ export class PostgresMirrorSink implements Sink {
       return { rejected: rejectedRecords(records, refused) };
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      if (!isDataProblem(error)) throw this.failed(error);
+      if (!isDataProblem(error)) throw this.connection.failed(error);
     }
     return { rejected: rejectedRecords(records, await this.isolate(client, records)) };
-  }
-
-  /** The sink error for `error`; a broken connection is dropped (the retry opens a new one). */
-  private failed(error: unknown): SinkError {
-    if (connectionLost(error)) {
-      void this.client?.end().catch(() => undefined);
-      this.client = undefined;
-    }
-    return sqlSinkError(error, 'PostgreSQL sink');
   }
 
   /**
@@ -93,14 +82,13 @@ export class PostgresMirrorSink implements Sink {
       return refused;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined);
-      throw this.failed(error);
+      throw this.connection.failed(error);
     }
   }
 
   async close(): Promise<void> {
     this.opened = false;
-    await this.client?.end().catch(() => undefined);
-    this.client = undefined;
+    await this.connection.close();
   }
 }
 

@@ -13,8 +13,42 @@ export function qualifiedTable(name: string): string {
   return `${quoteIdent(schema)}.${quoteIdent(table)}`;
 }
 
+/**
+ * The sink's connection to its database, opened when first needed. A write
+ * that fails because the connection is gone (`connectionLost`) drops it, so
+ * the pipeline's retry opens a new one rather than failing on the dead one
+ * forever (an administrator ended the session, the server restarted, failed over).
+ */
+export class SinkConnection {
+  private readonly url: string;
+  private client: pg.Client | undefined;
+
+  constructor(url: string) {
+    this.url = url;
+  }
+
+  async get(): Promise<pg.Client> {
+    return this.client ??= await connectSinkClient(this.url);
+  }
+
+  /** The sink error to throw for `error`, the connection dropped first if it is gone. */
+  failed(error: unknown, what = 'PostgreSQL sink'): SinkError {
+    if (connectionLost(error)) {
+      void this.client?.end().catch(() => undefined);
+      this.client = undefined;
+    }
+    return sqlSinkError(error, what);
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}
+
 /** A client of the sink database, connected; an unreachable database is a retriable sink error. */
-export async function connectSinkClient(url: string): Promise<pg.Client> {
+async function connectSinkClient(url: string): Promise<pg.Client> {
   const client = new pg.Client({ connectionString: url, application_name: 'pgcdc-sink' });
   client.on('error', () => undefined);
   try {
@@ -30,7 +64,7 @@ export async function connectSinkClient(url: string): Promise<pg.Client> {
  * retried; a missing privilege, table or column is a configuration error: the
  * pipeline stops and nothing is dead-lettered (every later write would fail too).
  */
-export function sqlSinkError(error: unknown, what: string): SinkError {
+function sqlSinkError(error: unknown, what: string): SinkError {
   const code = (error as { code?: string }).code ?? '';
   // A code that is no SQLSTATE (ECONNRESET, EPIPE) is the socket's: the link broke.
   const retriable = !isSqlState(code) || isRetriableSqlState(code);
@@ -52,12 +86,12 @@ export function refusalReason(error: unknown): string {
 }
 
 /** Whether `code` is a SQLSTATE (five digits or capitals), not a socket's error code. */
-export function isSqlState(code: string | undefined): code is string {
+function isSqlState(code: string | undefined): code is string {
   return code !== undefined && /^[0-9A-Z]{5}$/.test(code);
 }
 
 /** Whether the connection an error came from is gone: the socket failed, or the server ended the session (class 08, 57). */
-export function connectionLost(error: unknown): boolean {
+function connectionLost(error: unknown): boolean {
   const code = (error as { code?: string }).code;
   return !isSqlState(code) || /^(08|57)/.test(code);
 }
