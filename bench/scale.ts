@@ -16,7 +16,8 @@
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
  * always 1,000,000, and larger SIZES are their size), ONLY (a comma list of groups: columns,transaction,messages,tables,pipelines),
- * SIZES (transaction sizes, default 1,100,10000,1000000), PGCDC_NODE_FLAGS
+ * SIZES (transaction sizes, default 1,100,10000,1000000), DRAINS (drains of each messages
+ * shape, interleaved; default 5), PGCDC_NODE_FLAGS
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
 import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_process';
@@ -26,12 +27,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags, cpuSeconds, dropSlotWhenFree } from './measure.ts';
+import { binNodeFlags, cpuSeconds, dropSlotWhenFree, median } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
 const ONLY = new Set((process.env.ONLY ?? 'columns,transaction,messages,tables,pipelines').split(','));
 const shebangFlags = binNodeFlags(root).join(' ');
+/** Drains of each shape in the messages group (W2 against rows), interleaved. */
+const DRAINS = Number(process.env.DRAINS ?? 5);
 /** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
 const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
 
@@ -101,35 +104,48 @@ async function main(): Promise<void> {
   const epg15 = ((await import('epg15')) as { default: never }).default;
   const server = await startEmbeddedPostgres(epg15, {
     label: 'bench-scale',
-    extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h', '-c', 'max_locks_per_transaction=1024'],
+    extraFlags: ['-c', 'shared_buffers=512MB', '-c', 'synchronous_commit=off', '-c', 'autovacuum=off', '-c', 'max_wal_size=8GB', '-c', 'checkpoint_timeout=1h', '-c', 'max_locks_per_transaction=1024', '-c', 'max_replication_slots=32'],
   });
   const db = new pg.Client({ connectionString: server.url() });
   await db.connect();
   const rows: Row[] = [];
+  /** Lines printed after the table (the messages group's medians). */
+  const summaries: string[] = [];
   let serial = 0;
 
-  /** Makes a slot on `publication`, runs `workload`, drains the slot to the end and records the row. */
-  async function measure(group: string, name: string, publication: string, changes: number, valuesPerChange: number, workload: () => Promise<void>): Promise<void> {
-    const slots = trees.map(() => `scale_${++serial}`);
+  /** Makes `count` slots on the server, runs `workload`, and returns the slots and the WAL position the drains stop at. */
+  async function prepare(count: number, group: string, name: string, changes: number, workload: () => Promise<void>): Promise<{ slots: string[]; end: string }> {
+    const slots = Array.from({ length: count }, () => `scale_${++serial}`);
     for (const slot of slots) await db.query(`SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, [slot]);
     const t0 = Date.now();
     await workload();
     const end = (await db.query<{ lsn: string }>('SELECT pg_current_wal_insert_lsn()::text AS lsn')).rows[0]!.lsn;
     await db.query('CHECKPOINT');
     console.error(`${group} / ${name}: workload of ${changes.toLocaleString('en-US')} changes took ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return { slots, end };
+  }
+
+  /** Drains `slot` to `end` with `tree`'s tail (its own bin's node flags, as bench:ab: they are part of what is compared) and records the row. */
+  function drain(group: string, name: string, tree: string, treeName: string, slot: string, publication: string, end: string, changes: number, valuesPerChange: number): Row {
+    const command = `${process.execPath} ${binNodeFlags(tree).join(' ')} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const started = process.hrtime.bigint();
+    const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
+    const wall = Number(process.hrtime.bigint() - started) / 1e9;
+    const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+    if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
+    const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
+    const row = { group, name, tree: treeName, changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
+    rows.push(row);
+    console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change (user ${time[2]} s, system ${time[3]} s), ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
+    return row;
+  }
+
+  /** Makes a slot per tree on `publication`, runs `workload`, drains each slot to the end and records the rows. */
+  async function measure(group: string, name: string, publication: string, changes: number, valuesPerChange: number, workload: () => Promise<void>): Promise<void> {
+    const { slots, end } = await prepare(trees.length, group, name, changes, workload);
     const order = trees.map((_, i) => (i + serial) % trees.length);
     for (const i of order) {
-      const tree = trees[i]!;
-      const command = `${process.execPath} ${shebangFlags} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slots[i]} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
-      const started = process.hrtime.bigint();
-      const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
-      const wall = Number(process.hrtime.bigint() - started) / 1e9;
-      const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
-      if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
-      const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
-      const row = { group, name, tree: i === 0 ? 'this' : 'baseline', changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
-      rows.push(row);
-      console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change (user ${time[2]} s, system ${time[3]} s), ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
+      drain(group, name, trees[i]!, i === 0 ? 'this' : 'baseline', slots[i]!, publication, end, changes, valuesPerChange);
       await dropSlotWhenFree(db, slots[i]!);
     }
   }
@@ -181,12 +197,31 @@ async function main(): Promise<void> {
         '1 row + 1 outbox message per transaction (W2)': `PERFORM pg_logical_emit_message(true, 'outbox', ${outbox('g')})`,
         '1 row + 1 small outbox message per transaction': `PERFORM pg_logical_emit_message(true, 'outbox', '{"id":' || g || ',"aggregate_type":"o","aggregate_id":' || g || ',"payload":{}}')`,
       };
+      // One workload per shape, DRAINS slots each (made just before it), then the
+      // drains interleaved across shapes, so that the machine's drift and the
+      // first drain's extra cost fall on every shape alike; a single drain of each,
+      // one shape after another, measured W2 at 0.85-1.28× two rows in three runs.
+      const prepared: Array<{ shape: string; slots: string[]; end: string }> = [];
       for (const [shape, second] of Object.entries(shapes)) {
-        await measure('messages', shape, 'pub_msg', transactions * 2, 6, async () => {
-          const first = next;
-          next += transactions * 2;
+        const first = next;
+        next += transactions * 2;
+        prepared.push({ shape, ...await prepare(DRAINS, 'messages', shape, transactions * 2, async () => {
           await db.query(`DO $$ BEGIN FOR g IN ${first + 1}..${first + transactions * 2} BY 2 LOOP INSERT INTO msg_rows VALUES (${rowValues(6, 'g')}); ${second}; COMMIT; END LOOP; END $$`);
-        });
+        }) });
+      }
+      const perShape = new Map<string, number[]>();
+      for (let d = 0; d < DRAINS; d++) {
+        for (let k = 0; k < prepared.length; k++) {
+          const { shape, slots, end } = prepared[(k + d) % prepared.length]!;
+          console.error(`messages / ${shape}, drain ${d + 1} of ${DRAINS}`);
+          const row = drain('messages', shape, root, 'this', slots[d]!, 'pub_msg', end, transactions * 2, 6);
+          (perShape.get(shape) ?? perShape.set(shape, []).get(shape)!).push(row.cpu / row.changes * 1e6);
+          await dropSlotWhenFree(db, slots[d]!);
+        }
+      }
+      const baseline = median(perShape.get('2 rows per transaction')!);
+      for (const [shape, micros] of perShape) {
+        summaries.push(`messages, ${shape}: median ${median(micros).toFixed(2)} µs per event (${micros.map((m) => m.toFixed(2)).join(', ')}), ${(median(micros) / baseline).toFixed(2)}× two rows`);
       }
     }
     if (ONLY.has('tables')) {
@@ -242,6 +277,7 @@ async function main(): Promise<void> {
   for (const r of rows) {
     console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb > 0 ? r.rssMb.toFixed(0) : "–"} | ${r.checked} |`);
   }
+  if (summaries.length > 0) console.log(`\n${summaries.join('\n')}`);
 }
 
 await main();

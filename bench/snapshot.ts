@@ -108,7 +108,9 @@ async function main(): Promise<void> {
           const config = join(dir, `${slot}.yaml`);
           const out = join(dir, `${slot}.jsonl`);
           writeFileSync(config, `source: { url: "${server.url()}", slot: ${slot}, publication: items_pub }\n`
-            + `snapshot: { mode: initial_only${parallelism === 1 ? '' : `, parallelism: ${parallelism}`}${CHUNK ? `, chunkSize: ${CHUNK}` : ''}, stateFile: "${dir}/${slot}.snapshot.json" }\n`
+            // parallelism always written: left out, pgcdc's default (2) applies, which made every
+            // "parallelism 1" row before 2026-12-04 a second parallelism-2 row.
+            + `snapshot: { mode: initial_only, parallelism: ${parallelism}${CHUNK ? `, chunkSize: ${CHUNK}` : ''}, stateFile: "${dir}/${slot}.snapshot.json" }\n`
             + `sink: { type: file, path: "${out}" }\nheartbeat: false\n`);
           const measured = await runPgcdc(config);
           const lines = countLines(out);
