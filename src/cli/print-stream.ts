@@ -21,7 +21,7 @@ function writeDeadLetters(deadLetters: DeadLetter[], writer: FdWriter | undefine
     for (const d of deadLetters) notice(`dead letter from ${d.stage}: ${d.reason} (event ${d.event.id})`);
     return;
   }
-  writer.write(`${deadLetters.map((d) => stringifyExact({ reason: d.reason, stage: d.stage, event: d.event })).join('\n')}\n`);
+  writer.writeLines(deadLetters.map((d) => stringifyExact({ reason: d.reason, stage: d.stage, event: d.event })));
 }
 
 export type OutputFormat = 'pretty' | 'json';
@@ -90,7 +90,7 @@ export async function printBatches(batches: AsyncIterable<PrintableBatch>, optio
       const limit = options.maxEvents === undefined ? batch.events.length : Math.min(batch.events.length, options.maxEvents - printed);
       const lines = new Array<string>(limit);
       for (let i = 0; i < limit; i++) lines[i] = render(batch.events[i]!);
-      if (limit > 0 && !writer.write(`${lines.join('\n')}\n`)) {
+      if (limit > 0 && !writer.writeLines(lines)) {
         reason = 'output-closed';
         break;
       }

@@ -75,3 +75,25 @@ test('FdWriter writes every kind of text as its UTF-8 bytes, ASCII or not', () =
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('FdWriter.writeLines writes each line and its newline as UTF-8, for batches of any count and size', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-fdwriter-'));
+  try {
+    const path = join(dir, 'out');
+    const fd = openSync(path, 'w');
+    const writer = new FdWriter(fd);
+    const batches: string[][] = [
+      ['{"a":1}', ...UNUSUAL, ''],
+      // More lines than the per-line lengths first held (256), and a line of multi-byte text.
+      Array.from({ length: 1_000 }, (_, i) => (i % 7 === 0 ? `✓ ${i} 😀` : `{"n":${i}}`)),
+      // Over the 4 MiB the scratch buffer may grow to: written from a buffer of its own.
+      ['x'.repeat(3_000_000), `${'é'.repeat(1_000_000)}`],
+      ['after the large batch, in the scratch buffer again'],
+    ];
+    for (const lines of batches) assert.equal(writer.writeLines(lines), true);
+    closeSync(fd);
+    assert.deepEqual(readFileSync(path), Buffer.from(batches.map((lines) => lines.map((line) => `${line}\n`).join('')).join(''), 'utf8'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
