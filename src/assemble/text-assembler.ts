@@ -37,7 +37,7 @@ export class TextAssembler {
 
   constructor(options: TextAssemblerOptions) {
     this.options = options;
-    this.budget = { used: 0, limit: options.memoryBudgetBytes, spillDir: options.spillDir };
+    this.budget = { used: 0, peak: 0, limit: options.memoryBudgetBytes, spillDir: options.spillDir };
   }
 
   get inTransaction(): boolean {
@@ -46,6 +46,10 @@ export class TextAssembler {
 
   get memoryUsed(): number {
     return this.budget.used;
+  }
+
+  get memoryPeak(): number {
+    return this.budget.peak;
   }
 
   /**

@@ -89,7 +89,7 @@ export class TransactionAssembler {
 
   constructor(options: AssemblerOptions) {
     this.options = options;
-    this.budget = { used: 0, limit: options.memoryBudgetBytes, spillDir: options.spillDir };
+    this.budget = { used: 0, peak: 0, limit: options.memoryBudgetBytes, spillDir: options.spillDir };
   }
 
   /** True while a non-streamed transaction is half received (keepalive positions must not be acknowledged then). */
@@ -99,6 +99,10 @@ export class TransactionAssembler {
 
   get memoryUsed(): number {
     return this.budget.used;
+  }
+
+  get memoryPeak(): number {
+    return this.budget.peak;
   }
 
   /**

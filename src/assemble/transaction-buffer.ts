@@ -29,6 +29,11 @@ export interface ItemChunk {
 export interface MemoryBudget {
   /** Estimated bytes held in memory by all open transactions. */
   used: number;
+  /**
+   * The most `used` has been: measured as each change is added, so one change may
+   * take it past `limit`, just before the spill that change starts.
+   */
+  peak: number;
   readonly limit: number;
   readonly spillDir: string | undefined;
 }
@@ -59,6 +64,7 @@ export class TransactionBuffer {
     this.items.push(item);
     this.memoryBytes += estimatedBytes;
     this.budget.used += estimatedBytes;
+    if (this.budget.used > this.budget.peak) this.budget.peak = this.budget.used;
     if (this.budget.used > this.budget.limit) this.spillToDisk();
   }
 

@@ -163,7 +163,13 @@ export interface StreamStats {
   eventsDelivered: number;
   transactions: number;
   queuedEvents: number;
+  /** Estimated bytes open transactions hold in memory now (`memoryBudgetBytes` bounds it; beyond it they spill to disk). */
   memoryUsed: number;
+  /**
+   * The most they held at once since the stream opened: one change may take it
+   * past the budget, just before the spill that change starts.
+   */
+  memoryPeak: number;
   /** From the last slot health check (undefined before the first). */
   retainedWalBytes: number | undefined;
   walStatus: string | undefined;

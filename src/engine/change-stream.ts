@@ -359,6 +359,7 @@ export class ChangeStream implements AsyncIterable<EventBatch>, AsyncDisposable 
       transactions: this.transactions,
       queuedEvents: this.queue.queuedItems,
       memoryUsed: this.decoder.memoryUsed,
+      memoryPeak: this.decoder.memoryPeak,
       retainedWalBytes: this.slotHealth.retainedWalBytes,
       walStatus: this.slotHealth.walStatus,
       heartbeatsSent: this.heartbeat?.sent ?? 0,

@@ -19,6 +19,7 @@ export interface StreamDecoder {
   push(buffer: Buffer, start: number, end: number, walStart: Lsn): AssemblerOutput | undefined;
   readonly inTransaction: boolean;
   readonly memoryUsed: number;
+  readonly memoryPeak: number;
   reset(): void;
 }
 
@@ -39,6 +40,7 @@ export class PgOutputStreamDecoder implements StreamDecoder {
   }
   get inTransaction(): boolean { return this.assembler.inTransaction; }
   get memoryUsed(): number { return this.assembler.memoryUsed; }
+  get memoryPeak(): number { return this.assembler.memoryPeak; }
   reset(): void { this.assembler.reset(); }
 }
 
@@ -77,6 +79,7 @@ export class TextStreamDecoder implements StreamDecoder {
   }
   get inTransaction(): boolean { return this.assembler.inTransaction; }
   get memoryUsed(): number { return this.assembler.memoryUsed; }
+  get memoryPeak(): number { return this.assembler.memoryPeak; }
   reset(): void { this.assembler.reset(); }
 }
 

@@ -13,6 +13,7 @@ function scriptedDecoder(outputs: Map<number, AssemblerOutput>) {
     push: (buffer, start) => outputs.get(buffer[start]!),
     get inTransaction() { return state.inTransaction; },
     memoryUsed: 0,
+    memoryPeak: 0,
     reset: () => undefined,
   };
   return { decoder, state };
