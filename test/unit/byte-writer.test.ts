@@ -61,39 +61,42 @@ test('finish copies out of a backing buffer much larger than what was written', 
   assert.equal(bytes.buffer.byteLength < 1 << 20, true);
 });
 
-test('FdWriter writes every kind of text as its UTF-8 bytes, ASCII or not', () => {
+/** Writes through an FdWriter on a real file and returns what the file holds. */
+function writtenThroughFd(write: (writer: FdWriter) => void): Buffer {
   const dir = mkdtempSync(join(tmpdir(), 'pgcdc-fdwriter-'));
   try {
     const path = join(dir, 'out');
     const fd = openSync(path, 'w');
-    const writer = new FdWriter(fd);
-    const texts = ['{"a":1}\n', ...UNUSUAL, 'x'.repeat(70_000), `${'✓'.repeat(30_000)}\n`, 'plain again'];
-    for (const text of texts) assert.equal(writer.write(text), true);
-    closeSync(fd);
-    assert.deepEqual(readFileSync(path), Buffer.from(texts.join(''), 'utf8'));
+    try {
+      write(new FdWriter(fd));
+    } finally {
+      closeSync(fd);
+    }
+    return readFileSync(path);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+test('FdWriter writes every kind of text as its UTF-8 bytes, ASCII or not', () => {
+  const texts = ['{"a":1}\n', ...UNUSUAL, 'x'.repeat(70_000), `${'✓'.repeat(30_000)}\n`, 'plain again'];
+  const written = writtenThroughFd((writer) => {
+    for (const text of texts) assert.equal(writer.write(text), true);
+  });
+  assert.deepEqual(written, Buffer.from(texts.join(''), 'utf8'));
 });
 
 test('FdWriter.writeLines writes each line and its newline as UTF-8, for batches of any count and size', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pgcdc-fdwriter-'));
-  try {
-    const path = join(dir, 'out');
-    const fd = openSync(path, 'w');
-    const writer = new FdWriter(fd);
-    const batches: string[][] = [
-      ['{"a":1}', ...UNUSUAL, ''],
-      // More lines than the per-line lengths first held (256), and a line of multi-byte text.
-      Array.from({ length: 1_000 }, (_, i) => (i % 7 === 0 ? `✓ ${i} 😀` : `{"n":${i}}`)),
-      // Over the 4 MiB the scratch buffer may grow to: written from a buffer of its own.
-      ['x'.repeat(3_000_000), `${'é'.repeat(1_000_000)}`],
-      ['after the large batch, in the scratch buffer again'],
-    ];
+  const batches: string[][] = [
+    ['{"a":1}', ...UNUSUAL, ''],
+    // More lines than the per-line lengths first held (256), and a line of multi-byte text.
+    Array.from({ length: 1_000 }, (_, i) => (i % 7 === 0 ? `✓ ${i} 😀` : `{"n":${i}}`)),
+    // Over the 4 MiB the scratch buffer may grow to: written from a buffer of its own.
+    ['x'.repeat(3_000_000), `${'é'.repeat(1_000_000)}`],
+    ['after the large batch, in the scratch buffer again'],
+  ];
+  const written = writtenThroughFd((writer) => {
     for (const lines of batches) assert.equal(writer.writeLines(lines), true);
-    closeSync(fd);
-    assert.deepEqual(readFileSync(path), Buffer.from(batches.map((lines) => lines.map((line) => `${line}\n`).join('')).join(''), 'utf8'));
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
+  assert.deepEqual(written, Buffer.from(batches.map((lines) => lines.map((line) => `${line}\n`).join('')).join(''), 'utf8'));
 });
