@@ -6,7 +6,8 @@
  */
 import { fsyncSync, openSync, writeSync } from 'node:fs';
 import { CdcError } from '../core/errors.ts';
-import { writeUtf8 } from '../core/byte-writer.ts';
+import { ByteWriter, writeUtf8 } from '../core/byte-writer.ts';
+import { giveBack } from '../core/buffer-pool.ts';
 
 export class FdWriter {
   private readonly fd: number;
@@ -36,25 +37,27 @@ export class FdWriter {
 
   /**
    * Writes each of `lines` followed by a newline, in one write; returns false if
-   * the reader has gone away. Each line is encoded straight into the scratch
-   * buffer: `${lines.join('\n')}\n` copied a batch's text twice before
+   * the reader has gone away. Each line is encoded straight into pooled memory
+   * (as `encodeJsonLines` does for the sinks), given back once the write
+   * returned: `${lines.join('\n')}\n` copied a batch's text twice before
    * encoding it (the join, then flattening the join with its last newline), a
    * quarter of everything `tail` allocated (docs/benchmarks.md, thirteenth stop).
    */
   writeLines(lines: readonly string[]): boolean {
     if (this.closed) return false;
-    const count = lines.length;
-    if (this.lineBytes.length < count) this.lineBytes = new Uint32Array(Math.max(count, 2 * this.lineBytes.length));
-    const lineBytes = this.lineBytes;
-    let total = 0;
-    for (let i = 0; i < count; i++) total += (lineBytes[i] = Buffer.byteLength(lines[i]!)) + 1;
-    const target = this.room(total);
-    let at = 0;
-    for (let i = 0; i < count; i++) {
-      at += writeUtf8(target, lines[i]!, at, lineBytes[i]!);
-      target[at++] = NEWLINE;
+    let estimate = 0;
+    for (const line of lines) estimate += line.length + 1;
+    const out = new ByteWriter(estimate, { pooled: true });
+    for (const line of lines) {
+      out.utf8(line);
+      out.ascii('\n');
     }
-    return this.writeBytes(target.subarray(0, at));
+    const bytes = out.finish();
+    try {
+      return this.writeBytes(bytes);
+    } finally {
+      giveBack(bytes); // the write is synchronous: the kernel has the bytes
+    }
   }
 
   /** Writes all of `buffer`; returns false if the reader has gone away. */
@@ -82,28 +85,17 @@ export class FdWriter {
     return true;
   }
 
-  /** Each line's UTF-8 length, for `writeLines` (reused, as the scratch buffer is). */
-  private lineBytes = new Uint32Array(256);
-
   /** `text` as UTF-8, in the scratch buffer when it fits. */
   private encode(text: string): Buffer {
     const bytes = Buffer.byteLength(text);
-    const target = this.room(bytes);
-    return target.subarray(0, writeUtf8(target, text, 0, bytes));
-  }
-
-  /** A buffer of at least `bytes`: the scratch buffer, or one of its own when larger than the scratch buffer may grow. */
-  private room(bytes: number): Buffer {
-    if (bytes > MAX_SCRATCH_BYTES) return Buffer.allocUnsafe(bytes);
+    if (bytes > MAX_SCRATCH_BYTES) return Buffer.from(text, 'utf8');
     if (this.scratch.length < bytes) this.scratch = Buffer.allocUnsafe(Math.max(bytes, 64 * 1024));
-    return this.scratch;
+    return this.scratch.subarray(0, writeUtf8(this.scratch, text, 0, bytes));
   }
 }
 
 /** Larger writes get their own Buffer rather than a scratch buffer kept that large. */
 const MAX_SCRATCH_BYTES = 4 * 1024 * 1024;
-
-const NEWLINE = 0x0a;
 
 /** A writer that appends to a file (dead letters); each write is fsynced before it returns. */
 export function openAppendWriter(path: string): FdWriter {
