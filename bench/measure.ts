@@ -1,5 +1,21 @@
 /** Helpers the benchmarks share. */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** A node flag that makes the process report its memory at exit (bench/consumers/memory-at-exit.mjs). */
+export const MEMORY_REPORT_FLAG = `--import=${fileURLToPath(new URL('consumers/memory-at-exit.mjs', import.meta.url))}`;
+
+/**
+ * A process's memory at exit as MEMORY_REPORT_FLAG reports it, in MB: `fileMb`
+ * its pages mapped from files (mostly the node executable's), `ownMb` its peak
+ * RSS less those (about the peak of what it allocated itself). Undefined when
+ * the process did not report (not a node process).
+ */
+export function memoryReport(stderr: string): { fileMb: number; ownMb: number } | undefined {
+  const line = /^MEMORY hwm=(\d+) file=(\d+) anon=(\d+)$/m.exec(stderr);
+  if (!line) return undefined;
+  return { fileMb: Number(line[2]) / 1024, ownMb: (Number(line[1]) - Number(line[2])) / 1024 };
+}
 
 /** The node flags in bin/pgcdc.js's shebang, so a benchmark starts pgcdc as users do. `root` ends with `/` or not. */
 export function binNodeFlags(root: string): string[] {

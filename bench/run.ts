@@ -22,7 +22,7 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags, cpuSeconds, median, dropSlotWhenFree } from './measure.ts';
+import { binNodeFlags, cpuSeconds, median, dropSlotWhenFree, memoryReport, MEMORY_REPORT_FLAG } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 500_000);
@@ -47,7 +47,7 @@ const CONSUMERS: Consumer[] = [
   {
     name: 'pgcdc tail --format json > /dev/null',
     // The built package, started as its bin starts it (same node flags as the shebang).
-    command: `${node} ${binNodeFlags(root).join(' ')} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}bin/pgcdc.js tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
+    command: `${node} ${binNodeFlags(root).join(' ')} ${MEMORY_REPORT_FLAG} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${root}bin/pgcdc.js tail '{URL}' --slot {SLOT} --publication {PUB} --no-create-slot --format json --until-lsn {END} > /dev/null`,
     count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
   },
   {
@@ -56,7 +56,7 @@ const CONSUMERS: Consumer[] = [
   },
   {
     name: 'pg-logical-replication 2.5.0, ack every 1 s, JSONL piped to wc -l',
-    command: `${node} ${root}bench/consumers/pglr.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB}`,
+    command: `${node} ${MEMORY_REPORT_FLAG} ${root}bench/consumers/pglr.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB}`,
     countLines: true,
   },
   {
@@ -64,7 +64,7 @@ const CONSUMERS: Consumer[] = [
     // envelope spends per change on this machine (bench/consumers/floor.mjs), to
     // set issue 17's CPU target beside what the runtime itself costs.
     name: FLOOR,
-    command: `${node} ${binNodeFlags(root).join(' ')} ${root}bench/consumers/floor.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB} --json > /dev/null`,
+    command: `${node} ${binNodeFlags(root).join(' ')} ${MEMORY_REPORT_FLAG} ${root}bench/consumers/floor.mjs --conn '{URL}' --slot {SLOT} --endpos {END} --pub {PUB} --json > /dev/null`,
     count: (stderr) => Number(/after (\d+) events/.exec(stderr)?.[1]),
   },
 ];
@@ -95,7 +95,8 @@ if (baseline) {
   CONSUMERS.splice(1, 0, fromBaseline(CONSUMERS[0]!, `pgcdc tail --format json > /dev/null (baseline ${baseline})`));
 }
 
-interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; changes: number; checked: string; serverCpu?: number }
+/** fileMb/ownMb: peak RSS split into pages mapped from files (the node executable's) and the rest (bench/consumers/memory-at-exit.mjs); node consumers only. */
+interface Measurement { consumer: string; run: number; wall: number; cpu: number; rssMb: number; fileMb?: number; ownMb?: number; changes: number; checked: string; serverCpu?: number }
 
 interface Target { url: string; socketUrl: string; socketConninfo: string }
 
@@ -115,7 +116,8 @@ function measure(consumer: Consumer, target: Target, slot: string, end: string, 
     const n = Number(readFileSync('/tmp/pgcdc-bench.lines', 'utf8').trim());
     checked = n === expected ? `ok (${n} lines)` : `MISMATCH (${n} of ${expected})`;
   }
-  return { consumer: consumer.name, run, wall, cpu: Number(timeLine[2]) + Number(timeLine[3]), rssMb: Number(timeLine[4]) / 1024, changes: expected, checked };
+  const memory = memoryReport(result.stderr);
+  return { consumer: consumer.name, run, wall, cpu: Number(timeLine[2]) + Number(timeLine[3]), rssMb: Number(timeLine[4]) / 1024, ...(memory ?? {}), changes: expected, checked };
 }
 
 /**
@@ -173,7 +175,8 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 300));
         m.serverCpu = reapedChildrenCpu(server.dataDir) - serverBefore;
         results.push(m);
-        console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, walsender CPU ${m.serverCpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB, ${m.checked}`);
+        const split = m.fileMb === undefined ? '' : ` (files ${m.fileMb.toFixed(0)}, own ${m.ownMb!.toFixed(0)})`;
+        console.error(`  ${m.consumer}: ${Math.round(m.changes / m.wall)} changes/s, ${m.wall.toFixed(2)} s, CPU ${m.cpu.toFixed(2)} s, walsender CPU ${m.serverCpu.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB${split}, ${m.checked}`);
       }
     } finally {
       await client.end().catch(() => undefined);
@@ -190,7 +193,9 @@ async function main(): Promise<void> {
     const w = serverCpu / changes;
     const k = cpu / changes;
     const bound = Math.min(1 / w, 1 / k, availableParallelism() / (w + k));
-    return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu, rss: Math.max(...mine.map((r) => r.rssMb)), checked: mine.map((r) => r.checked).join(', '), w, bound };
+    // The split of the run with the highest peak, beside that peak.
+    const peak = mine.reduce((a, b) => (b.rssMb > a.rssMb ? b : a));
+    return { name: c.name, rate: median(mine.map((r) => r.changes / r.wall)), cpu, rss: peak.rssMb, fileMb: peak.fileMb, ownMb: peak.ownMb, checked: mine.map((r) => r.checked).join(', '), w, bound };
   });
   const anchor = rows.find((r) => r.name.startsWith('pg_recvlogical') && !r.name.endsWith('unix socket'))!.rate;
   const library = rows.find((r) => r.name.startsWith('pg-logical-replication'))!.rate;
@@ -198,12 +203,13 @@ async function main(): Promise<void> {
   const version = execFileSync(RECVLOGICAL, ['--version'], { encoding: 'utf8' }).trim();
   console.log(`\n## Drain-from-backlog, W1 N=${N} (${N * 8 / 5} changes), ${RUNS} run(s), medians; Node ${process.version}; ${version}\n`);
   console.log(`Bound: the most this consumer could drain on ${availableParallelism()} CPUs at the measured CPU per change, min(1/w, 1/c, CPUs/(w+c)), w = its walsender's, c = its own.\n`);
-  console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | client µs/change | walsender µs/change | bound changes/s | of bound | peak RSS MB | check |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+  console.log('Peak RSS split (node consumers): "files" is the pages the process mapped from files, mostly the node executable\'s own code and data (an idle `node -e 0` has 35 MB of them), clean and shared; "own" is the peak less those, about what the process allocated (bench/consumers/memory-at-exit.mjs).\n');
+  console.log('| consumer | changes/s | vs pg_recvlogical | vs pg-logical-replication | client CPU s | client µs/change | walsender µs/change | bound changes/s | of bound | peak RSS MB | of which files MB | own MB | check |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
   for (const r of rows) {
     // Socket rows are compared with pg_recvlogical over the same socket.
     const against = r.name.endsWith('unix socket') && socketAnchor !== undefined ? socketAnchor : anchor;
-    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.cpu / (N * 8 / 5) * 1e6).toFixed(1)} | ${(r.w * 1e6).toFixed(1)} | ${Math.round(r.bound).toLocaleString('en-US')} | ${(r.rate / r.bound).toFixed(2)} | ${r.rss.toFixed(0)} | ${r.checked} |`);
+    console.log(`| ${r.name} | ${Math.round(r.rate).toLocaleString('en-US')} | ${(r.rate / against).toFixed(2)}${against === anchor ? '' : ' (socket)'} | ${(r.rate / library).toFixed(2)} | ${r.cpu.toFixed(2)} | ${(r.cpu / (N * 8 / 5) * 1e6).toFixed(1)} | ${(r.w * 1e6).toFixed(1)} | ${Math.round(r.bound).toLocaleString('en-US')} | ${(r.rate / r.bound).toFixed(2)} | ${r.rss.toFixed(0)} | ${r.fileMb?.toFixed(0) ?? '-'} | ${r.ownMb?.toFixed(0) ?? '-'} | ${r.checked} |`);
   }
   const floor = rows.find((r) => r.name === FLOOR);
   const tail = rows[0]!;

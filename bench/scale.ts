@@ -27,7 +27,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { freePort, startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags, cpuSeconds, dropSlotWhenFree, median } from './measure.ts';
+import { binNodeFlags, cpuSeconds, dropSlotWhenFree, median, memoryReport, MEMORY_REPORT_FLAG } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -38,7 +38,8 @@ const DRAINS = Number(process.env.DRAINS ?? 5);
 /** PGCDC_BENCH_BASELINE=/path/to/another/built/tree: each row drained by both trees, from slots made together, order alternating. */
 const trees = [root, ...(process.env.PGCDC_BENCH_BASELINE ? [`${process.env.PGCDC_BENCH_BASELINE.replace(/\/$/, '')}/`] : [])];
 
-interface Row { group: string; name: string; tree: string; changes: number; values: number; cpu: number; wall: number; rssMb: number; checked: string }
+/** ownMb: peak RSS less the pages mapped from files, the node executable's (bench/consumers/memory-at-exit.mjs). */
+interface Row { group: string; name: string; tree: string; changes: number; values: number; cpu: number; wall: number; rssMb: number; ownMb?: number; checked: string }
 
 /** A table of `columns` columns: id, then ints and texts alternating. */
 function tableDdl(name: string, columns: number): string {
@@ -127,16 +128,16 @@ async function main(): Promise<void> {
 
   /** Drains `slot` to `end` with `tree`'s tail (its own bin's node flags, as bench:ab: they are part of what is compared) and records the row. */
   function drain(group: string, name: string, tree: string, treeName: string, slot: string, publication: string, end: string, changes: number, valuesPerChange: number): Row {
-    const command = `${process.execPath} ${binNodeFlags(tree).join(' ')} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const command = `${process.execPath} ${binNodeFlags(tree).join(' ')} ${MEMORY_REPORT_FLAG} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
     const started = process.hrtime.bigint();
     const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wall = Number(process.hrtime.bigint() - started) / 1e9;
     const time = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
     if (result.status !== 0 || !time) throw new Error(`${name}: tail failed (${result.status}): ${result.stderr.slice(-1500)}`);
     const seen = Number(/after (\d+) events/.exec(result.stderr)?.[1]);
-    const row = { group, name, tree: treeName, changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
+    const row = { group, name, tree: treeName, changes, values: changes * valuesPerChange, cpu: Number(time[2]) + Number(time[3]), wall, rssMb: Number(time[4]) / 1024, ownMb: memoryReport(result.stderr)?.ownMb, checked: seen === changes ? 'ok' : `MISMATCH ${seen} of ${changes}` };
     rows.push(row);
-    console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change (user ${time[2]} s, system ${time[3]} s), ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB, ${row.checked}`);
+    console.error(`  ${row.tree}: ${(row.cpu / changes * 1e6).toFixed(2)} µs/change (user ${time[2]} s, system ${time[3]} s), ${Math.round(changes / wall).toLocaleString('en-US')} changes/s, peak RSS ${row.rssMb.toFixed(0)} MB (own ${row.ownMb?.toFixed(0) ?? '?'}), ${row.checked}`);
     return row;
   }
 
@@ -272,10 +273,10 @@ async function main(): Promise<void> {
     await server.stop();
   }
   console.log(`\n## Scale: pgcdc tail --format json, PostgreSQL 15, Node ${process.version}; N=${N.toLocaleString('en-US')}\n`);
-  console.log(`| group | workload |${trees.length > 1 ? ' tree |' : ''} changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | check |`);
-  console.log(`|---|---|${trees.length > 1 ? '---|' : ''}---:|---:|---:|---:|---:|---|`);
+  console.log(`| group | workload |${trees.length > 1 ? ' tree |' : ''} changes | µs CPU per change | ns CPU per value | changes/s | peak RSS MB | own MB | check |`);
+  console.log(`|---|---|${trees.length > 1 ? '---|' : ''}---:|---:|---:|---:|---:|---:|---|`);
   for (const r of rows) {
-    console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb > 0 ? r.rssMb.toFixed(0) : "–"} | ${r.checked} |`);
+    console.log(`| ${r.group} | ${r.name} |${trees.length > 1 ? ` ${r.tree} |` : ''} ${r.changes.toLocaleString('en-US')} | ${(r.cpu / r.changes * 1e6).toFixed(2)} | ${Math.round(r.cpu / r.values * 1e9)} | ${Math.round(r.changes / r.wall).toLocaleString('en-US')} | ${r.rssMb > 0 ? r.rssMb.toFixed(0) : "–"} | ${r.ownMb?.toFixed(0) ?? "–"} | ${r.checked} |`);
   }
   if (summaries.length > 0) console.log(`\n${summaries.join('\n')}`);
 }

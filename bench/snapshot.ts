@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { startEmbeddedPostgres } from '../src/demo/embedded-postgres.ts';
-import { binNodeFlags } from './measure.ts';
+import { binNodeFlags, memoryReport, MEMORY_REPORT_FLAG } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const ROWS = Number(process.env.ROWS ?? 2_000_000);
@@ -38,26 +38,33 @@ const dir = mkdtempSync(join(tmpdir(), 'pgcdc-bench-snapshot-'));
 const bin = `${root}bin/pgcdc.js`;
 const shebangFlags = [
   ...binNodeFlags(root),
+  MEMORY_REPORT_FLAG,
   ...(process.env.PGCDC_NODE_FLAGS ?? '').split(' '),
 ].filter(Boolean);
 
-interface Measured { seconds: number; maxRssMb: number; cpuSeconds: number; lines: number }
+/** ownMb: peak RSS less the pages mapped from files, the node executable's (bench/consumers/memory-at-exit.mjs); pgcdc only. */
+interface Measured { seconds: number; maxRssMb: number; ownMb?: number; cpuSeconds: number; lines: number }
 
 /** Runs a command under GNU time: wall seconds, peak RSS, user+system CPU. */
 async function timed(command: string[], onStdout?: (chunk: Buffer) => void, during?: (stop: () => void) => Promise<void>): Promise<Omit<Measured, 'lines'>> {
   const timeFile = join(dir, 'time.txt');
   const started = process.hrtime.bigint();
-  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, ...command], { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'inherit'] });
+  const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', timeFile, ...command], { stdio: ['ignore', onStdout ? 'pipe' : 'ignore', 'pipe'] });
   if (onStdout) child.stdout!.on('data', onStdout);
+  // Passed on as it comes; the end kept for the memory line written at exit.
+  let stderrTail = '';
+  child.stderr!.on('data', (chunk: Buffer) => { process.stderr.write(chunk); stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4096); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   // SIGTERM to the measured process itself (the child of time), so it drains and exits 0.
   const stop = () => execFileSync('pkill', ['-TERM', '-P', String(child.pid)]);
   if (during) await during(stop);
   const code = await exited;
+  await new Promise((resolve) => setImmediate(resolve)); // the last stderr chunk
   if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const [rss, user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-  return { seconds, maxRssMb: Math.round(rss! / 1024), cpuSeconds: user! + system! };
+  const memory = memoryReport(stderrTail);
+  return { seconds, maxRssMb: Math.round(rss! / 1024), ...(memory ? { ownMb: Math.round(memory.ownMb) } : {}), cpuSeconds: user! + system! };
 }
 
 /** `pgcdc run --config`, counting its stdout lines. */
@@ -94,7 +101,7 @@ async function main(): Promise<void> {
 
     const psql = (sql: string) => timed([PSQL, '-X', '-q', '-d', server.url(), '-o', '/dev/null', '-c', sql]);
     const arms: Record<string, Array<Measured>> = {};
-    const record = (arm: string, m: Measured) => { (arms[arm] ??= []).push(m); console.error(`${arm}: ${Math.round(ROWS / m.seconds)} rows/s, ${m.maxRssMb} MB, ${m.cpuSeconds.toFixed(1)} s CPU`); };
+    const record = (arm: string, m: Measured) => { (arms[arm] ??= []).push(m); console.error(`${arm}: ${Math.round(ROWS / m.seconds)} rows/s, ${m.maxRssMb} MB${m.ownMb === undefined ? '' : ` (own ${m.ownMb})`}, ${m.cpuSeconds.toFixed(1)} s CPU`); };
     let slotNumber = 0;
     for (let run = 0; run < RUNS; run++) {
       const order = ['copy', 'json', ...PARALLELISM.map((p) => `pgcdc ${p}`)];
@@ -122,13 +129,13 @@ async function main(): Promise<void> {
       }
     }
     results.push(`## Initial snapshot of a ${ROWS.toLocaleString('en-US')}-row table shaped like W1's (${size}), ${RUNS} run(s), medians\n`);
-    results.push('| reader | rows/s | × COPY text | × COPY row_to_json | seconds | client CPU µs/row | peak RSS MB |', '|---|---:|---:|---:|---:|---:|---:|');
+    results.push('| reader | rows/s | × COPY text | × COPY row_to_json | seconds | client CPU µs/row | peak RSS MB | own MB |', '|---|---:|---:|---:|---:|---:|---:|---:|');
     const rate = (arm: string) => ROWS / median(arms[arm]!.map((m) => m.seconds));
     const copyText = rate('COPY items TO STDOUT (text)');
     const copyJson = rate('COPY (SELECT row_to_json(i) FROM items i) TO STDOUT');
     for (const [arm, measured] of Object.entries(arms)) {
       const r = rate(arm);
-      results.push(`| ${arm} | ${Math.round(r).toLocaleString('en-US')} | ${(r / copyText).toFixed(2)} | ${(r / copyJson).toFixed(2)} | ${median(measured.map((m) => m.seconds)).toFixed(1)} | ${(median(measured.map((m) => m.cpuSeconds)) * 1e6 / ROWS).toFixed(2)} | ${median(measured.map((m) => m.maxRssMb))} |`);
+      results.push(`| ${arm} | ${Math.round(r).toLocaleString('en-US')} | ${(r / copyText).toFixed(2)} | ${(r / copyJson).toFixed(2)} | ${median(measured.map((m) => m.seconds)).toFixed(1)} | ${(median(measured.map((m) => m.cpuSeconds)) * 1e6 / ROWS).toFixed(2)} | ${median(measured.map((m) => m.maxRssMb))} | ${measured[0]!.ownMb === undefined ? '–' : median(measured.map((m) => m.ownMb!))} |`);
     }
     results.push('', `Every run (rows/s): ${Object.entries(arms).map(([arm, ms]) => `${arm}: ${ms.map((m) => Math.round(ROWS / m.seconds)).join(', ')}`).join('; ')}`);
 
@@ -157,8 +164,8 @@ async function main(): Promise<void> {
         await writer.end();
         stop();
       });
-      results.push('', '| incremental snapshot → stdout | rows/s | seconds | lines out | peak RSS MB |', '|---|---:|---:|---:|---:|');
-      results.push(`| chunk ${INCREMENTAL_CHUNK}, ${updates} concurrent updates | ${Math.round(ROWS / incremental.seconds).toLocaleString('en-US')} | ${incremental.seconds.toFixed(1)} | ${incremental.lines} | ${incremental.maxRssMb} |`);
+      results.push('', '| incremental snapshot → stdout | rows/s | seconds | lines out | peak RSS MB | own MB |', '|---|---:|---:|---:|---:|---:|');
+      results.push(`| chunk ${INCREMENTAL_CHUNK}, ${updates} concurrent updates | ${Math.round(ROWS / incremental.seconds).toLocaleString('en-US')} | ${incremental.seconds.toFixed(1)} | ${incremental.lines} | ${incremental.maxRssMb} | ${incremental.ownMb ?? '–'} |`);
     }
   } finally {
     await db.end().catch(() => undefined);

@@ -48,6 +48,30 @@ describe('json values keep their text (core/json.ts)', () => {
     assert.equal(stringifyExact({ plain: [1, 'x'] }), '{"plain":[1,"x"]}');
   });
 
+  test('many json values among strings full of backslashes, escaped quotes and look-alike text: each in its place, whatever the order', () => {
+    // Twelve values: indexes of two digits; strings with every escape JSON.stringify writes
+    // before, between and after them, and text shaped like a placeholder without its NUL.
+    const texts = Array.from({ length: 12 }, (_, i) => (i % 3 === 0 ? `{"i": ${i}, "s": "a\\\\b\\"c"}` : i % 3 === 1 ? `[${i}, "\\\\"]` : `"x${i}\\n"`));
+    const values = texts.map((t) => jsonText(t));
+    const tricky = ['\\', '\\\\', '"', '\\"', '\n\t\u0001', 'u0000pgcdc-json-', '\\u0000pgcdc-json-x:1', 'ends with \\'];
+    const doc = { head: tricky, nested: { list: [values[11], tricky[0], values[3]], deep: [[values[0]]] }, rest: values.slice(1, 11).reverse(), tail: tricky };
+    const expectedJson = (v: unknown): string => {
+      const i = values.indexOf(v as JsonValue);
+      if (i >= 0) return texts[i]!;
+      if (Array.isArray(v)) return `[${v.map(expectedJson).join(',')}]`;
+      if (v !== null && typeof v === 'object') return `{${Object.entries(v).map(([k, x]) => `${JSON.stringify(k)}:${expectedJson(x)}`).join(',')}}`;
+      return JSON.stringify(v);
+    };
+    assert.equal(stringifyExact(doc), expectedJson(doc));
+  });
+
+  test('a value JSON.stringify refuses (a BigInt) throws, and leaves nothing behind for the next text', () => {
+    const body = jsonText('{"k": 1, "k": 2}');
+    assert.throws(() => stringifyExact({ body, n: 1n }), TypeError);
+    const other = jsonText('[ 3 ]');
+    assert.equal(stringifyExact({ other, body }), '{"other":[ 3 ],"body":{"k": 1, "k": 2}}');
+  });
+
   test('a round trip through the spill form gives back values with the same text', () => {
     const row: Record<string, JsonValue> = { body: jsonText('{"dup":1,"dup":2}'), list: [jsonText('[1e400]')], text: 'x' };
     const back = parseRoundTrip(stringifyRoundTrip(row)) as Record<string, JsonValue>;
