@@ -41,6 +41,17 @@ export function cpuSeconds(pid: number | string, reapedChildren = false): number
 }
 
 /**
+ * A process's context switches so far, from /proc: `voluntary` (it waited: each
+ * time its event loop found nothing to do and blocked) and `involuntary` (the
+ * kernel took the CPU from it, to run another process).
+ */
+export function contextSwitches(pid: number | string): { voluntary: number; involuntary: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN);
+  return { voluntary: field('voluntary_ctxt_switches'), involuntary: field('nonvoluntary_ctxt_switches') };
+}
+
+/**
  * Drops a slot once its walsender let go of it: a consumer that exited may
  * leave its walsender a moment longer, and dropping an active slot fails
  * (55006) rather than waits.

@@ -57,7 +57,7 @@ import { startKafkaMock } from '../test/support/kafka.ts';
 import { startRedis } from '../test/support/redis.ts';
 import { startRabbitMq, type TestRabbitMq } from '../test/support/rabbitmq.ts';
 import { startTcpProxy } from '../test/support/tcp-proxy.ts';
-import { binNodeFlags, cpuSeconds } from './measure.ts';
+import { binNodeFlags, contextSwitches, cpuSeconds } from './measure.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const N = Number(process.env.N ?? 200_000);
@@ -389,18 +389,21 @@ async function main(): Promise<void> {
     // every ratio's reference, would otherwise always be that first drain.
     execFileSync('bash', ['-c', `cd ${dir} && ${node} ${shebangFlags.join(' ')} ${bin} tail '${server.url()}' --slot b_warm --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
     await db.query(`SELECT pg_drop_replication_slot('b_warm')`);
-    /** One measured `tail` drain of `slot`: wall seconds and CPU seconds. */
+    /** One measured `tail` drain of `slot`: wall seconds, CPU seconds, context switches. */
     const drainTail = (slot: string) => {
       const t0 = process.hrtime.bigint();
-      execFileSync('bash', ['-c', `cd ${dir} && /usr/bin/time -f '%U %S' -o ${dir}/tail.time ${node} ${[...shebangFlags, ...PGCDC_NODE_FLAGS].join(' ')} ${bin} tail '${server.url()}' --slot ${slot} --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
+      execFileSync('bash', ['-c', `cd ${dir} && /usr/bin/time -f '%U %S %w %c' -o ${dir}/tail.time ${node} ${[...shebangFlags, ...PGCDC_NODE_FLAGS].join(' ')} ${bin} tail '${server.url()}' --slot ${slot} --publication bench_pub --no-create-slot --format json --until-lsn ${end} --no-heartbeat -q > /dev/null`]);
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
-      const [user, system] = readFileSync(`${dir}/tail.time`, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
-      return { seconds, cpu: user! + system! };
+      const [user, system, voluntary, involuntary] = readFileSync(`${dir}/tail.time`, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);
+      return { seconds, cpu: user! + system!, switches: { voluntary: voluntary!, involuntary: involuntary! } };
     };
     const tailFirst = drainTail('b_tail');
     const rates: Record<string, number> = { tail: expected / tailFirst.seconds };
     const cpu: Record<string, Map<string, number>> = {};
     cpu.tail = new Map([[PGCDC, tailFirst.cpu]]);
+    // How often each pgcdc process waited and was preempted: with a slow broker a
+    // pipeline handles fewer changes per wake-up, and shares the CPUs with it.
+    const switches: Record<string, { voluntary: number; involuntary: number }> = { tail: tailFirst.switches };
     startup.tail = await startupCpu(['tail', server.url(), '--slot', 's_tail', '--publication', 'bench_pub', '--no-create-slot', '--no-heartbeat', '--format', 'json'], dir);
 
     const runOnce = async (name: string, sinkYaml: string, done: () => Promise<boolean>, statusInterval?: string) => {
@@ -423,6 +426,7 @@ async function main(): Promise<void> {
       // benchmark's process (both are node, named MainThread), which polls the
       // sink meanwhile (it counts the file's lines byte by byte).
       cpu[name].set(PGCDC, cpuSeconds(child.pid!));
+      switches[name] = contextSwitches(child.pid!);
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
       rates[name] = expected / seconds;
@@ -478,6 +482,7 @@ async function main(): Promise<void> {
     // change in runs whose consumer comparison measured 7.0-7.2: docs/benchmarks.md).
     const tailLast = drainTail('b_tail_last');
     rates.tail = (2 * expected) / (tailFirst.seconds + tailLast.seconds);
+    switches.tail = { voluntary: (tailFirst.switches.voluntary + tailLast.switches.voluntary) / 2, involuntary: (tailFirst.switches.involuntary + tailLast.switches.involuntary) / 2 };
     cpu.tail = new Map([[PGCDC, (tailFirst.cpu + tailLast.cpu) / 2]]);
     const tailNote = `tail's two drains, before and after the sinks: ${((tailFirst.cpu * 1e6) / expected).toFixed(1)} and ${((tailLast.cpu * 1e6) / expected).toFixed(1)} µs per change (start-up included); the reference is their mean.`;
     results.push(`## pgcdc run throughput, draining ${expected} changes (W1 N=${N}), same run\n`);
@@ -488,7 +493,8 @@ async function main(): Promise<void> {
     }
     results.push('', tailNote);
     // CPU per change, by process: pgcdc (node), PostgreSQL (walsender and the rest), the broker.
-    results.push('', 'CPU µs per change during each run (the machine has 2 CPUs; "without start-up": less the pgcdc process\'s CPU until it streams, measured on an idle slot):\n', '| run | pgcdc (node) | start-up s | pgcdc without start-up | × tail, without start-up | postgres | broker | total |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+    results.push('', 'CPU µs per change during each run (the machine has 2 CPUs; "without start-up": less the pgcdc process\'s CPU until it streams, measured on an idle slot):\n', '| run | pgcdc (node) | start-up s | pgcdc without start-up | × tail, without start-up | postgres | broker | total | pgcdc waits per 1,000 changes | pgcdc preempted per 1,000 |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    const perThousand = (count: number | undefined) => (count === undefined ? '—' : (count * 1000 / expected).toFixed(1));
     for (const [name, broker] of [['tail', ''], ['file', ''], ['nats', 'nats-server'], ['redis', 'redis-server'], ['kafka', 'kcat'], ['rabbitmq', 'beam.smp'], ['postgres', '']] as const) {
       const used = cpu[name];
       if (used === undefined) continue;
@@ -497,7 +503,7 @@ async function main(): Promise<void> {
       const brokerUs = broker ? us(broker) : 0;
       const steadyUs = pgcdcUs - ((startup[name] ?? 0) * 1e6) / expected;
       const tailSteadyUs = (((cpu.tail!.get(PGCDC) ?? 0) - (startup.tail ?? 0)) * 1e6) / expected;
-      results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${(startup[name] ?? 0).toFixed(2)} | ${steadyUs.toFixed(1)} | ${(steadyUs / tailSteadyUs).toFixed(2)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} |`);
+      results.push(`| ${name} | ${pgcdcUs.toFixed(1)} | ${(startup[name] ?? 0).toFixed(2)} | ${steadyUs.toFixed(1)} | ${(steadyUs / tailSteadyUs).toFixed(2)} | ${us('postgres').toFixed(1)} | ${broker ? brokerUs.toFixed(1) : '—'} | ${(pgcdcUs + us('postgres') + brokerUs).toFixed(1)} | ${perThousand(switches[name]?.voluntary)} | ${perThousand(switches[name]?.involuntary)} |`);
     }
     if (Object.keys(floors).length > 0 && cpu.tail !== undefined) {
       const steady = (name: string) => (((cpu[name]?.get(PGCDC) ?? NaN) - (startup[name] ?? 0)) * 1e6) / expected;
