@@ -16,7 +16,8 @@
  *
  * Env: N (changes per row, default 200,000; the 1,000,000-row transaction is
  * always 1,000,000, and larger SIZES are their size), ONLY (a comma list of groups: columns,transaction,messages,tables,pipelines),
- * SIZES (transaction sizes, default 1,100,10000,1000000), DRAINS (drains of each messages
+ * SIZES (transaction sizes, default 1,100,10000,1000000), MEMORY_BUDGET (tail's --memory-budget,
+ * e.g. 4MiB; default pgcdc's), DRAINS (drains of each messages
  * shape, interleaved; default 5), PGCDC_NODE_FLAGS
  * (extra node flags for tail, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
@@ -128,7 +129,7 @@ async function main(): Promise<void> {
 
   /** Drains `slot` to `end` with `tree`'s tail (its own bin's node flags, as bench:ab: they are part of what is compared) and records the row. */
   function drain(group: string, name: string, tree: string, treeName: string, slot: string, publication: string, end: string, changes: number, valuesPerChange: number): Row {
-    const command = `${process.execPath} ${binNodeFlags(tree).join(' ')} ${MEMORY_REPORT_FLAG} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end} > /dev/null`;
+    const command = `${process.execPath} ${binNodeFlags(tree).join(' ')} ${MEMORY_REPORT_FLAG} ${process.env.PGCDC_NODE_FLAGS ?? ''} ${tree}bin/pgcdc.js tail '${server.url()}' --slot ${slot} --publication ${publication} --no-create-slot --no-heartbeat --format json --until-lsn ${end}${process.env.MEMORY_BUDGET ? ` --memory-budget ${process.env.MEMORY_BUDGET}` : ''} > /dev/null`;
     const started = process.hrtime.bigint();
     const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', 'bash', '-c', command], { encoding: 'utf8', maxBuffer: 64 << 20 });
     const wall = Number(process.hrtime.bigint() - started) / 1e9;

@@ -69,7 +69,7 @@ export class SpillFile {
       this.path = join(this.dir, 'items.bin');
       this.fd = openSync(this.path, 'w', 0o600);
     } catch (error) {
-      throw new CdcError('PGCDC_SPILL_IO', `cannot create a spill file in ${parentDir}: ${(error as Error).message}; set source.spillDir (pgcdc run) or TMPDIR to a writable directory`, { cause: error });
+      throw new CdcError('PGCDC_SPILL_IO', `cannot create a spill file in ${parentDir}: ${(error as Error).message}; set source.spillDir (pgcdc run), --spill-dir (pgcdc tail) or TMPDIR to a writable directory`, { cause: error });
     }
   }
 
@@ -143,7 +143,7 @@ export class SpillFile {
     try {
       for (let done = 0; done < bytes.length;) done += writeSync(this.fd, bytes, done, bytes.length - done);
     } catch (error) {
-      throw new CdcError('PGCDC_SPILL_IO', `cannot write spill file ${this.path}: ${(error as Error).message}; free disk space, or set source.spillDir (pgcdc run) or TMPDIR to another directory`, { cause: error });
+      throw new CdcError('PGCDC_SPILL_IO', `cannot write spill file ${this.path}: ${(error as Error).message}; free disk space, or set source.spillDir (pgcdc run), --spill-dir (pgcdc tail) or TMPDIR to another directory`, { cause: error });
     }
   }
 

@@ -3,10 +3,13 @@
  * every mistake is reported with its path and what was expected.
  */
 import { z } from 'zod';
+import { SIZE_TEXT, sizeBytes } from '../core/size.ts';
 import type { Transform } from '../transform/transform.ts';
 
+export { sizeBytes, type Size } from '../core/size.ts';
+
 const hostPort = z.string().regex(/^[^\s:/]+:\d+$/, 'expected host:port');
-const size = z.union([z.number().int().positive(), z.string().regex(/^\d+(\.\d+)?\s*(B|KiB|MiB|GiB)$/, 'expected a size like 16MiB, 512KiB or 1GiB')])
+const size = z.union([z.number().int().positive(), z.string().regex(SIZE_TEXT, 'expected a size like 16MiB, 512KiB or 1GiB')])
   .refine((value) => sizeBytes(value) >= 1, 'expected a size above 0, like 16MiB');
 const duration = z.union([z.number().positive(), z.string().regex(/^\d+(\.\d+)?(ms|s|m)$/, 'expected a duration like 500ms, 10s or 1m')]);
 
@@ -205,14 +208,6 @@ export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type Duration = z.infer<typeof duration>;
 
-export type Size = number | string;
-
-/** 1024 → 1024; "16MiB" → 16,777,216; "512KiB" → 524,288. */
-export function sizeBytes(value: Size): number {
-  if (typeof value === 'number') return value;
-  const unit = /[A-Za-z]+$/.exec(value)![0] as 'B' | 'KiB' | 'MiB' | 'GiB';
-  return Math.round(Number.parseFloat(value) * { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[unit]);
-}
 
 /** 500 → 500 ms; "10s" → 10,000; "1m" → 60,000. */
 export function durationMs(value: Duration): number {

@@ -53,6 +53,7 @@ export class StreamMetrics {
     gauge('pgcdc_acknowledged_lsn', 'Position acknowledged to the server (as a number)', (s) => Number(s.safeLsn));
     gauge('pgcdc_queued_events', 'Events waiting for the consumer', (s) => s.queuedEvents);
     gauge('pgcdc_buffered_bytes', 'Estimated memory held by open transactions', (s) => s.memoryUsed);
+    gauge('pgcdc_buffered_bytes_peak', 'The most the open transactions held at once since the stream opened (estimated; the memory budget bounds it but for the one change that starts a spill)', (s) => s.memoryPeak);
     gauge('pgcdc_received_bytes', 'pgoutput bytes received', (s) => s.bytesReceived);
     gauge('pgcdc_heartbeats_sent', 'Heartbeat messages written', (s) => s.heartbeatsSent);
     new Gauge({

@@ -52,6 +52,41 @@ describe('pgcdc tail', () => {
     assert.deepEqual(events.map((e) => e.op), ['u'], 'the delete after the position is not printed');
   });
 
+  test('--memory-budget bounds what an open transaction holds (the rest spills, printed whole and in order); a --spill-dir that cannot be written is one line, nothing printed or acknowledged', async () => {
+    await server.query(`CREATE TABLE wide (id int PRIMARY KEY, body text); CREATE PUBLICATION spillpub FOR TABLE wide`);
+    for (const slot of ['spill_budget', 'spill_default', 'spill_baddir']) await runCli(['slot', 'create', server.url(), '--slot', slot]);
+    const createdAt = await confirmed('spill_baddir');
+    // One transaction of 3,000 rows, about 150 bytes each: several times a 64 KiB budget.
+    await server.query(`INSERT INTO wide SELECT g, repeat('x', 120) || g FROM generate_series(1, 3000) g`);
+    const peakOf = async (slot: string, extra: string[]) => {
+      const port = await freePort();
+      const running = startCli(['tail', server.url(), '--slot', slot, '--publication', 'spillpub', '--no-heartbeat', '--format', 'json', '--metrics-port', String(port), '--until-idle', '3', ...extra]);
+      await waitForOutput(running, (out) => out.includes('"id":3000,'), 30_000);
+      const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      const result = await running.done;
+      assert.equal(result.code, 0, result.stderr);
+      const ids = running.stdout().trim().split('\n').map((l) => JSON.parse(l).after.id as number);
+      assert.deepEqual(ids, Array.from({ length: 3000 }, (_, i) => i + 1), `${slot}: every row once, in order`);
+      return Number(new RegExp(`pgcdc_buffered_bytes_peak\\{slot="${slot}"\\} (\\d+)`).exec(metrics)?.[1]);
+    };
+    const spillDir = mkdtempSync(join(tmpdir(), 'pgcdc-cli-spill-'));
+    const budget = 64 * 1024;
+    const bounded = await peakOf('spill_budget', ['--memory-budget', '64KiB', '--spill-dir', spillDir]);
+    const unbounded = await peakOf('spill_default', []);
+    // One change may take the peak past the budget, just before the spill it starts.
+    assert.ok(bounded > budget / 2 && bounded <= budget + 4096, `peak ${bounded} bytes with a 64 KiB budget`);
+    assert.ok(unbounded > 4 * budget, `peak ${unbounded} bytes with the default budget: the whole transaction in memory`);
+    const missing = join(spillDir, 'missing', 'dir');
+    const failed = await runCli(['tail', server.url(), '--slot', 'spill_baddir', '--publication', 'spillpub', '--no-heartbeat', '--format', 'json', '--until-idle', '3', '--memory-budget', '64KiB', '--spill-dir', missing]);
+    assert.notEqual(failed.code, 0);
+    const lines = errorLines(failed.stderr);
+    assert.equal(lines.length, 1, failed.stderr);
+    assert.match(lines[0]!, /PGCDC_SPILL_IO/);
+    assert.ok(lines[0]!.includes(missing), lines[0]);
+    assert.equal(failed.stdout, '', 'nothing of the transaction was printed');
+    assert.equal(await confirmed('spill_baddir'), createdAt, 'nothing acknowledged');
+  });
+
   test('pretty format reads at a glance: time, transaction, operation, table, key, columns, old → new', async () => {
     await server.query('ALTER TABLE users REPLICA IDENTITY FULL');
     const running = startCli(['tail', server.url(), '--slot', 'pretty', '--publication', 'cli', '--temporary', '--format', 'pretty', '--until-idle', '2']);
@@ -163,6 +198,7 @@ describe('errors are one line that says what to do, with stable codes and exit c
   test('bad option values', async () => {
     await expectError(['tail', server.url(), '--max-events', 'many'], 'PGCDC_BAD_ARGUMENT', 2, /--max-events expects a positive whole number/);
     await expectError(['tail', server.url(), '--until-lsn', 'xyz'], 'PGCDC_BAD_ARGUMENT', 2, /--until-lsn expects an LSN like 0\/16B3C8/);
+    for (const size of ['12XB', '0', '-1MiB', '16 MB']) await expectError(['tail', server.url(), '--memory-budget', size], 'PGCDC_BAD_ARGUMENT', 2, /--memory-budget expects a size like 16MiB, 512KiB or 1GiB/);
     await expectError(['tail', server.url(), '--slot', 'Bad-Name'], 'PGCDC_BAD_ARGUMENT', 2, /invalid slot name/);
   });
   test('wal_level not logical', async () => {

@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { formatLsn, type Lsn } from '../../core/lsn.ts';
 import { ChangeStream } from '../../engine/change-stream.ts';
-import { lsnOption, list, positiveInteger, positiveSeconds } from '../options.ts';
+import { lsnOption, list, positiveInteger, positiveSeconds, sizeOption } from '../options.ts';
 import { notice, usageError } from '../output.ts';
 import { loadTransforms } from '../../transform/load-transforms.ts';
 import { openAppendWriter } from '../../sink/stdout-writer.ts';
@@ -27,6 +27,8 @@ interface TailOptions {
   untilLsn?: Lsn;
   sourceName: string;
   toastPlaceholder?: string;
+  memoryBudget?: number;
+  spillDir?: string;
   statusInterval: number;
   quiet?: boolean;
   outbox: boolean;
@@ -71,6 +73,8 @@ export function registerTail(program: Command): void {
     .option('--until-lsn <lsn>', 'stop once everything up to this LSN is printed (like pg_recvlogical -E)', lsnOption('--until-lsn'))
     .option('--source-name <name>', 'logical source name in events (Debezium topic.prefix)', 'pgcdc')
     .option('--toast-placeholder <text>', 'value printed for unchanged TOASTed columns', '__debezium_unavailable_value')
+    .option('--memory-budget <size>', 'memory open transactions may hold before one is spilled to disk: 16MiB (default), 512KiB, or bytes', sizeOption('--memory-budget'))
+    .option('--spill-dir <dir>', 'where spilled transactions are written (default: the system temporary directory)')
     .option('--status-interval <seconds>', 'seconds between acknowledgements to the server', positiveSeconds('--status-interval'), 10)
     .option('--no-outbox', 'do not route outbox messages and tables')
     .option('--outbox-prefix <prefix>', 'prefix of outbox messages', 'outbox')
@@ -121,6 +125,8 @@ async function runTail(url: string | undefined, options: TailOptions): Promise<v
     temporary: options.temporary ?? false,
     sourceName: options.sourceName,
     toastPlaceholder: options.toastPlaceholder,
+    ...(options.memoryBudget !== undefined ? { memoryBudgetBytes: options.memoryBudget } : {}),
+    ...(options.spillDir !== undefined ? { spillDir: options.spillDir } : {}),
     statusIntervalMs: options.statusInterval * 1000,
     untilLsn: options.untilLsn,
     filter: { tables: options.tables, ops: options.ops, prefixes: options.prefixes },
