@@ -12,7 +12,7 @@ export const MEMORY_REPORT_FLAG = `--import=${fileURLToPath(new URL('consumers/m
  * the process did not report (not a node process).
  */
 export function memoryReport(stderr: string): { fileMb: number; ownMb: number } | undefined {
-  const line = /^MEMORY hwm=(\d+) file=(\d+) anon=(\d+)$/m.exec(stderr);
+  const line = /^MEMORY hwm=(\d+) file=(\d+) anon=\d+$/m.exec(stderr);
   if (!line) return undefined;
   return { fileMb: Number(line[2]) / 1024, ownMb: (Number(line[1]) - Number(line[2])) / 1024 };
 }

@@ -401,8 +401,8 @@ async function main(): Promise<void> {
     const rates: Record<string, number> = { tail: expected / tailFirst.seconds };
     const cpu: Record<string, Map<string, number>> = {};
     cpu.tail = new Map([[PGCDC, tailFirst.cpu]]);
-    // How often each pgcdc process waited and was preempted: with a slow broker a
-    // pipeline handles fewer changes per wake-up, and shares the CPUs with it.
+    // How often each pgcdc process waited (its event loop blocked) and was preempted
+    // (docs/benchmarks.md, fourteenth stop: what a slow broker does to a pipeline).
     const switches: Record<string, { voluntary: number; involuntary: number }> = { tail: tailFirst.switches };
     startup.tail = await startupCpu(['tail', server.url(), '--slot', 's_tail', '--publication', 'bench_pub', '--no-create-slot', '--no-heartbeat', '--format', 'json'], dir);
 

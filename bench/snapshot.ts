@@ -54,12 +54,12 @@ async function timed(command: string[], onStdout?: (chunk: Buffer) => void, duri
   // Passed on as it comes; the end kept for the memory line written at exit.
   let stderrTail = '';
   child.stderr!.on('data', (chunk: Buffer) => { process.stderr.write(chunk); stderrTail = (stderrTail + chunk.toString('utf8')).slice(-4096); });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  // 'close', not 'exit': its stdout and stderr are read to their end (the line count, the memory line).
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
   // SIGTERM to the measured process itself (the child of time), so it drains and exits 0.
   const stop = () => execFileSync('pkill', ['-TERM', '-P', String(child.pid)]);
   if (during) await during(stop);
   const code = await exited;
-  await new Promise((resolve) => setImmediate(resolve)); // the last stderr chunk
   if (code !== 0) throw new Error(`${command.join(' ')} exited ${code}`);
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const [rss, user, system] = readFileSync(timeFile, 'utf8').trim().split('\n').pop()!.split(' ').map(Number);

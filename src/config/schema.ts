@@ -208,7 +208,6 @@ export type PipelineConfig = z.infer<typeof pipelineSchema>;
 export type SinkConfig = z.infer<typeof sinkSchema>;
 export type Duration = z.infer<typeof duration>;
 
-
 /** 500 → 500 ms; "10s" → 10,000; "1m" → 60,000. */
 export function durationMs(value: Duration): number {
   if (typeof value === 'number') return value;
